@@ -1,0 +1,14 @@
+//! `lab`: build an OpenStack learning lab on a workstation by driving libvirt directly.
+//!
+//! The library holds everything; the `lab` binary only parses its command line
+//! ([`cli`]) and delegates. See ARCHITECTURE.md for the map of modules.
+
+pub mod cli;
+pub mod host;
+pub mod image;
+pub mod model;
+pub mod names;
+pub mod plan;
+pub mod provision;
+pub mod render;
+pub mod secrets;

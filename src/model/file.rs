@@ -1,0 +1,72 @@
+//! The lab file as written: one serde type per TOML table, unknown keys refused.
+//! Values stay as text (with their position in the file) until validation turns them into
+//! the typed [`crate::model::Lab`].
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole lab file (`labs/*.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    pub name: Spanned<String>,
+    pub image: Spanned<String>,
+    /// Login user created in every guest. Default: `lab`.
+    pub user: Option<Spanned<String>>,
+    /// DNS domain of the nodes' FQDNs. Default: `lab.test`.
+    pub domain: Option<Spanned<String>>,
+    #[serde(default)]
+    pub networks: Vec<NetworkFile>,
+    #[serde(default)]
+    pub nodes: Vec<NodeFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    /// External: the host routes it to the internet with NAT.
+    Nat,
+    /// Internal: node to node only, no host address, no route out.
+    Isolated,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    pub name: Spanned<String>,
+    pub kind: Spanned<NetKind>,
+    pub cidr: Spanned<String>,
+    /// The host's address on a nat network, the nodes' default route. Default: first host.
+    pub gateway: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Controller,
+    Compute,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub name: Spanned<String>,
+    pub role: Spanned<Role>,
+    /// Default: 1.
+    pub vcpus: Option<Spanned<i64>>,
+    /// Default: 2GiB.
+    pub memory: Option<Spanned<String>>,
+    /// Default: 10GB (raised to the image's virtual size when smaller).
+    pub disk: Option<Spanned<String>>,
+    #[serde(default)]
+    pub nics: Vec<NicFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NicFile {
+    pub network: Spanned<String>,
+    pub address: Spanned<String>,
+    /// Default: derived from lab, node and network names.
+    pub mac: Option<Spanned<String>>,
+}

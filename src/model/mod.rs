@@ -1,0 +1,13 @@
+//! The lab model: the lab file format ([`file`]), its defaults ([`defaults`]), its validation
+//! ([`validate`]) into the typed [`Lab`], and where a lab file is loaded from ([`load`]).
+
+pub mod defaults;
+pub mod file;
+pub mod lab;
+pub mod load;
+pub mod units;
+pub mod validate;
+
+pub use lab::{Lab, NetKind, Network, Nic, Node, Note, Role};
+pub use load::{LoadError, Source};
+pub use validate::{Problem, ValidationError};

@@ -1,0 +1,76 @@
+//! Every name `lab` gives to something outside its memory: libvirt objects, files of a plan.
+//! One module, so the names cannot drift between the code that creates and the code that finds.
+
+/// XML namespace of the `<metadata>` element that marks a libvirt object as a lab's.
+pub const METADATA_NS: &str = "https://lab.invalid/xmlns/lab/1";
+/// Prefix used for that namespace in libvirt XML.
+pub const METADATA_PREFIX: &str = "lab";
+/// Version of the metadata and naming scheme, stored in each object's metadata.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// libvirt domain of a node: `lab-<lab>-<node>`.
+pub fn domain(lab: &str, node: &str) -> String {
+    format!("lab-{lab}-{node}")
+}
+
+/// libvirt network: `lab-<lab>-<network>`.
+pub fn network(lab: &str, net: &str) -> String {
+    format!("lab-{lab}-{net}")
+}
+
+/// Linux bridge of a network: at most 15 characters, so a short hash of lab and network.
+pub fn bridge(lab: &str, net: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{lab}\0{net}").as_bytes());
+    format!("labbr{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+}
+
+/// libvirt storage pool holding a lab's overlays and seeds: `lab-<lab>`.
+pub fn pool(lab: &str) -> String {
+    format!("lab-{lab}")
+}
+
+/// Volume of a node's disk overlay.
+pub fn overlay_volume(node: &str) -> String {
+    format!("{node}.qcow2")
+}
+
+/// Volume of a node's cloud-init seed ISO.
+pub fn seed_volume(node: &str) -> String {
+    format!("{node}-seed.iso")
+}
+
+/// Volume of the image in the lab's pool (the overlays' backing store).
+pub fn image_volume(image: &str) -> String {
+    format!("image-{image}.qcow2")
+}
+
+/// Serial console log file name of a node (in the hypervisor's log directory).
+pub fn serial_log(lab: &str, node: &str) -> String {
+    format!("lab-{lab}-{node}-serial.log")
+}
+
+/// cloud-init instance-id: changes only when the node is rebuilt (a new generation).
+pub fn instance_id(lab: &str, node: &str, generation: u64) -> String {
+    format!("lab-{lab}-{node}-{generation}")
+}
+
+/// Files of `lab plan --out DIR`, relative to DIR.
+pub mod plan {
+    pub fn network_xml(net: &str) -> String {
+        format!("networks/{net}.xml")
+    }
+    pub fn node_dir(node: &str) -> String {
+        format!("nodes/{node}")
+    }
+    pub const NODE_FILES: [&str; 8] = [
+        "domain.xml",
+        "overlay-volume.xml",
+        "snapshot.xml",
+        "user-data",
+        "meta-data",
+        "network-config",
+        "seed.iso",
+        "provision.sh",
+    ];
+}

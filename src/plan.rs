@@ -1,0 +1,212 @@
+//! `lab plan`: the summary of a lab and the files of every node, written to a directory.
+//! Rendering is done by [`crate::render`]; this module decides where files go.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::image::Catalogue;
+use crate::model::{Lab, Note, Source};
+use crate::names;
+use crate::render::{self, Accel, RenderContext};
+use crate::secrets::{self, LabSecrets};
+
+/// Where `plan` assumes the hypervisor keeps a lab's pool and serial logs (qemu:///system).
+pub const DEFAULT_POOL_ROOT: &str = "/var/lib/libvirt/images";
+pub const DEFAULT_LOG_DIR: &str = "/var/log/libvirt/qemu";
+
+pub struct PlanOptions {
+    pub lab: String,
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    /// `None`: detect.
+    pub accel: Option<Accel>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub lab: String,
+    pub file: String,
+    pub image: String,
+    pub profile: crate::image::Profile,
+    pub accel: Accel,
+    pub networks: Vec<NetworkSummary>,
+    pub nodes: Vec<NodeSummary>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkSummary {
+    pub name: String,
+    pub libvirt_name: String,
+    pub kind: crate::model::NetKind,
+    pub cidr: String,
+    pub gateway: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeSummary {
+    pub name: String,
+    pub domain: String,
+    pub role: crate::model::Role,
+    pub vcpus: u32,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    pub nics: Vec<NicSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NicSummary {
+    pub network: String,
+    pub address: String,
+    pub mac: String,
+}
+
+pub fn summary(lab: &Lab, file: &Path, accel: Accel, notes: &[Note]) -> Summary {
+    Summary {
+        lab: lab.name.clone(),
+        file: file.display().to_string(),
+        image: lab.image.name.clone(),
+        profile: lab.image.profile,
+        accel,
+        networks: lab
+            .networks
+            .iter()
+            .map(|n| NetworkSummary {
+                name: n.name.clone(),
+                libvirt_name: names::network(&lab.name, &n.name),
+                kind: n.kind,
+                cidr: n.cidr.to_string(),
+                gateway: n.gateway.map(|g| g.to_string()),
+            })
+            .collect(),
+        nodes: lab
+            .nodes
+            .iter()
+            .map(|n| NodeSummary {
+                name: n.name.clone(),
+                domain: names::domain(&lab.name, &n.name),
+                role: n.role,
+                vcpus: n.vcpus,
+                memory_bytes: n.memory.bytes(),
+                disk_bytes: n.disk.bytes(),
+                nics: n
+                    .nics
+                    .iter()
+                    .map(|c| NicSummary {
+                        network: c.network.clone(),
+                        address: c.address.to_string(),
+                        mac: c.mac.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        notes: notes.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A human table of the summary.
+pub fn print_table(s: &Summary, lab: &Lab, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "lab {} ({}), image {}, accel {:?}", s.lab, s.file, s.image, s.accel)?;
+    writeln!(out)?;
+    writeln!(out, "{:<16} {:<9} {:<18} {:<15}", "NETWORK", "KIND", "CIDR", "GATEWAY")?;
+    for n in &lab.networks {
+        let gw = n.gateway.map_or("-".to_string(), |g| g.to_string());
+        let kind = format!("{:?}", n.kind).to_lowercase();
+        writeln!(out, "{:<16} {:<9} {:<18} {:<15}", n.name, kind, n.cidr.to_string(), gw)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{:<12} {:<11} {:>5} {:>8} {:>8}  NICS", "NODE", "ROLE", "VCPUS", "MEMORY", "DISK")?;
+    for n in &lab.nodes {
+        let nics: Vec<String> = n
+            .nics
+            .iter()
+            .map(|c| format!("{}={} ({})", c.network, c.address, c.mac))
+            .collect();
+        let role = format!("{:?}", n.role).to_lowercase();
+        writeln!(
+            out,
+            "{:<12} {:<11} {:>5} {:>8} {:>8}  {}",
+            n.name,
+            role,
+            n.vcpus,
+            n.memory.to_string(),
+            n.disk.to_string(),
+            nics.join(", ")
+        )?;
+    }
+    for note in &s.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    Ok(())
+}
+
+/// Writes every rendered file under `dir` (created if missing). Writes nothing else.
+pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut put = |rel: String, bytes: &[u8]| -> anyhow::Result<()> {
+        let path = dir.join(rel);
+        let parent = path.parent().expect("relative path has a parent");
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}: check --out", parent.display()))?;
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    for net in &lab.networks {
+        put(names::plan::network_xml(&net.name), render::libvirt::network_xml(lab, net).as_bytes())?;
+    }
+    for node in &lab.nodes {
+        let f = render::node_files(lab, node, ctx)?;
+        let dir = names::plan::node_dir(&node.name);
+        let files: [(&str, &[u8]); 8] = [
+            ("domain.xml", f.domain_xml.as_bytes()),
+            ("overlay-volume.xml", f.overlay_volume_xml.as_bytes()),
+            ("snapshot.xml", f.snapshot_xml.as_bytes()),
+            ("user-data", f.seed.user_data.as_bytes()),
+            ("meta-data", f.seed.meta_data.as_bytes()),
+            ("network-config", f.seed.network_config.as_bytes()),
+            ("seed.iso", &f.seed_iso),
+            ("provision.sh", f.provision_sh.as_bytes()),
+        ];
+        debug_assert_eq!(files.map(|(n, _)| n), names::plan::NODE_FILES);
+        for (name, bytes) in files {
+            put(format!("{dir}/{name}"), bytes)?;
+        }
+    }
+    Ok(written)
+}
+
+/// The context `plan` renders with: the default system paths and fresh secrets.
+pub fn context(lab: &Lab, accel: Accel, seed: &[u8; 32]) -> RenderContext {
+    RenderContext {
+        accel,
+        secrets: LabSecrets::from_seed(lab, seed),
+        pool_dir: Path::new(DEFAULT_POOL_ROOT).join(names::pool(&lab.name)),
+        log_dir: PathBuf::from(DEFAULT_LOG_DIR),
+        generations: Default::default(),
+    }
+}
+
+pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
+    let source = Source::resolve(&opts.lab)?;
+    let (lab, notes) = source.load(&Catalogue::builtin())?;
+    let accel = opts.accel.unwrap_or_else(|| crate::host::detect_accel().accel);
+    let summary = summary(&lab, &source.path, accel, &notes);
+    if let Some(dir) = &opts.out {
+        let seed = secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;
+        let written = write_files(dir, &lab, &context(&lab, accel, &seed))?;
+        if !opts.json {
+            writeln!(out, "wrote {} files under {}", written.len(), dir.display())?;
+        }
+    }
+    if opts.json {
+        serde_json::to_writer_pretty(&mut *out, &summary)?;
+        writeln!(out)?;
+    } else {
+        print_table(&summary, &lab, out)?;
+    }
+    Ok(())
+}
