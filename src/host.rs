@@ -29,14 +29,20 @@ pub fn choose_accel(kvm_opens: bool, cpuinfo: &str) -> AccelChoice {
         .filter(|l| l.starts_with("flags"))
         .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
     match (kvm_opens, virt_flag) {
-        (true, true) => AccelChoice { accel: Accel::Kvm, reason: "/dev/kvm opens and the cpu has vmx/svm".into() },
+        (true, true) => AccelChoice {
+            accel: Accel::Kvm,
+            reason: "/dev/kvm opens and the cpu has vmx/svm".into(),
+        },
         (false, _) => AccelChoice {
             accel: Accel::Tcg,
-            reason: "/dev/kvm cannot be opened: guests run under tcg (slower); see `lab doctor`".into(),
+            reason: "/dev/kvm cannot be opened: guests run under tcg (slower); see `lab doctor`"
+                .into(),
         },
         (true, false) => AccelChoice {
             accel: Accel::Tcg,
-            reason: "/dev/kvm exists but the cpu shows no vmx/svm (nested pvm): guests run under tcg".into(),
+            reason:
+                "/dev/kvm exists but the cpu shows no vmx/svm (nested pvm): guests run under tcg"
+                    .into(),
         },
     }
 }

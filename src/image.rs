@@ -49,8 +49,14 @@ pub struct Image {
 }
 
 const BUILTIN: [(&str, &str); 2] = [
-    ("images/centos7.toml", include_str!("../images/centos7.toml")),
-    ("images/debian12.toml", include_str!("../images/debian12.toml")),
+    (
+        "images/centos7.toml",
+        include_str!("../images/centos7.toml"),
+    ),
+    (
+        "images/debian12.toml",
+        include_str!("../images/debian12.toml"),
+    ),
 ];
 
 /// All images `lab` knows.
@@ -108,7 +114,13 @@ mod tests {
         let centos = c.get("centos7").unwrap();
         assert_eq!(centos.profile, Profile::Centos7Ocata);
         assert_eq!(centos.virtual_size, ByteSize(8 << 30));
-        assert!(centos.url.as_deref().unwrap().ends_with("GenericCloud-2211.qcow2"));
+        assert!(
+            centos
+                .url
+                .as_deref()
+                .unwrap()
+                .ends_with("GenericCloud-2211.qcow2")
+        );
         assert_eq!(
             centos.sha256.as_deref(),
             Some("284aab2b23d91318f169ff464bce4d53404a15a0618ceb34562838c59af4adea")

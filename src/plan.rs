@@ -109,16 +109,35 @@ pub fn summary(lab: &Lab, file: &Path, accel: Accel, notes: &[Note]) -> Summary 
 
 /// A human table of the summary.
 pub fn print_table(s: &Summary, lab: &Lab, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "lab {} ({}), image {}, accel {:?}", s.lab, s.file, s.image, s.accel)?;
+    writeln!(
+        out,
+        "lab {} ({}), image {}, accel {:?}",
+        s.lab, s.file, s.image, s.accel
+    )?;
     writeln!(out)?;
-    writeln!(out, "{:<16} {:<9} {:<18} {:<15}", "NETWORK", "KIND", "CIDR", "GATEWAY")?;
+    writeln!(
+        out,
+        "{:<16} {:<9} {:<18} {:<15}",
+        "NETWORK", "KIND", "CIDR", "GATEWAY"
+    )?;
     for n in &lab.networks {
         let gw = n.gateway.map_or("-".to_string(), |g| g.to_string());
         let kind = format!("{:?}", n.kind).to_lowercase();
-        writeln!(out, "{:<16} {:<9} {:<18} {:<15}", n.name, kind, n.cidr.to_string(), gw)?;
+        writeln!(
+            out,
+            "{:<16} {:<9} {:<18} {:<15}",
+            n.name,
+            kind,
+            n.cidr.to_string(),
+            gw
+        )?;
     }
     writeln!(out)?;
-    writeln!(out, "{:<12} {:<11} {:>5} {:>8} {:>8}  NICS", "NODE", "ROLE", "VCPUS", "MEMORY", "DISK")?;
+    writeln!(
+        out,
+        "{:<12} {:<11} {:>5} {:>8} {:>8}  NICS",
+        "NODE", "ROLE", "VCPUS", "MEMORY", "DISK"
+    )?;
     for n in &lab.nodes {
         let nics: Vec<String> = n
             .nics
@@ -156,7 +175,10 @@ pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result
         Ok(())
     };
     for net in &lab.networks {
-        put(names::plan::network_xml(&net.name), render::libvirt::network_xml(lab, net).as_bytes())?;
+        put(
+            names::plan::network_xml(&net.name),
+            render::libvirt::network_xml(lab, net).as_bytes(),
+        )?;
     }
     for node in &lab.nodes {
         let f = render::node_files(lab, node, ctx)?;
@@ -193,7 +215,9 @@ pub fn context(lab: &Lab, accel: Accel, seed: &[u8; 32]) -> RenderContext {
 pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let source = Source::resolve(&opts.lab)?;
     let (lab, notes) = source.load(&Catalogue::builtin())?;
-    let accel = opts.accel.unwrap_or_else(|| crate::host::detect_accel().accel);
+    let accel = opts
+        .accel
+        .unwrap_or_else(|| crate::host::detect_accel().accel);
     let summary = summary(&lab, &source.path, accel, &notes);
     if let Some(dir) = &opts.out {
         let seed = secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;

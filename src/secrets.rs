@@ -50,8 +50,14 @@ impl KeyPair {
             .to_openssh(LineEnding::LF)
             .expect("ed25519 keys always encode")
             .to_string();
-        let public_openssh = key.public_key().to_openssh().expect("ed25519 keys always encode");
-        KeyPair { private_openssh, public_openssh }
+        let public_openssh = key
+            .public_key()
+            .to_openssh()
+            .expect("ed25519 keys always encode");
+        KeyPair {
+            private_openssh,
+            public_openssh,
+        }
     }
 }
 
@@ -80,7 +86,8 @@ impl LabSecrets {
             .iter()
             .map(|n| {
                 let comment = format!("{}@lab-{}", n.name, lab.name);
-                let key = KeyPair::from_seed(derive(seed, &format!("host-key/{}", n.name)), &comment);
+                let key =
+                    KeyPair::from_seed(derive(seed, &format!("host-key/{}", n.name)), &comment);
                 (n.name.clone(), key)
             })
             .collect();
@@ -92,7 +99,11 @@ impl LabSecrets {
                 (name, hex)
             })
             .collect();
-        LabSecrets { user_key, host_keys, passwords }
+        LabSecrets {
+            user_key,
+            host_keys,
+            passwords,
+        }
     }
 
     pub fn password(&self, name: &str) -> &str {

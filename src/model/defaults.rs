@@ -10,6 +10,9 @@ pub const DOMAIN: &str = "lab.test";
 pub const VCPUS: i64 = 1;
 pub const MEMORY: &str = "2GiB";
 pub const DISK: &str = "10GB";
+pub const NTP_SERVER: &str = "pool.ntp.org";
+pub const CENTOS_BASE_URL: &str = "https://vault.centos.org/7.9.2009";
+pub const OCATA_REPO_URL: &str = "https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/";
 
 fn fill<T>(slot: &mut Option<Spanned<T>>, value: T) {
     if slot.is_none() {
@@ -20,6 +23,15 @@ fn fill<T>(slot: &mut Option<Spanned<T>>, value: T) {
 pub fn apply(mut file: LabFile) -> LabFile {
     fill(&mut file.user, USER.to_string());
     fill(&mut file.domain, DOMAIN.to_string());
+    let p = file.provision.get_or_insert_with(Default::default);
+    fill(&mut p.ntp_server, NTP_SERVER.to_string());
+    fill(&mut p.centos_base_url, CENTOS_BASE_URL.to_string());
+    fill(&mut p.ocata_repo_url, OCATA_REPO_URL.to_string());
+    for net in &mut file.networks {
+        if *net.kind.get_ref() == super::file::NetKind::Nat {
+            fill(&mut net.dns, true);
+        }
+    }
     for node in &mut file.nodes {
         fill(&mut node.vcpus, VCPUS);
         fill(&mut node.memory, MEMORY.to_string());

@@ -19,6 +19,19 @@ pub struct LabFile {
     pub networks: Vec<NetworkFile>,
     #[serde(default)]
     pub nodes: Vec<NodeFile>,
+    /// Where provisioning gets time and packages. Every key has a default.
+    pub provision: Option<ProvisionFile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionFile {
+    /// NTP server the controller follows (the compute nodes follow the controller).
+    pub ntp_server: Option<Spanned<String>>,
+    /// CentOS 7 base/updates/extras tree (CentOS 7 is end of life: its repos live on vault).
+    pub centos_base_url: Option<Spanned<String>>,
+    /// The RDO Ocata repository (retired before 7.9; kept in an older vault tree).
+    pub ocata_repo_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -38,6 +51,9 @@ pub struct NetworkFile {
     pub cidr: Spanned<String>,
     /// The host's address on a nat network, the nodes' default route. Default: first host.
     pub gateway: Option<Spanned<String>>,
+    /// nat only: libvirt answers DNS on the gateway, forwarding to the host's resolvers.
+    /// Default: true. Set false for an offline lab (no dnsmasq runs at all).
+    pub dns: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

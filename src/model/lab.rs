@@ -16,6 +16,17 @@ pub struct Lab {
     pub domain: String,
     pub networks: Vec<Network>,
     pub nodes: Vec<Node>,
+    pub provision: Settings,
+}
+
+/// Where provisioning gets time and packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub ntp_server: String,
+    /// e.g. `https://vault.centos.org/7.9.2009` (no trailing slash).
+    pub centos_base_url: String,
+    /// e.g. `https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/`.
+    pub ocata_repo_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +36,8 @@ pub struct Network {
     pub cidr: Cidr,
     /// The host's address on the network (nat only).
     pub gateway: Option<Ipv4Addr>,
+    /// nat only: libvirt serves DNS on the gateway (the nodes' resolver).
+    pub dns: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

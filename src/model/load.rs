@@ -5,16 +5,22 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use super::defaults;
 use super::file::LabFile;
 use super::lab::{Lab, Note};
 use super::validate::{Problem, validate};
-use super::defaults;
 use crate::image::Catalogue;
 
 /// Labs shipped with `lab`, usable by name from any directory.
 pub const BUILTIN_LABS: [(&str, &str); 2] = [
-    ("openstack-ocata", include_str!("../../labs/openstack-ocata.toml")),
-    ("openstack-debian12", include_str!("../../labs/openstack-debian12.toml")),
+    (
+        "openstack-ocata",
+        include_str!("../../labs/openstack-ocata.toml"),
+    ),
+    (
+        "openstack-debian12",
+        include_str!("../../labs/openstack-debian12.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +62,12 @@ struct Invalid<'a> {
 impl fmt::Display for Invalid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{} has {n} problem{}:", self.path.display(), if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{} has {n} problem{}:",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
         for (i, p) in self.problems.iter().enumerate() {
             let at = p
                 .span
@@ -96,7 +107,10 @@ impl Source {
                 path: path.to_path_buf(),
                 source,
             })?;
-            return Ok(Source { path: path.to_path_buf(), text });
+            return Ok(Source {
+                path: path.to_path_buf(),
+                text,
+            });
         }
         BUILTIN_LABS
             .iter()

@@ -8,6 +8,6 @@ pub mod load;
 pub mod units;
 pub mod validate;
 
-pub use lab::{Lab, NetKind, Network, Nic, Node, Note, Role};
+pub use lab::{Lab, NetKind, Network, Nic, Node, Note, Role, Settings};
 pub use load::{LoadError, Source};
 pub use validate::{Problem, ValidationError};

@@ -207,7 +207,12 @@ mod tests {
         assert_eq!("5GB".parse::<ByteSize>().unwrap().0, 5_000_000_000);
         assert_eq!("512M".parse::<ByteSize>().unwrap().0, 512 << 20);
         assert!("4".parse::<ByteSize>().unwrap_err().contains("no unit"));
-        assert!("4XB".parse::<ByteSize>().unwrap_err().contains("unknown unit"));
+        assert!(
+            "4XB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!("GiB".parse::<ByteSize>().is_err());
     }
 
@@ -228,7 +233,12 @@ mod tests {
         assert_eq!(c.broadcast().to_string(), "10.0.0.255");
         assert!(c.overlaps("10.0.0.128/25".parse().unwrap()));
         assert!(!c.overlaps("10.0.1.0/24".parse().unwrap()));
-        assert!("10.0.0.1/24".parse::<Cidr>().unwrap_err().contains("10.0.0.0/24"));
+        assert!(
+            "10.0.0.1/24"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("10.0.0.0/24")
+        );
         assert!("10.0.0.0/31".parse::<Cidr>().is_err());
     }
 

@@ -7,8 +7,8 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::file::{LabFile, NetKind, NetworkFile, NodeFile, Role};
-use super::lab::{Lab, Network, Nic, Node, Note};
+use super::file::{LabFile, NetKind, NetworkFile, NodeFile, ProvisionFile, Role};
+use super::lab::{Lab, Network, Nic, Node, Note, Settings};
 use super::units::{ByteSize, Cidr, Mac};
 use crate::image::Catalogue;
 
@@ -16,25 +16,45 @@ use crate::image::Catalogue;
 /// what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
-    #[error("lab name {0:?} is not usable: use 1-20 lowercase letters, digits or '-', starting with a letter")]
+    #[error(
+        "lab name {0:?} is not usable: use 1-20 lowercase letters, digits or '-', starting with a letter"
+    )]
     BadLabName(String),
-    #[error("node name {0:?} is not a hostname: use 1-20 lowercase letters, digits or '-', starting with a letter")]
+    #[error(
+        "node name {0:?} is not a hostname: use 1-20 lowercase letters, digits or '-', starting with a letter"
+    )]
     BadNodeName(String),
-    #[error("network name {0:?} is not usable: use 1-20 lowercase letters, digits or '-', starting with a letter")]
+    #[error(
+        "network name {0:?} is not usable: use 1-20 lowercase letters, digits or '-', starting with a letter"
+    )]
     BadNetworkName(String),
-    #[error("user {0:?} is not a login name: use lowercase letters, digits, '-' or '_', starting with a letter, and not root")]
+    #[error(
+        "user {0:?} is not a login name: use lowercase letters, digits, '-' or '_', starting with a letter, and not root"
+    )]
     BadUser(String),
-    #[error("domain {0:?} is not a DNS domain: use labels of letters, digits and '-' joined by dots, like lab.test")]
+    #[error(
+        "domain {0:?} is not a DNS domain: use labels of letters, digits and '-' joined by dots, like lab.test"
+    )]
     BadDomain(String),
     #[error("image {image:?} is not in the catalogue: use one of {known}")]
     UnknownImage { image: String, known: String },
     #[error("{0}")]
     BadValue(String),
+    #[error("isolated network {0:?} cannot serve dns: remove the key, or make the network nat")]
+    DnsOnIsolated(String),
+    #[error("{key} {value:?} is not usable: {fix}")]
+    BadSetting {
+        key: &'static str,
+        value: String,
+        fix: &'static str,
+    },
     #[error("node {0:?} is defined twice: give each node its own name")]
     DuplicateNode(String),
     #[error("network {0:?} is defined twice: give each network its own name")]
     DuplicateNetwork(String),
-    #[error("the lab has {count} {kind} networks: define exactly one (nodes use it as their {use_})")]
+    #[error(
+        "the lab has {count} {kind} networks: define exactly one (nodes use it as their {use_})"
+    )]
     NetworkKindCount {
         kind: &'static str,
         count: usize,
@@ -63,7 +83,9 @@ pub enum ValidationError {
     ZeroMemory(String),
     #[error("node {0:?} has no disk: give it a size, like disk = \"10GB\"")]
     ZeroDisk(String),
-    #[error("node {node:?} has a nic on network {network:?}, which is not defined: use one of {known}")]
+    #[error(
+        "node {node:?} has a nic on network {network:?}, which is not defined: use one of {known}"
+    )]
     UnknownNetwork {
         node: String,
         network: String,
@@ -71,39 +93,51 @@ pub enum ValidationError {
     },
     #[error("node {node:?} has two nics on network {network:?}: keep one")]
     DuplicateNic { node: String, network: String },
-    #[error("node {node:?} ({role}) has no nic on the {kind} network {network:?}: add {{ network = \"{network}\", address = \"...\" }} to its nics")]
+    #[error(
+        "node {node:?} ({role}) has no nic on the {kind} network {network:?}: add {{ network = \"{network}\", address = \"...\" }} to its nics"
+    )]
     MissingNic {
         node: String,
         role: &'static str,
         kind: &'static str,
         network: String,
     },
-    #[error("address {address} of node {node:?} is outside network {network:?} ({cidr}): pick an address inside {cidr}")]
+    #[error(
+        "address {address} of node {node:?} is outside network {network:?} ({cidr}): pick an address inside {cidr}"
+    )]
     AddressOutside {
         node: String,
         address: Ipv4Addr,
         network: String,
         cidr: Cidr,
     },
-    #[error("address {address} of node {node:?} is the network or broadcast address of {cidr}: pick a host address")]
+    #[error(
+        "address {address} of node {node:?} is the network or broadcast address of {cidr}: pick a host address"
+    )]
     AddressNotHost {
         node: String,
         address: Ipv4Addr,
         cidr: Cidr,
     },
-    #[error("address {address} of node {node:?} is the gateway of network {network:?}: pick another address")]
+    #[error(
+        "address {address} of node {node:?} is the gateway of network {network:?}: pick another address"
+    )]
     AddressIsGateway {
         node: String,
         address: Ipv4Addr,
         network: String,
     },
-    #[error("address {address} is used by nodes {first:?} and {second:?}: give each nic its own address")]
+    #[error(
+        "address {address} is used by nodes {first:?} and {second:?}: give each nic its own address"
+    )]
     DuplicateAddress {
         address: Ipv4Addr,
         first: String,
         second: String,
     },
-    #[error("mac {mac} is used by nodes {first:?} and {second:?}: remove the mac keys to get derived ones, or change one")]
+    #[error(
+        "mac {mac} is used by nodes {first:?} and {second:?}: remove the mac keys to get derived ones, or change one"
+    )]
     DuplicateMac {
         mac: Mac,
         first: String,
@@ -125,24 +159,40 @@ pub fn validate(file: &LabFile, catalogue: &Catalogue) -> Result<(Lab, Vec<Note>
     let mut v = Validator::default();
     let name = v.name(&file.name, "name", ValidationError::BadLabName);
     let user = v.check(file.user.as_ref().expect("defaulted"), "user", |u| {
-        is_user(u).then(|| u.to_string()).ok_or(ValidationError::BadUser(u.to_string()))
+        is_user(u)
+            .then(|| u.to_string())
+            .ok_or(ValidationError::BadUser(u.to_string()))
     });
     let domain = v.check(file.domain.as_ref().expect("defaulted"), "domain", |d| {
-        is_domain(d).then(|| d.to_string()).ok_or(ValidationError::BadDomain(d.to_string()))
+        is_domain(d)
+            .then(|| d.to_string())
+            .ok_or(ValidationError::BadDomain(d.to_string()))
     });
     let image = v.check(&file.image, "image", |i| {
-        catalogue.get(i).cloned().ok_or(ValidationError::UnknownImage {
-            image: i.to_string(),
-            known: catalogue.names().join(", "),
-        })
+        catalogue
+            .get(i)
+            .cloned()
+            .ok_or(ValidationError::UnknownImage {
+                image: i.to_string(),
+                known: catalogue.names().join(", "),
+            })
     });
     let networks = v.networks(&file.networks);
+    let provision = v.settings(file.provision.as_ref().expect("defaulted"));
     let nodes = v.nodes(file, &networks, image.as_ref().map(|i| i.virtual_size));
-    match (name, user, domain, image, v.problems.is_empty()) {
-        (Some(name), Some(user), Some(domain), Some(image), true) => {
+    match (name, user, domain, image, provision, v.problems.is_empty()) {
+        (Some(name), Some(user), Some(domain), Some(image), Some(provision), true) => {
             let mut nodes = nodes;
             let notes = round_up_disks(&mut nodes, image.virtual_size);
-            let lab = Lab { name, image, user, domain, networks, nodes };
+            let lab = Lab {
+                name,
+                image,
+                user,
+                domain,
+                networks,
+                nodes,
+                provision,
+            };
             Ok((lab, notes))
         }
         _ => Err(v.problems),
@@ -190,7 +240,11 @@ impl Validator {
         }
     }
 
-    fn parse<T: std::str::FromStr<Err = String>>(&mut self, value: &Spanned<String>, key: &str) -> Option<T> {
+    fn parse<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+    ) -> Option<T> {
         self.check(value, key, |s| s.parse().map_err(ValidationError::BadValue))
     }
 
@@ -200,7 +254,9 @@ impl Validator {
         key: &str,
         err: fn(String) -> ValidationError,
     ) -> Option<String> {
-        self.check(value, key, |s| is_name(s).then(|| s.clone()).ok_or(err(s.clone())))
+        self.check(value, key, |s| {
+            is_name(s).then(|| s.clone()).ok_or(err(s.clone()))
+        })
     }
 
     fn networks(&mut self, files: &[NetworkFile]) -> Vec<Network> {
@@ -212,12 +268,24 @@ impl Validator {
             if let Some(n) = &name
                 && seen.insert(n.clone(), i).is_some()
             {
-                self.push(ValidationError::DuplicateNetwork(n.clone()), key("name"), f.name.span());
+                self.push(
+                    ValidationError::DuplicateNetwork(n.clone()),
+                    key("name"),
+                    f.name.span(),
+                );
             }
             let cidr: Option<Cidr> = self.parse(&f.cidr, &key("cidr"));
             let kind = *f.kind.get_ref();
             let gateway = self.gateway(f, kind, cidr, &key("gateway"));
-            if let (Some(name), Some(cidr), Some(gateway)) = (name, cidr, gateway) {
+            let dns = match (&f.dns, kind) {
+                (Some(d), NetKind::Isolated) => {
+                    let name = f.name.get_ref().clone();
+                    self.push(ValidationError::DnsOnIsolated(name), key("dns"), d.span());
+                    None
+                }
+                (d, _) => Some(d.as_ref().is_some_and(|d| *d.get_ref())),
+            };
+            if let (Some(name), Some(cidr), Some(gateway), Some(dns)) = (name, cidr, gateway, dns) {
                 for other in &out {
                     if other.cidr.overlaps(cidr) {
                         let error = ValidationError::OverlappingNetworks {
@@ -229,20 +297,81 @@ impl Validator {
                         self.push(error, key("cidr"), f.cidr.span());
                     }
                 }
-                out.push(Network { name, kind, cidr, gateway });
+                out.push(Network {
+                    name,
+                    kind,
+                    cidr,
+                    gateway,
+                    dns,
+                });
             }
         }
         for (kind, label, use_) in [
-            (NetKind::Nat, "nat", "external network, the route to the internet"),
-            (NetKind::Isolated, "isolated", "internal network, node to node"),
+            (
+                NetKind::Nat,
+                "nat",
+                "external network, the route to the internet",
+            ),
+            (
+                NetKind::Isolated,
+                "isolated",
+                "internal network, node to node",
+            ),
         ] {
             let count = files.iter().filter(|f| *f.kind.get_ref() == kind).count();
             if count != 1 {
-                let error = ValidationError::NetworkKindCount { kind: label, count, use_ };
+                let error = ValidationError::NetworkKindCount {
+                    kind: label,
+                    count,
+                    use_,
+                };
                 self.push(error, "networks".into(), 0..0);
             }
         }
         out
+    }
+
+    fn settings(&mut self, p: &ProvisionFile) -> Option<Settings> {
+        let host = |s: &String| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        };
+        let ntp_server = self.check(
+            p.ntp_server.as_ref().expect("defaulted"),
+            "provision.ntp_server",
+            |s| {
+                host(s)
+                    .then(|| s.clone())
+                    .ok_or(ValidationError::BadSetting {
+                        key: "ntp_server",
+                        value: s.clone(),
+                        fix: "give a host name or address, like pool.ntp.org",
+                    })
+            },
+        );
+        let url = |key: &'static str| {
+            move |s: &String| {
+                let ok = (s.starts_with("http://") || s.starts_with("https://"))
+                    && !s
+                        .contains(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '$');
+                ok.then(|| s.clone()).ok_or(ValidationError::BadSetting {
+                    key,
+                    value: s.clone(),
+                    fix: "give an http:// or https:// url without spaces or quotes",
+                })
+            }
+        };
+        let centos = p.centos_base_url.as_ref().expect("defaulted");
+        let centos_base_url =
+            self.check(centos, "provision.centos_base_url", url("centos_base_url"));
+        let ocata = p.ocata_repo_url.as_ref().expect("defaulted");
+        let ocata_repo_url = self.check(ocata, "provision.ocata_repo_url", url("ocata_repo_url"));
+        Some(Settings {
+            ntp_server: ntp_server?,
+            centos_base_url: centos_base_url?.trim_end_matches('/').to_string(),
+            ocata_repo_url: ocata_repo_url?,
+        })
     }
 
     /// `Some(None)`: a valid network without gateway; `None`: a problem was recorded.
@@ -256,7 +385,11 @@ impl Validator {
         match (&f.gateway, kind) {
             (Some(g), NetKind::Isolated) => {
                 let name = f.name.get_ref().clone();
-                self.push(ValidationError::GatewayOnIsolated(name), key.into(), g.span());
+                self.push(
+                    ValidationError::GatewayOnIsolated(name),
+                    key.into(),
+                    g.span(),
+                );
                 None
             }
             (None, NetKind::Isolated) => Some(None),
@@ -272,7 +405,11 @@ impl Validator {
                 let cidr = cidr?;
                 if !cidr.contains(ip) || ip == cidr.network || ip == cidr.broadcast() {
                     let network = f.name.get_ref().clone();
-                    let error = ValidationError::GatewayOutside { network, gateway: ip, cidr };
+                    let error = ValidationError::GatewayOutside {
+                        network,
+                        gateway: ip,
+                        cidr,
+                    };
                     self.push(error, key.into(), g.span());
                     return None;
                 }
@@ -281,7 +418,12 @@ impl Validator {
         }
     }
 
-    fn nodes(&mut self, file: &LabFile, networks: &[Network], image_size: Option<ByteSize>) -> Vec<Node> {
+    fn nodes(
+        &mut self,
+        file: &LabFile,
+        networks: &[Network],
+        image_size: Option<ByteSize>,
+    ) -> Vec<Node> {
         let lab = file.name.get_ref();
         let mut out: Vec<Node> = Vec::new();
         let mut names = HashMap::new();
@@ -293,7 +435,11 @@ impl Validator {
                 continue;
             };
             if names.insert(name.clone(), i).is_some() {
-                self.push(ValidationError::DuplicateNode(name.clone()), key("name"), f.name.span());
+                self.push(
+                    ValidationError::DuplicateNode(name.clone()),
+                    key("name"),
+                    f.name.span(),
+                );
                 continue;
             }
             let sizes = self.sizes(f, &name, &key);
@@ -302,12 +448,28 @@ impl Validator {
                 let role = *f.role.get_ref();
                 let disk_requested = disk;
                 let disk = image_size.map_or(disk, |s| disk.max(s));
-                out.push(Node { name, role, vcpus, memory, disk, disk_requested, nics });
+                out.push(Node {
+                    name,
+                    role,
+                    vcpus,
+                    memory,
+                    disk,
+                    disk_requested,
+                    nics,
+                });
             }
         }
-        let controllers = file.nodes.iter().filter(|n| *n.role.get_ref() == Role::Controller).count();
+        let controllers = file
+            .nodes
+            .iter()
+            .filter(|n| *n.role.get_ref() == Role::Controller)
+            .count();
         if controllers != 1 {
-            self.push(ValidationError::ControllerCount(controllers), "nodes".into(), 0..0);
+            self.push(
+                ValidationError::ControllerCount(controllers),
+                "nodes".into(),
+                0..0,
+            );
         }
         out
     }
@@ -323,7 +485,10 @@ impl Validator {
             u32::try_from(v)
                 .ok()
                 .filter(|&v| v > 0)
-                .ok_or(ValidationError::ZeroVcpus { node: name.to_string(), value: v })
+                .ok_or(ValidationError::ZeroVcpus {
+                    node: name.to_string(),
+                    value: v,
+                })
         });
         let memory_v = f.memory.as_ref().expect("defaulted");
         let memory: Option<ByteSize> = self.parse(memory_v, &key("memory"));
@@ -338,7 +503,9 @@ impl Validator {
         let disk: Option<ByteSize> = self.parse(disk_v, &key("disk"));
         let disk = disk.and_then(|d| {
             self.check(disk_v, &key("disk"), |_| {
-                (d.bytes() > 0).then_some(d).ok_or(ValidationError::ZeroDisk(name.to_string()))
+                (d.bytes() > 0)
+                    .then_some(d)
+                    .ok_or(ValidationError::ZeroDisk(name.to_string()))
             })
         });
         Some((vcpus?, memory?, disk?))
@@ -361,7 +528,11 @@ impl Validator {
             let key = |k: &str| format!("nodes[{i}].nics[{j}].{k}");
             let net_name = nf.network.get_ref();
             let Some(net) = networks.iter().find(|n| &n.name == net_name) else {
-                let known = networks.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ");
+                let known = networks
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let error = ValidationError::UnknownNetwork {
                     node: node.into(),
                     network: net_name.clone(),
@@ -371,13 +542,18 @@ impl Validator {
                 continue;
             };
             if nics.iter().any(|n| &n.network == net_name) {
-                let error = ValidationError::DuplicateNic { node: node.into(), network: net_name.clone() };
+                let error = ValidationError::DuplicateNic {
+                    node: node.into(),
+                    network: net_name.clone(),
+                };
                 self.push(error, key("network"), nf.network.span());
                 continue;
             }
             let address = self.check(&nf.address, &key("address"), |s| {
                 let ip: Ipv4Addr = s.parse().map_err(|_| {
-                    ValidationError::BadValue(format!("{s:?} is not an IPv4 address: write it like 10.0.0.11"))
+                    ValidationError::BadValue(format!(
+                        "{s:?} is not an IPv4 address: write it like 10.0.0.11"
+                    ))
                 })?;
                 address_in(node, ip, net)
             });
@@ -385,30 +561,53 @@ impl Validator {
                 Some(m) => self.parse(m, &key("mac")),
                 None => Some(Mac::derive(lab, node, net_name)),
             };
-            let (Some(address), Some(mac)) = (address, mac) else { continue };
+            let (Some(address), Some(mac)) = (address, mac) else {
+                continue;
+            };
             if let Some(first) = addresses.insert(address, node.to_string()) {
-                let error = ValidationError::DuplicateAddress { address, first, second: node.into() };
+                let error = ValidationError::DuplicateAddress {
+                    address,
+                    first,
+                    second: node.into(),
+                };
                 self.push(error, key("address"), nf.address.span());
             }
             if let Some(first) = macs.insert(mac, node.to_string()) {
                 let span = nf.mac.as_ref().map_or(nf.network.span(), |m| m.span());
-                let error = ValidationError::DuplicateMac { mac, first, second: node.into() };
+                let error = ValidationError::DuplicateMac {
+                    mac,
+                    first,
+                    second: node.into(),
+                };
                 self.push(error, key("mac"), span);
             }
-            nics.push(Nic { network: net_name.clone(), address, mac });
+            nics.push(Nic {
+                network: net_name.clone(),
+                address,
+                mac,
+            });
         }
         self.required_nics(f, node, i, networks, &nics);
         (self.problems.len() == before).then_some(nics)
     }
 
     /// Every role needs a nic on the external (nat) and the internal (isolated) network.
-    fn required_nics(&mut self, f: &NodeFile, node: &str, i: usize, networks: &[Network], nics: &[Nic]) {
+    fn required_nics(
+        &mut self,
+        f: &NodeFile,
+        node: &str,
+        i: usize,
+        networks: &[Network],
+        nics: &[Nic],
+    ) {
         let role = match f.role.get_ref() {
             Role::Controller => "controller",
             Role::Compute => "compute",
         };
         for (kind, label) in [(NetKind::Nat, "nat"), (NetKind::Isolated, "isolated")] {
-            let Some(net) = networks.iter().find(|n| n.kind == kind) else { continue };
+            let Some(net) = networks.iter().find(|n| n.kind == kind) else {
+                continue;
+            };
             let attempted = f.nics.iter().any(|n| n.network.get_ref() == &net.name);
             if !attempted && !nics.iter().any(|n| n.network == net.name) {
                 let error = ValidationError::MissingNic {
@@ -433,7 +632,11 @@ fn address_in(node: &str, ip: Ipv4Addr, net: &Network) -> Result<Ipv4Addr, Valid
         });
     }
     if ip == net.cidr.network || ip == net.cidr.broadcast() {
-        return Err(ValidationError::AddressNotHost { node: node.into(), address: ip, cidr: net.cidr });
+        return Err(ValidationError::AddressNotHost {
+            node: node.into(),
+            address: ip,
+            cidr: net.cidr,
+        });
     }
     if net.gateway == Some(ip) {
         return Err(ValidationError::AddressIsGateway {
@@ -450,7 +653,8 @@ fn is_name(s: &str) -> bool {
     (1..=20).contains(&b.len())
         && b[0].is_ascii_lowercase()
         && !s.ends_with('-')
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 fn is_user(s: &str) -> bool {
@@ -458,7 +662,8 @@ fn is_user(s: &str) -> bool {
     (1..=32).contains(&b.len())
         && s != "root"
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
 }
 
 fn is_domain(s: &str) -> bool {

@@ -1,7 +1,7 @@
 //! The cloud-init NoCloud seed of a node: meta-data, user-data, network-config (v1).
 
-use crate::model::{Lab, Node};
 use super::RenderContext;
+use crate::model::{Lab, Node};
 
 /// The three files of a NoCloud seed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! libvirt XML: networks, domains, storage volumes and snapshots.
 
-use crate::model::{Lab, Network, Node};
 use super::RenderContext;
+use crate::model::{Lab, Network, Node};
 
 /// `<network>` of a lab network: nat with the gateway as host address, or isolated.
 pub fn network_xml(lab: &Lab, net: &Network) -> String {

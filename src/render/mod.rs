@@ -67,7 +67,10 @@ pub fn node_files(lab: &Lab, node: &Node, ctx: &RenderContext) -> Result<NodeFil
     Ok(NodeFiles {
         domain_xml: libvirt::domain_xml(lab, node, ctx),
         overlay_volume_xml: libvirt::overlay_volume_xml(lab, node, ctx),
-        snapshot_xml: libvirt::snapshot_xml("example", "a lab-wide snapshot, as `lab snapshot save` takes it"),
+        snapshot_xml: libvirt::snapshot_xml(
+            "example",
+            "a lab-wide snapshot, as `lab snapshot save` takes it",
+        ),
         seed,
         seed_iso,
         provision_sh: crate::provision::script(lab, node),
