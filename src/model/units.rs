@@ -71,7 +71,7 @@ impl fmt::Display for ByteSize {
             (1_000, "KB"),
         ];
         for (mult, unit) in UNITS {
-            if self.0 >= mult && self.0 % mult == 0 {
+            if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
         }

@@ -217,6 +217,9 @@ fn round_up_disks(nodes: &mut [Node], image_size: ByteSize) -> Vec<Note> {
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
+    /// Network names the file declares, valid or not: a nic on an invalid network is not
+    /// reported again.
+    declared: Vec<String>,
 }
 
 impl Validator {
@@ -264,6 +267,8 @@ impl Validator {
         let mut seen = HashMap::new();
         for (i, f) in files.iter().enumerate() {
             let key = |k: &str| format!("networks[{i}].{k}");
+            let before = self.problems.len();
+            self.declared.push(f.name.get_ref().clone());
             let name = self.name(&f.name, &key("name"), ValidationError::BadNetworkName);
             if let Some(n) = &name
                 && seen.insert(n.clone(), i).is_some()
@@ -297,6 +302,9 @@ impl Validator {
                         self.push(error, key("cidr"), f.cidr.span());
                     }
                 }
+                if self.problems.len() > before {
+                    continue;
+                }
                 out.push(Network {
                     name,
                     kind,
@@ -318,7 +326,16 @@ impl Validator {
                 "internal network, node to node",
             ),
         ] {
-            let count = files.iter().filter(|f| *f.kind.get_ref() == kind).count();
+            let count = files
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| {
+                    !files[..*i]
+                        .iter()
+                        .any(|g| g.name.get_ref() == f.name.get_ref())
+                })
+                .filter(|(_, f)| *f.kind.get_ref() == kind)
+                .count();
             if count != 1 {
                 let error = ValidationError::NetworkKindCount {
                     kind: label,
@@ -528,6 +545,9 @@ impl Validator {
             let key = |k: &str| format!("nodes[{i}].nics[{j}].{k}");
             let net_name = nf.network.get_ref();
             let Some(net) = networks.iter().find(|n| &n.name == net_name) else {
+                if self.declared.contains(net_name) {
+                    continue;
+                }
                 let known = networks
                     .iter()
                     .map(|n| n.name.as_str())
@@ -604,12 +624,17 @@ impl Validator {
             Role::Controller => "controller",
             Role::Compute => "compute",
         };
+        let misnamed = f.nics.iter().any(|n| {
+            let name = n.network.get_ref();
+            !networks.iter().any(|net| &net.name == name)
+        });
         for (kind, label) in [(NetKind::Nat, "nat"), (NetKind::Isolated, "isolated")] {
-            let Some(net) = networks.iter().find(|n| n.kind == kind) else {
+            let mut of_kind = networks.iter().filter(|n| n.kind == kind);
+            let (Some(net), None) = (of_kind.next(), of_kind.next()) else {
                 continue;
             };
             let attempted = f.nics.iter().any(|n| n.network.get_ref() == &net.name);
-            if !attempted && !nics.iter().any(|n| n.network == net.name) {
+            if !attempted && !misnamed && !nics.iter().any(|n| n.network == net.name) {
                 let error = ValidationError::MissingNic {
                     node: node.into(),
                     role,

@@ -36,7 +36,10 @@ pub fn assert_golden(name: &str, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display())
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
     });
     if expected != actual {
         let diff: Vec<String> = expected
@@ -64,12 +67,17 @@ pub fn require_tool(tool: &str, package: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is not installed: apt-get install {package} (.ci/run does)");
+    assert!(
+        found,
+        "{tool} is not installed: apt-get install {package} (.ci/run does)"
+    );
 }
 
 /// Runs a command, returning (status code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
