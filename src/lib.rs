@@ -6,9 +6,11 @@
 pub mod cli;
 pub mod host;
 pub mod image;
+pub mod libvirt;
 pub mod model;
 pub mod names;
 pub mod plan;
 pub mod provision;
 pub mod render;
 pub mod secrets;
+pub mod state;

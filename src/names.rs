@@ -74,3 +74,21 @@ pub mod plan {
         "provision.sh",
     ];
 }
+
+/// Files of the per-user state directory (`$LAB_STATE_DIR`, else `$XDG_STATE_HOME/lab`, else
+/// `~/.local/state/lab`).
+pub mod state {
+    /// Directory of one lab's state, relative to the state root.
+    pub fn lab_dir(lab: &str) -> String {
+        lab.to_string()
+    }
+    /// Lock file of one lab, beside its directory so `down` can remove the directory while
+    /// holding the lock.
+    pub fn lock(lab: &str) -> String {
+        format!("{lab}.lock")
+    }
+    /// The 32-byte secrets seed (hex), mode 0600: every key and password derives from it.
+    pub const SEED: &str = "seed";
+    /// The lab file as `up` used it, so `down` and `status` work without the original.
+    pub const LAB_FILE: &str = "lab.toml";
+}

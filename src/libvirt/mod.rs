@@ -1,0 +1,116 @@
+//! The one seam over libvirt: [`Hypervisor`] speaks in object names and XML, so the lifecycle
+//! code above it knows nothing of the virt crate. [`Libvirt`] is the real implementation
+//! (tested against libvirt's own test driver and a real libvirtd).
+//! Every call blocks: callers run them on plain threads, never on an async worker.
+
+mod real;
+
+use std::io::Read;
+
+pub use real::Libvirt;
+
+/// A domain's run state, as libvirt reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Paused,
+    ShutOff,
+    /// Shutting down, crashed, suspended to RAM or unknown.
+    Other,
+}
+
+/// A libvirt object as found: its name, whether it runs, and its XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<S> {
+    pub name: String,
+    pub state: S,
+    pub xml: String,
+}
+
+/// A storage pool as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolFound {
+    pub name: String,
+    pub active: bool,
+    /// Target directory on the hypervisor host.
+    pub path: String,
+    pub volumes: Vec<String>,
+}
+
+/// What a libvirt call failed on, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LibvirtError {
+    #[error(
+        "cannot connect to libvirt at {uri}: {message}: is libvirtd running and may you use it? (`lab doctor` checks)"
+    )]
+    Connect { uri: String, message: String },
+    #[error("{action} {object}: {message}")]
+    Call {
+        action: &'static str,
+        object: String,
+        message: String,
+        /// libvirt's error number (`virErrorNumber`).
+        code: i32,
+    },
+}
+
+impl LibvirtError {
+    /// libvirt's error number of a failed call.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            LibvirtError::Call { code, .. } => Some(*code),
+            LibvirtError::Connect { .. } => None,
+        }
+    }
+
+    /// The driver does not implement the call (e.g. volume upload on the test driver).
+    pub fn is_unsupported(&self) -> bool {
+        self.code() == Some(virt::sys::VIR_ERR_NO_SUPPORT as i32)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LibvirtError>;
+
+/// Everything `lab` asks of libvirt. Names are libvirt object names; XML is libvirt's.
+pub trait Hypervisor: Send + Sync {
+    /// The connection URI, for messages.
+    fn uri(&self) -> &str;
+    /// Free memory of the host, in bytes.
+    fn free_memory(&self) -> Result<u64>;
+
+    /// Every network, with `state` = active.
+    fn networks(&self) -> Result<Vec<Found<bool>>>;
+    fn define_network(&self, xml: &str) -> Result<()>;
+    fn start_network(&self, name: &str) -> Result<()>;
+    /// Stops (if active) and undefines a network.
+    fn remove_network(&self, name: &str) -> Result<()>;
+
+    fn pool(&self, name: &str) -> Result<Option<PoolFound>>;
+    /// Defines, builds (creates the directory) and starts a dir pool.
+    fn create_pool(&self, xml: &str) -> Result<()>;
+    fn start_pool(&self, name: &str) -> Result<()>;
+    /// Creates a volume; returns its path on the hypervisor host.
+    fn create_volume(&self, pool: &str, xml: &str) -> Result<String>;
+    /// Writes `len` bytes from `data` into a volume, through libvirt (works on remote hosts).
+    fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()>;
+    fn delete_volume(&self, pool: &str, volume: &str) -> Result<()>;
+    /// Stops, deletes (the directory) and undefines a pool.
+    fn remove_pool(&self, name: &str) -> Result<()>;
+
+    /// Every domain.
+    fn domains(&self) -> Result<Vec<Found<RunState>>>;
+    fn define_domain(&self, xml: &str) -> Result<()>;
+    fn start_domain(&self, name: &str) -> Result<()>;
+    fn suspend_domain(&self, name: &str) -> Result<()>;
+    fn resume_domain(&self, name: &str) -> Result<()>;
+    /// Stops (if running) and undefines a domain with its snapshot metadata.
+    fn remove_domain(&self, name: &str) -> Result<()>;
+
+    /// Snapshot names of a domain, oldest first.
+    fn snapshots(&self, domain: &str) -> Result<Vec<String>>;
+    fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()>;
+    /// Reverts and leaves the domain running.
+    fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()>;
+    fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()>;
+}

@@ -1,0 +1,224 @@
+//! The per-user, per-lab state directory: the secrets seed, the lab file as brought up, and
+//! a lock that keeps two `up`/`down`/`reset` of one lab from running at once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::names;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("lab {lab} is busy: {holder} holds {path}; wait for it to finish")]
+    Locked {
+        lab: String,
+        holder: String,
+        path: PathBuf,
+    },
+    #[error("{path} is damaged: remove the lab with `lab down`, or delete the file")]
+    BadSeed { path: PathBuf },
+    #[error("no state directory: set LAB_STATE_DIR, XDG_STATE_HOME or HOME")]
+    NoRoot,
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The state root: `$LAB_STATE_DIR`, else `$XDG_STATE_HOME/lab`, else `~/.local/state/lab`.
+pub fn root() -> Result<PathBuf, StateError> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("LAB_STATE_DIR")
+        .or_else(|| var("XDG_STATE_HOME").map(|p| p.join("lab")))
+        .or_else(|| var("HOME").map(|p| p.join(".local/state/lab")))
+        .ok_or(StateError::NoRoot)
+}
+
+/// One lab's state directory.
+#[derive(Debug, Clone)]
+pub struct LabState {
+    pub lab: String,
+    pub root: PathBuf,
+}
+
+/// Held while a command changes a lab; the lock is released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl LabState {
+    pub fn new(root: &Path, lab: &str) -> LabState {
+        LabState {
+            lab: lab.to_string(),
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(names::state::lab_dir(&self.lab))
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dir().is_dir()
+    }
+
+    /// Takes the lab's lock at once or fails naming the holder.
+    pub fn lock(&self, command: &str) -> Result<Lock, StateError> {
+        fs::create_dir_all(&self.root).map_err(io("create", &self.root))?;
+        let path = self.root.join(names::state::lock(&self.lab));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("open", &path))?;
+        if file.try_lock().is_err() {
+            let holder = fs::read_to_string(&path)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let holder = if holder.is_empty() {
+                "another lab command".into()
+            } else {
+                holder
+            };
+            return Err(StateError::Locked {
+                lab: self.lab.clone(),
+                holder,
+                path,
+            });
+        }
+        file.set_len(0).map_err(io("write", &path))?;
+        writeln!(file, "`lab {command}` (pid {})", std::process::id())
+            .map_err(io("write", &path))?;
+        Ok(Lock { _file: file })
+    }
+
+    /// The lab's secrets seed: read it, or create it (0600) on first use.
+    pub fn seed(&self) -> Result<[u8; 32], StateError> {
+        let path = self.dir().join(names::state::SEED);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_seed(text.trim()).ok_or(StateError::BadSeed { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let seed =
+                    crate::secrets::random_seed().map_err(io("read", Path::new("/dev/urandom")))?;
+                let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+                self.write(names::state::SEED, hex.as_bytes())?;
+                Ok(seed)
+            }
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    /// Writes a file of the state directory atomically, mode 0600 (the directory is 0700).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let dir = self.dir();
+        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(io("protect", &dir))?;
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(io("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("rename", &path))
+    }
+
+    pub fn read(&self, name: &str) -> Result<Option<String>, StateError> {
+        let path = self.dir().join(name);
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    /// Removes the lab's state directory (not the lock file, which the caller holds).
+    pub fn remove(&self) -> Result<(), StateError> {
+        let dir = self.dir();
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn parse_seed(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut seed = [0u8; 32];
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_is_created_once_private_and_stable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = LabState::new(tmp.path(), "t");
+        let a = s.seed().unwrap();
+        assert_eq!(a, s.seed().unwrap());
+        let meta = fs::metadata(s.dir().join(names::state::SEED)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(s.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        s.remove().unwrap();
+        assert!(!s.exists());
+        assert_ne!(a, s.seed().unwrap(), "a removed lab gets new secrets");
+    }
+
+    #[test]
+    fn a_second_lock_fails_at_once_naming_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = LabState::new(tmp.path(), "t");
+        let held = s.lock("up").unwrap();
+        let err = s.lock("down").unwrap_err().to_string();
+        assert!(
+            err.contains("`lab up`") && err.contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        drop(held);
+        s.lock("down").unwrap();
+    }
+
+    #[test]
+    fn a_damaged_seed_is_an_error_not_a_new_identity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = LabState::new(tmp.path(), "t");
+        s.write(names::state::SEED, b"zz").unwrap();
+        assert!(matches!(s.seed(), Err(StateError::BadSeed { .. })));
+    }
+}
