@@ -1,0 +1,195 @@
+//! What libvirt holds that concerns a lab, read fresh at each call, and the clashes that keep
+//! a lab from coming up.
+
+use std::net::Ipv4Addr;
+
+use quick_xml::events::Event as XmlEvent;
+
+use crate::libvirt::{Found, Hypervisor, LibvirtError, PoolFound, RunState};
+use crate::model::Lab;
+use crate::model::units::{ByteSize, Cidr};
+use crate::names;
+use crate::render::libvirt::{Owner, read_owner};
+
+/// Why a lab cannot come up; each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Clash {
+    #[error("a {kind} named {name} exists but does not belong to this lab: remove or rename it")]
+    Foreign { kind: &'static str, name: String },
+    #[error("network {network} ({cidr}) overlaps libvirt network {other} ({other_cidr}): change the lab's cidr or stop {other}")]
+    Overlap {
+        network: String,
+        cidr: Cidr,
+        other: String,
+        other_cidr: Cidr,
+    },
+    #[error("network {network} ({cidr}) overlaps the host route {route} on {device}: change the lab's cidr")]
+    Route {
+        network: String,
+        cidr: Cidr,
+        route: Cidr,
+        device: String,
+    },
+    #[error("the nodes need {need} of memory and the host has {free} free: stop other guests or lower memory in the lab file")]
+    Memory { need: ByteSize, free: ByteSize },
+}
+
+/// The libvirt objects of the host, as found now.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub domains: Vec<Found<RunState>>,
+    pub networks: Vec<Found<bool>>,
+    pub pool: Option<PoolFound>,
+}
+
+impl Inventory {
+    pub fn read(hv: &dyn Hypervisor, lab: &str) -> Result<Inventory, LibvirtError> {
+        Ok(Inventory {
+            domains: hv.domains()?,
+            networks: hv.networks()?,
+            pool: hv.pool(&names::pool(lab))?,
+        })
+    }
+
+    /// Domains whose metadata names this lab, with their owner record.
+    pub fn our_domains(&self, lab: &str) -> Vec<(&Found<RunState>, Owner)> {
+        ours(&self.domains, lab)
+    }
+
+    /// Networks whose metadata names this lab.
+    pub fn our_networks(&self, lab: &str) -> Vec<(&Found<bool>, Owner)> {
+        ours(&self.networks, lab)
+    }
+
+    pub fn domain(&self, name: &str) -> Option<&Found<RunState>> {
+        self.domains.iter().find(|d| d.name == name)
+    }
+
+    pub fn network(&self, name: &str) -> Option<&Found<bool>> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// Objects with this lab's names that are not this lab's, and subnets already in use.
+    pub fn clashes(&self, lab: &Lab) -> Vec<Clash> {
+        let mut out = Vec::new();
+        let foreign = |xml: &str| read_owner(xml).is_none_or(|o| o.lab != lab.name);
+        for node in &lab.nodes {
+            let name = names::domain(&lab.name, &node.name);
+            if self.domain(&name).is_some_and(|d| foreign(&d.xml)) {
+                out.push(Clash::Foreign { kind: "domain", name });
+            }
+        }
+        for net in &lab.networks {
+            let name = names::network(&lab.name, &net.name);
+            if self.network(&name).is_some_and(|n| foreign(&n.xml)) {
+                out.push(Clash::Foreign { kind: "network", name });
+            }
+        }
+        for other in self.networks.iter().filter(|n| foreign(&n.xml)) {
+            for other_cidr in network_cidrs(&other.xml) {
+                for net in lab.networks.iter().filter(|n| n.cidr.overlaps(other_cidr)) {
+                    out.push(Clash::Overlap {
+                        network: net.name.clone(),
+                        cidr: net.cidr,
+                        other: other.name.clone(),
+                        other_cidr,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+fn ours<'a, S>(all: &'a [Found<S>], lab: &str) -> Vec<(&'a Found<S>, Owner)> {
+    all.iter()
+        .filter_map(|f| read_owner(&f.xml).filter(|o| o.lab == lab).map(|o| (f, o)))
+        .collect()
+}
+
+/// The IPv4 ranges of a libvirt network XML (`<ip address=... prefix=...|netmask=...>`).
+pub fn network_cidrs(xml: &str) -> Vec<Cidr> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(XmlEvent::Start(e) | XmlEvent::Empty(e)) if e.name().as_ref() == b"ip" => {
+                let attr = |k: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == k)
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                };
+                let addr: Option<Ipv4Addr> = attr(b"address").and_then(|a| a.parse().ok());
+                let prefix = attr(b"prefix").and_then(|p| p.parse::<u8>().ok()).or_else(|| {
+                    let mask: Ipv4Addr = attr(b"netmask")?.parse().ok()?;
+                    Some(u32::from(mask).count_ones() as u8)
+                });
+                if let (Some(addr), Some(prefix)) = (addr, prefix.filter(|p| *p <= 32)) {
+                    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+                    let network = Ipv4Addr::from(u32::from(addr) & mask);
+                    out.push(Cidr { network, prefix });
+                }
+            }
+            Ok(XmlEvent::Eof) | Err(_) => return out,
+            _ => {}
+        }
+    }
+}
+
+/// IPv4 routes of this host's network namespace (`/proc/net/route`) that overlap the lab's
+/// networks, ignoring routes on the lab's own bridges.
+pub fn route_clashes(lab: &Lab, proc_net_route: &str) -> Vec<Clash> {
+    let own: Vec<String> = lab.networks.iter().map(|n| names::bridge(&lab.name, &n.name)).collect();
+    let mut out = Vec::new();
+    for line in proc_net_route.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dev), Some(dst), Some(mask)) = (f.first(), f.get(1), f.get(7)) else { continue };
+        // The kernel prints the network-order address as a host-order (little-endian) word.
+        let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_le_bytes()));
+        let (Some(dst), Some(mask)) = (hex(dst), hex(mask)) else { continue };
+        if mask == 0 || own.iter().any(|b| b == dev) {
+            continue; // the default route overlaps everything; our bridges are ours
+        }
+        let route = Cidr { network: Ipv4Addr::from(dst), prefix: mask.count_ones() as u8 };
+        for net in lab.networks.iter().filter(|n| n.cidr.overlaps(route)) {
+            out.push(Clash::Route { network: net.name.clone(), cidr: net.cidr, route, device: dev.to_string() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_cidrs_read_prefix_and_netmask_forms() {
+        let xml = "<network><ip address='192.168.122.1' netmask='255.255.255.0'/>\
+                   <ip family='ipv6' address='fd00::1' prefix='64'/>\
+                   <ip address='10.9.8.1' prefix='16'></ip></network>";
+        let got: Vec<String> = network_cidrs(xml).iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["192.168.122.0/24", "10.9.0.0/16"]);
+    }
+
+    #[test]
+    fn host_routes_that_overlap_are_clashes_except_default_and_our_bridges() {
+        let lab = crate::model::Source::resolve("openstack-ocata")
+            .unwrap()
+            .load(&crate::image::Catalogue::builtin())
+            .unwrap()
+            .0;
+        let ours = names::bridge("ocata", "internal");
+        let table = format!(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+             {ours}\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+             docker0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+             eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        );
+        let clashes = route_clashes(&lab, &table);
+        assert_eq!(clashes.len(), 1, "{clashes:?}");
+        let Clash::Route { network, route, device, .. } = &clashes[0] else { panic!() };
+        assert_eq!((network.as_str(), route.to_string().as_str(), device.as_str()), ("internal", "10.0.0.0/16", "docker0"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The lab's life on a libvirt host: `up` (converge), `status` (derived from libvirt at each
+//! call), `down` (remove what the lab owns), lab-wide snapshots and `reset`.
+//! Everything goes through the [`Hypervisor`] seam; per-node work runs on scoped threads.
+
+mod down;
+mod inventory;
+mod snapshot;
+mod status;
+mod up;
+
+use std::time::Duration;
+
+pub use down::down;
+pub use inventory::{Clash, Inventory};
+pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
+pub use status::{NodeStatus, Status, status};
+pub use up::{UpOptions, up};
+
+use crate::libvirt::{Hypervisor, LibvirtError};
+
+/// The snapshot `lab up` takes of a freshly provisioned lab; bare `lab reset` returns to it.
+pub const UP_SNAPSHOT: &str = "lab-up";
+
+/// What happened to one object, for progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Started,
+    Unchanged,
+    Removed,
+    Paused,
+    Resumed,
+    Saved,
+    Reverted,
+    Deleted,
+    RolledBack,
+}
+
+/// One progress event: `network lab-ocata-internal created 0.1s`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: &'static str,
+    pub name: String,
+    pub action: Action,
+    pub elapsed: Duration,
+}
+
+/// Where progress goes (a terminal, plain CI lines, or a test's vector).
+pub trait Progress: Sync {
+    fn event(&self, event: Event);
+}
+
+/// Progress that goes nowhere.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Libvirt(#[from] LibvirtError),
+    #[error("lab {lab} cannot come up here:\n{}", list(.clashes))]
+    Clashes { lab: String, clashes: Vec<Clash> },
+    #[error("{error}\n(rolled back what this run created: {rolled_back})")]
+    RolledBack {
+        error: Box<LifecycleError>,
+        rolled_back: String,
+    },
+    #[error("lab {lab} has no node {node}: nodes are {known}")]
+    NoSuchNode { lab: String, node: String, known: String },
+    #[error("snapshot {snapshot} is missing on {missing}: `lab snapshot list` shows the lab-wide ones")]
+    NoSuchSnapshot { snapshot: String, missing: String },
+    #[error("snapshot {0} already exists: pick another name, or delete it first")]
+    SnapshotExists(String),
+    #[error("lab {lab} is not up (missing: {missing}): run `lab up` first")]
+    NotUp { lab: String, missing: String },
+    #[error("cannot read image {path}: {source}")]
+    Image {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Render(#[from] crate::render::iso::IsoError),
+}
+
+fn list(clashes: &[Clash]) -> String {
+    clashes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Times one call and reports it.
+fn timed<T>(
+    progress: &dyn Progress,
+    kind: &'static str,
+    name: &str,
+    action: Action,
+    f: impl FnOnce() -> Result<T, LibvirtError>,
+) -> Result<T, LibvirtError> {
+    let start = std::time::Instant::now();
+    let out = f()?;
+    progress.event(Event { kind, name: name.to_string(), action, elapsed: start.elapsed() });
+    Ok(out)
+}
+
+/// Runs `f` for every item on its own thread and returns the first error, after all finished.
+fn each_parallel<T: Sync, E: Send>(items: &[T], f: impl Fn(&T) -> Result<(), E> + Sync) -> Result<(), E> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
+        let results: Vec<Result<(), E>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a node thread panicked"))
+            .collect();
+        results.into_iter().collect()
+    })
+}
+
+/// For `Hypervisor` calls in tests and the CLI alike.
+pub type Hv<'a> = &'a dyn Hypervisor;
