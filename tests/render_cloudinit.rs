@@ -71,7 +71,10 @@ fn network_manager_is_disabled_only_on_centos7() {
         ] {
             assert_eq!(s.user_data.contains(needle), centos, "{file}: {needle}");
         }
-        assert!(!s.user_data.contains("remove"), "NetworkManager must not be removed");
+        assert!(
+            !s.user_data.contains("remove"),
+            "NetworkManager must not be removed"
+        );
         let locale = if centos { "en_US.UTF-8" } else { "C.UTF-8" };
         assert!(s.user_data.contains(&format!("locale: \"{locale}\"\n")));
     }
@@ -224,7 +227,11 @@ fn network_config_renders_to_sysconfig_for_centos() {
             assert!(!cfg.to_lowercase().contains("dhcp"), "{cfg}");
             if cfg.contains("GATEWAY=") {
                 gateways += 1;
-                assert_eq!(net.kind, NetKind::Nat, "{file}: gateway off the nat nic: {cfg}");
+                assert_eq!(
+                    net.kind,
+                    NetKind::Nat,
+                    "{file}: gateway off the nat nic: {cfg}"
+                );
                 assert!(cfg.contains(&format!("GATEWAY={}\n", net.gateway.unwrap())));
             }
         }
@@ -241,7 +248,11 @@ fn dns_in_sysconfig(lab: &Lab, node: &Node, files: &BTreeMap<String, String>) {
     let dns = format!("DNS1={}\n", nat.gateway.unwrap());
     assert_eq!(cfg.contains(&dns), nat.dns, "{}: {cfg}", lab.name);
     let all: String = files.values().cloned().collect();
-    assert_eq!(all.matches("DNS1=").count(), usize::from(nat.dns), "{files:#?}");
+    assert_eq!(
+        all.matches("DNS1=").count(),
+        usize::from(nat.dns),
+        "{files:#?}"
+    );
 }
 
 #[test]
@@ -267,7 +278,11 @@ fn network_config_renders_to_eni_for_debian() {
         }
         let nat = lab.network_of(NetKind::Nat);
         let gateways: Vec<_> = lines.iter().filter(|l| l.starts_with("gateway")).collect();
-        assert_eq!(gateways, [&format!("gateway {}", nat.gateway.unwrap())], "{eni}");
+        assert_eq!(
+            gateways,
+            [&format!("gateway {}", nat.gateway.unwrap())],
+            "{eni}"
+        );
         let resolvers = lines.iter().filter(|l| l.starts_with("dns-nameservers"));
         assert_eq!(resolvers.count(), usize::from(nat.dns), "{eni}");
         assert!(!eni.contains("dhcp"), "{eni}");
@@ -280,7 +295,10 @@ fn cloud_init_python() -> String {
     let text = std::fs::read_to_string(path.trim()).unwrap();
     let shebang = text.lines().next().unwrap_or_default();
     let python = shebang.strip_prefix("#!").unwrap_or_default().trim();
-    assert!(python.contains("python"), "cloud-init is not a python script: {shebang}");
+    assert!(
+        python.contains("python"),
+        "cloud-init is not a python script: {shebang}"
+    );
     python.split_whitespace().next().unwrap().to_string()
 }
 
@@ -300,8 +318,7 @@ fn network_config_parses_as_nocloud_reads_it() {
     for (file, _, node, s) in all_seeds() {
         let dir = tempfile::tempdir().unwrap();
         let path = common::write_temp(dir.path(), "network-config", &s.network_config);
-        let (code, out, err) =
-            common::run(Command::new(&python).args(["-c", script]).arg(&path));
+        let (code, out, err) = common::run(Command::new(&python).args(["-c", script]).arg(&path));
         assert_eq!(code, 0, "{file}/{}: {err}", node.name);
         let names: Vec<String> = (0..node.nics.len()).map(|i| format!("'eth{i}'")).collect();
         assert_eq!(out.trim(), format!("[{}]", names.join(", ")));

@@ -14,8 +14,11 @@ use crate::names;
 /// The three files of a NoCloud seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seed {
+    /// `meta-data`: instance-id and local-hostname.
     pub meta_data: String,
+    /// `user-data`: a `#cloud-config` document.
     pub user_data: String,
+    /// `network-config`: network config version 1, without a top-level `network:` key.
     pub network_config: String,
 }
 

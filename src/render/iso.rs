@@ -15,6 +15,7 @@ pub const VOLUME_LABEL: &str = "cidata";
 /// Why the seed ISO could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum IsoError {
+    /// hadris-iso refused or failed to write the image; the cause as it reported it.
     #[error("cannot write the seed iso: {0}")]
     Write(String),
 }
