@@ -90,7 +90,8 @@ fn texts(xml: &str, element: &str) -> Vec<String> {
     loop {
         match reader.read_event().unwrap() {
             Event::Start(e) if e.name().as_ref() == element.as_bytes() => {
-                out.push(reader.read_text(e.name()).unwrap().into_owned());
+                let raw = reader.read_text(e.name()).unwrap();
+                out.push(quick_xml::escape::unescape(&raw).unwrap().into_owned());
             }
             Event::Eof => return out,
             _ => {}
@@ -296,31 +297,39 @@ mod test_driver {
         lab
     }
 
+    /// Every test lab, renamed `<prefix>-<i>`.
+    fn unique_labs(prefix: &str) -> Vec<Lab> {
+        let rename = |(i, file): (usize, &&str)| unique_lab(file, &format!("{prefix}-{i}"));
+        LABS.iter().enumerate().map(rename).collect()
+    }
+
     #[test]
     fn networks_keep_name_bridge_addresses_and_metadata() {
         let conn = connect();
-        let lab = unique_lab("openstack-debian12", "tdnet");
-        for net in &lab.networks {
-            let defined = conn
-                .define_network_xml(&libvirt::network_xml(&lab, net))
-                .unwrap();
-            let back = defined.xml_desc(0).unwrap();
-            assert_eq!(defined.name().unwrap(), names::network("tdnet", &net.name));
-            let bridge = names::bridge("tdnet", &net.name);
-            assert_eq!(attr_values(&back, "bridge", "name"), [bridge], "{back}");
-            assert!(
-                back.contains(names::METADATA_NS),
-                "metadata dropped: {back}"
-            );
-            if net.kind == NetKind::Nat {
-                assert_eq!(
-                    attr_values(&back, "ip", "address"),
-                    ["203.0.113.1"],
+        for lab in unique_labs("tdnet") {
+            for net in &lab.networks {
+                let defined = conn
+                    .define_network_xml(&libvirt::network_xml(&lab, net))
+                    .unwrap();
+                let back = defined.xml_desc(0).unwrap();
+                let name = names::network(&lab.name, &net.name);
+                assert_eq!(defined.name().unwrap(), name);
+                let bridge = names::bridge(&lab.name, &net.name);
+                assert_eq!(attr_values(&back, "bridge", "name"), [bridge], "{back}");
+                let owner = format!("xmlns:lab=\"{}\"", names::METADATA_NS);
+                assert!(back.contains(&owner), "metadata dropped: {back}");
+                assert!(
+                    back.contains(&format!("network=\"{}\"", net.name)),
                     "{back}"
                 );
-                assert_eq!(attr_values(&back, "dns", "enable"), ["no"], "{back}");
+                let gateway: Vec<String> = net.gateway.iter().map(|g| g.to_string()).collect();
+                assert_eq!(attr_values(&back, "ip", "address"), gateway, "{back}");
+                let dns_off = net.kind == NetKind::Nat && !net.dns;
+                let expected: &[&str] = if dns_off { &["no"] } else { &[] };
+                assert_eq!(attr_values(&back, "dns", "enable"), expected, "{back}");
+                assert!(!back.contains("<dhcp"), "{back}");
+                defined.undefine().unwrap();
             }
-            defined.undefine().unwrap();
         }
         drop(conn);
     }
@@ -328,56 +337,96 @@ mod test_driver {
     #[test]
     fn domains_keep_name_macs_and_owner() {
         let conn = connect();
-        let lab = unique_lab("openstack-ocata", "tddom");
-        let ctx = common::context(&lab);
-        for node in &lab.nodes {
-            let dom = conn
-                .define_domain_xml(&libvirt::domain_xml(&lab, node, &ctx))
-                .unwrap();
-            let back = dom.xml_desc(0).unwrap();
-            assert_eq!(dom.name().unwrap(), names::domain("tddom", &node.name));
-            let macs: Vec<String> = node.nics.iter().map(|n| n.mac.to_string()).collect();
-            assert_eq!(attr_values(&back, "mac", "address"), macs, "{back}");
-            let owner = libvirt::read_owner(&back).expect("libvirt kept the metadata");
-            assert_eq!(
-                (owner.lab.as_str(), owner.node.as_str()),
-                ("tddom", &*node.name)
-            );
-            assert_eq!(owner.version, names::FORMAT_VERSION);
-            // libvirt mirrors the serial port's log onto the console that sits on it.
-            let appends = attr_values(&back, "log", "append");
-            assert!(
-                !appends.is_empty() && appends.iter().all(|a| a == "on"),
-                "{back}"
-            );
-            dom.undefine().unwrap();
+        for lab in unique_labs("tddom") {
+            let ctx = common::context(&lab);
+            for node in &lab.nodes {
+                let dom = conn
+                    .define_domain_xml(&libvirt::domain_xml(&lab, node, &ctx))
+                    .unwrap();
+                let back = dom.xml_desc(0).unwrap();
+                assert_eq!(dom.name().unwrap(), names::domain(&lab.name, &node.name));
+                let macs: Vec<String> = node.nics.iter().map(|n| n.mac.to_string()).collect();
+                assert_eq!(attr_values(&back, "mac", "address"), macs, "{back}");
+                let owner = libvirt::read_owner(&back).expect("libvirt kept the metadata");
+                assert_eq!(
+                    (owner.lab, owner.node),
+                    (lab.name.clone(), node.name.clone())
+                );
+                assert_eq!(owner.version, names::FORMAT_VERSION);
+                // libvirt mirrors the serial port's log onto the console that sits on it.
+                let appends = attr_values(&back, "log", "append");
+                assert!(
+                    !appends.is_empty() && appends.iter().all(|a| a == "on"),
+                    "{back}"
+                );
+                assert_eq!(
+                    attr_values(&back, "target", "bus"),
+                    ["virtio", "scsi"],
+                    "{back}"
+                );
+                dom.undefine().unwrap();
+            }
         }
         drop(conn);
     }
 
     #[test]
-    fn pool_and_overlay_volume() {
+    fn pool_overlay_and_seed_volumes() {
         let conn = connect();
-        let lab = unique_lab("openstack-ocata", "tdpool");
+        for lab in unique_labs("tdpool") {
+            let ctx = common::context(&lab);
+            let pool = conn
+                .define_storage_pool_xml(&libvirt::pool_xml(&lab, &ctx), 0)
+                .unwrap();
+            pool.create(0).unwrap();
+            assert_eq!(pool.name().unwrap(), names::pool(&lab.name));
+            let pool_back = pool.xml_desc(0).unwrap();
+            assert_eq!(texts(&pool_back, "path"), [ctx.pool_dir.to_str().unwrap()]);
+            for node in &lab.nodes {
+                let xml = libvirt::overlay_volume_xml(&lab, node, &ctx);
+                let vol = StorageVol::create_xml(&pool, &xml, 0).unwrap();
+                assert_eq!(vol.name().unwrap(), names::overlay_volume(&node.name));
+                let back = vol.xml_desc(0).unwrap();
+                let size = node.disk.bytes().to_string();
+                assert_eq!(texts(&back, "capacity"), [size], "{back}");
+                vol.delete(0).unwrap();
+                let xml = libvirt::seed_volume_xml(node, SEED_SIZE);
+                let seed = StorageVol::create_xml(&pool, &xml, 0).unwrap();
+                assert_eq!(seed.name().unwrap(), names::seed_volume(&node.name));
+                seed.delete(0).unwrap();
+            }
+            pool.destroy().unwrap();
+            pool.undefine().unwrap();
+        }
+        drop(conn);
+    }
+
+    #[test]
+    fn internal_snapshot_with_memory_of_a_running_domain() {
+        let conn = connect();
+        let lab = unique_lab("openstack-debian12", "tdsnap");
         let ctx = common::context(&lab);
-        let pool = conn
-            .define_storage_pool_xml(&libvirt::pool_xml(&lab, &ctx), 0)
+        let dom = conn
+            .define_domain_xml(&libvirt::domain_xml(&lab, lab.controller(), &ctx))
             .unwrap();
-        pool.create(0).unwrap();
-        assert_eq!(pool.name().unwrap(), names::pool("tdpool"));
-        let node = lab.controller();
-        let xml = libvirt::overlay_volume_xml(&lab, node, &ctx);
-        let vol = StorageVol::create_xml(&pool, &xml, 0).unwrap();
-        assert_eq!(vol.name().unwrap(), names::overlay_volume(&node.name));
-        let back = vol.xml_desc(0).unwrap();
+        dom.create().unwrap();
+        let xml = libvirt::snapshot_xml("before-keystone", "node <controller> & co");
+        let snap = dom.create_snapshot_xml(&xml, 0).unwrap();
+        assert_eq!(snap.name().unwrap(), "before-keystone");
+        let back = snap.xml_desc(0).unwrap();
         assert_eq!(
-            texts(&back, "capacity"),
-            [node.disk.bytes().to_string()],
+            texts(&back, "description"),
+            ["node <controller> & co"],
             "{back}"
         );
-        vol.delete(0).unwrap();
-        pool.destroy().unwrap();
-        pool.undefine().unwrap();
+        assert_eq!(
+            attr_values(&back, "memory", "snapshot"),
+            ["internal"],
+            "{back}"
+        );
+        snap.delete(0).unwrap();
+        dom.destroy().unwrap();
+        dom.undefine().unwrap();
         drop(conn);
     }
 }
