@@ -203,8 +203,8 @@ fn memory_in_kib_and_owner_metadata_reads_back() {
     assert_eq!(texts(&xml, "memory"), ["2097152"]);
     let owner = Owner {
         lab: "ocata".into(),
-        node: "compute1".into(),
-        role: "compute".into(),
+        node: Some("compute1".into()),
+        role: Some("compute".into()),
         version: names::FORMAT_VERSION,
     };
     assert_eq!(libvirt::read_owner(&xml), Some(owner));
@@ -350,7 +350,7 @@ mod test_driver {
                 let owner = libvirt::read_owner(&back).expect("libvirt kept the metadata");
                 assert_eq!(
                     (owner.lab, owner.node),
-                    (lab.name.clone(), node.name.clone())
+                    (lab.name.clone(), Some(node.name.clone()))
                 );
                 assert_eq!(owner.version, names::FORMAT_VERSION);
                 // libvirt mirrors the serial port's log onto the console that sits on it.

@@ -42,13 +42,23 @@ pub fn meta_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     )
 }
 
+/// The `fqdn` key. cloud-init's rhel distro names the host by its fqdn when it has one, and
+/// 19.4 cannot be told otherwise; the guide's hosts are called `controller`, so on CentOS 7
+/// the key is the short name (`hostname -f` still gives the fqdn through /etc/hosts).
+fn fqdn(lab: &Lab, node: &Node) -> String {
+    match lab.image.profile {
+        Profile::Centos7Ocata => node.name.clone(),
+        Profile::Debian12 => lab.fqdn(node),
+    }
+}
+
 /// user-data: `#cloud-config` for hostname, /etc/hosts, the lab user, SSH keys, locale and,
 /// on CentOS 7, the switch from NetworkManager to the legacy `network` service.
 pub fn user_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     let profile = lab.image.profile;
     let mut y = String::from("#cloud-config\n");
     let _ = writeln!(y, "hostname: {}", quote(&node.name));
-    let _ = writeln!(y, "fqdn: {}", quote(&lab.fqdn(node)));
+    let _ = writeln!(y, "fqdn: {}", quote(&fqdn(lab, node)));
     let _ = writeln!(y, "locale: {}", quote(locale(profile)));
     y.push_str(&users(lab, ctx));
     y.push_str("disable_root: true\nssh_pwauth: false\n");

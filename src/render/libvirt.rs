@@ -238,9 +238,14 @@ pub fn overlay_volume_xml(lab: &Lab, node: &Node, ctx: &RenderContext) -> String
 
 /// `<volume>` of a node's cloud-init seed ISO: a raw file of `size_bytes`.
 pub fn seed_volume_xml(node: &Node, size_bytes: u64) -> String {
+    raw_volume_xml(&names::seed_volume(&node.name), size_bytes)
+}
+
+/// `<volume>` of a raw file of `size_bytes` (seeds; the image, uploaded as it is).
+pub fn raw_volume_xml(name: &str, size_bytes: u64) -> String {
     document(|w| {
         parent_el(w, "volume", &[("type", "file")], |w| {
-            text_el(w, "name", &[], &names::seed_volume(&node.name))?;
+            text_el(w, "name", &[], name)?;
             let bytes = size_bytes.to_string();
             text_el(w, "capacity", &[("unit", "bytes")], &bytes)?;
             parent_el(w, "target", &[], |w| {
@@ -273,19 +278,21 @@ pub fn snapshot_xml(name: &str, description: &str) -> String {
     })
 }
 
-/// The owner of a domain, as its lab metadata records it.
+/// The owner of a domain or network, as its lab metadata records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub lab: String,
-    pub node: String,
-    pub role: String,
+    /// Domains only.
+    pub node: Option<String>,
+    /// Domains only.
+    pub role: Option<String>,
     /// [`names::FORMAT_VERSION`] of the `lab` that defined the domain.
     pub version: u32,
 }
 
-/// Reads the lab metadata out of a domain XML as libvirt returns it. The element is matched by
+/// Reads the lab metadata out of a domain or network XML as libvirt returns it. The element is matched by
 /// namespace URI ([`names::METADATA_NS`]), whatever prefix libvirt gives it. `None` when the
-/// XML is not well formed, has no such element, or the element lacks an attribute.
+/// XML is not well formed, has no such element, or the element lacks `lab` or `version`.
 pub fn read_owner(domain_xml: &str) -> Option<Owner> {
     let mut reader = NsReader::from_str(domain_xml);
     loop {
@@ -310,8 +317,8 @@ fn owner_from(e: &BytesStart) -> Option<Owner> {
     };
     Some(Owner {
         lab: attr("lab")?,
-        node: attr("node")?,
-        role: attr("role")?,
+        node: attr("node"),
+        role: attr("role"),
         version: attr("version")?.parse().ok()?,
     })
 }
@@ -326,7 +333,10 @@ mod tests {
     fn read_owner_matches_by_namespace_not_prefix() {
         let owner = read_owner(OWNER).unwrap();
         assert_eq!(owner.lab, "a&b");
-        assert_eq!((owner.node.as_str(), owner.role.as_str()), ("n", "compute"));
+        assert_eq!(
+            (owner.node.as_deref(), owner.role.as_deref()),
+            (Some("n"), Some("compute"))
+        );
         assert_eq!(owner.version, 1);
     }
 
@@ -336,7 +346,13 @@ mod tests {
         assert_eq!(read_owner(&other), None);
         let lab_prefix_wrong_ns = r#"<domain><metadata><lab:owner xmlns:lab="urn:x" lab="a" node="n" role="r" version="1"/></metadata></domain>"#;
         assert_eq!(read_owner(lab_prefix_wrong_ns), None);
-        assert_eq!(read_owner(&OWNER.replace(r#" role="compute""#, "")), None);
+        assert_eq!(read_owner(&OWNER.replace(r#" lab="a&amp;b""#, "")), None);
+        assert_eq!(
+            read_owner(&OWNER.replace(r#" role="compute""#, ""))
+                .unwrap()
+                .role,
+            None
+        );
         assert_eq!(
             read_owner(&OWNER.replace(r#"version="1""#, r#"version="x""#)),
             None
@@ -355,37 +371,4 @@ mod tests {
         );
         assert!(xml.ends_with("</domainsnapshot>\n"));
     }
-}
-
-/// `<volume>` of a node's seed ISO (raw).
-pub fn seed_volume_xml(node: &Node, size_bytes: u64) -> String {
-    let _ = (node, size_bytes);
-    unimplemented!("helper: libvirt rendering")
-}
-
-/// `<pool>` of the lab (a directory).
-pub fn pool_xml(lab: &Lab, ctx: &RenderContext) -> String {
-    let _ = (lab, ctx);
-    unimplemented!("helper: libvirt rendering")
-}
-
-/// Who owns a domain, read from its `<metadata>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub lab: String,
-    pub node: String,
-    pub role: String,
-    pub version: u32,
-}
-
-/// The lab metadata of a domain XML, if any.
-pub fn read_owner(domain_xml: &str) -> Option<Owner> {
-    let _ = domain_xml;
-    unimplemented!("helper: libvirt rendering")
-}
-
-/// `<volume>` of a raw volume of `size_bytes` (image uploads, seeds).
-pub fn raw_volume_xml(name: &str, size_bytes: u64) -> String {
-    let _ = (name, size_bytes);
-    unimplemented!("helper: libvirt rendering")
 }
