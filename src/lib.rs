@@ -7,6 +7,7 @@ pub mod cli;
 pub mod host;
 pub mod image;
 pub mod libvirt;
+pub mod lifecycle;
 pub mod model;
 pub mod names;
 pub mod plan;

@@ -76,8 +76,8 @@ pub type Result<T> = std::result::Result<T, LibvirtError>;
 pub trait Hypervisor: Send + Sync {
     /// The connection URI, for messages.
     fn uri(&self) -> &str;
-    /// Free memory of the host, in bytes.
-    fn free_memory(&self) -> Result<u64>;
+    /// Free memory of the host in bytes; `None` when the driver cannot tell.
+    fn free_memory(&self) -> Result<Option<u64>>;
 
     /// Every network, with `state` = active.
     fn networks(&self) -> Result<Vec<Found<bool>>>;

@@ -102,10 +102,9 @@ impl Hypervisor for Libvirt {
         &self.uri
     }
 
-    fn free_memory(&self) -> Result<u64> {
-        self.conn
-            .free_memory()
-            .map_err(call("read the free memory of", &self.uri))
+    fn free_memory(&self) -> Result<Option<u64>> {
+        // Some drivers (the test driver) cannot tell: then there is nothing to check against.
+        Ok(self.conn.free_memory().ok())
     }
 
     fn networks(&self) -> Result<Vec<Found<bool>>> {

@@ -82,8 +82,9 @@ fn preflight(hv: Hv, lab: &Lab, ctx: &RenderContext, inv: &Inventory, opts: &UpO
         .filter(|n| inv.domain(&names::domain(&lab.name, &n.name)).is_none_or(|d| d.state == RunState::ShutOff))
         .map(|n| n.memory.bytes())
         .sum();
-    let free = hv.free_memory()?;
-    if need > free {
+    if let Some(free) = hv.free_memory()?
+        && need > free
+    {
         clashes.push(Clash::Memory { need: ByteSize(need), free: ByteSize(free) });
     }
     if clashes.is_empty() {

@@ -1,0 +1,36 @@
+//! `lab down`: removes every libvirt object the lab owns, found through libvirt's metadata
+//! (so it works without the state directory), and never touches anything else.
+
+use super::inventory::Inventory;
+use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
+
+/// Removes the lab's domains (with snapshot metadata), networks, and its pool with every
+/// volume in it. Returns how many objects were removed.
+pub fn down(hv: Hv, lab: &str, pool_dir: Option<&std::path::Path>, progress: &dyn Progress) -> Result<usize, LifecycleError> {
+    let inv = Inventory::read(hv, lab)?;
+    let domains: Vec<String> = inv.our_domains(lab).into_iter().map(|(d, _)| d.name.clone()).collect();
+    each_parallel(&domains, |name| {
+        timed(progress, "domain", name, Action::Removed, || hv.remove_domain(name)).map_err(LifecycleError::from)
+    })?;
+    let mut removed = domains.len();
+    for (net, _) in inv.our_networks(lab) {
+        timed(progress, "network", &net.name, Action::Removed, || hv.remove_network(&net.name))?;
+        removed += 1;
+    }
+    if let Some(pool) = &inv.pool {
+        // A pool of this name elsewhere than where the lab puts it is not the lab's.
+        if pool_dir.is_none_or(|d| d == std::path::Path::new(&pool.path)) {
+            if !pool.active {
+                hv.start_pool(&pool.name)?;
+            }
+            let pool_now = hv.pool(&pool.name)?.map(|p| p.volumes).unwrap_or_default();
+            for vol in &pool_now {
+                timed(progress, "volume", vol, Action::Removed, || hv.delete_volume(&pool.name, vol))?;
+                removed += 1;
+            }
+            timed(progress, "pool", &pool.name, Action::Removed, || hv.remove_pool(&pool.name))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

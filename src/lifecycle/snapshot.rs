@@ -1,0 +1,89 @@
+//! Lab-wide snapshots: every node paused, an internal snapshot with memory of each, all
+//! resumed; `reset` reverts every node in parallel and leaves them running.
+
+use super::inventory::Inventory;
+use super::status::common_snapshots;
+use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
+use crate::libvirt::RunState;
+use crate::model::Lab;
+use crate::names;
+use crate::render::libvirt::snapshot_xml;
+
+/// The lab's domains, all of which must exist.
+fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
+    let inv = Inventory::read(hv, &lab.name)?;
+    let ours: Vec<String> = inv.our_domains(&lab.name).iter().map(|(d, _)| d.name.clone()).collect();
+    let wanted: Vec<String> = lab.nodes.iter().map(|n| names::domain(&lab.name, &n.name)).collect();
+    let missing: Vec<&str> = wanted.iter().filter(|w| !ours.contains(w)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        return Err(LifecycleError::NotUp { lab: lab.name.clone(), missing: missing.join(", ") });
+    }
+    Ok(wanted)
+}
+
+/// Pauses every node, snapshots each, resumes all (also when a snapshot failed).
+pub fn save_snapshot(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+    let doms = domains(hv, lab)?;
+    if common_snapshots(hv, &doms)?.iter().any(|s| s == name) {
+        return Err(LifecycleError::SnapshotExists(name.to_string()));
+    }
+    let running: Vec<String> = hv
+        .domains()?
+        .into_iter()
+        .filter(|d| doms.contains(&d.name) && d.state == RunState::Running)
+        .map(|d| d.name)
+        .collect();
+    let paused = each_parallel(&running, |d| timed(progress, "domain", d, Action::Paused, || hv.suspend_domain(d)));
+    let description = format!("lab {} snapshot {name}, taken by `lab snapshot save`", lab.name);
+    let xml = snapshot_xml(name, &description);
+    let taken = paused.and_then(|()| {
+        each_parallel(&doms, |d| timed(progress, "snapshot", d, Action::Saved, || hv.create_snapshot(d, &xml)))
+    });
+    let resumed = each_parallel(&running, |d| timed(progress, "domain", d, Action::Resumed, || hv.resume_domain(d)));
+    if taken.is_err() {
+        // A lab-wide snapshot is all or nothing.
+        for d in &doms {
+            let _ = hv.delete_snapshot(d, name);
+        }
+    }
+    taken?;
+    resumed?;
+    Ok(())
+}
+
+/// Lab-wide snapshots: those every node has, oldest first.
+pub fn list_snapshots(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
+    let doms = domains(hv, lab)?;
+    common_snapshots(hv, &doms)
+}
+
+pub fn delete_snapshot(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+    let doms = domains(hv, lab)?;
+    require(hv, &doms, name)?;
+    each_parallel(&doms, |d| {
+        timed(progress, "snapshot", d, Action::Deleted, || hv.delete_snapshot(d, name)).map_err(LifecycleError::from)
+    })
+}
+
+/// Reverts every node to `name` in parallel; all are left running.
+pub fn reset(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+    let doms = domains(hv, lab)?;
+    require(hv, &doms, name)?;
+    each_parallel(&doms, |d| {
+        timed(progress, "domain", d, Action::Reverted, || hv.revert_snapshot(d, name)).map_err(LifecycleError::from)
+    })
+}
+
+fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {
+    let mut missing = Vec::new();
+    for d in doms {
+        if !hv.snapshots(d)?.iter().any(|s| s == name) {
+            missing.push(d.clone());
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::NoSuchSnapshot { snapshot: name.to_string(), missing: missing.join(", ") })
+    }
+}
