@@ -244,7 +244,7 @@ fn secure_installation_is_sql_checked_first() {
     let sql: String = s.files.iter().map(|f| f.content.as_str()).collect();
     for line in [
         "WHERE User = ''",
-        "User = 'root' AND NOT Host IN ('localhost', '127.0.0.1', '::1')",
+        "User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1')",
         "Password <> PASSWORD(@pw)",
         "SCHEMA_NAME = 'test'",
         "DROP DATABASE IF EXISTS test;",

@@ -161,7 +161,7 @@ pub fn sql(lab: &Lab, guest: &Guest) -> Step {
 }
 
 /// The root accounts the secure installation keeps.
-const LOCAL_ROOT: &str = "Host IN ('localhost', '127.0.0.1', '::1')";
+const LOCAL_ROOT: &str = "('localhost', '127.0.0.1', '::1')";
 
 /// Prints 0 when the secure installation is complete (`@pw` holds the root password).
 fn secure_check_sql() -> String {
@@ -169,7 +169,7 @@ fn secure_check_sql() -> String {
         "-- lab, step sql-secure: prints 0 when the secure installation is complete.
 SELECT
   (SELECT COUNT(*) FROM mysql.user WHERE User = '')
-+ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND NOT {LOCAL_ROOT})
++ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN {LOCAL_ROOT})
 + (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Password <> PASSWORD(@pw))
 + (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'test')
 + (SELECT COUNT(*) FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%');
@@ -182,7 +182,7 @@ fn secure_drops_sql() -> String {
     format!(
         "-- lab, step sql-secure: the accounts mysql_secure_installation removes, as DROP USER statements.
 SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';') FROM mysql.user
-WHERE User = '' OR (User = 'root' AND NOT {LOCAL_ROOT});
+WHERE User = '' OR (User = 'root' AND Host NOT IN {LOCAL_ROOT});
 "
     )
 }
@@ -214,7 +214,7 @@ if mysql --defaults-file=/root/.my.cnf.lab -e 'SELECT 1' >/dev/null 2>&1; then
 else
   login=(--no-defaults --user=root)
 fi
-hosts=$(mysql "${{login[@]}}" -NB -e "SELECT Host FROM mysql.user WHERE User = 'root' AND {LOCAL_ROOT}")
+hosts=$(mysql "${{login[@]}}" -NB -e "SELECT Host FROM mysql.user WHERE User = 'root' AND Host IN {LOCAL_ROOT}")
 drops=$(mysql "${{login[@]}}" -NBr < {drops})
 {{
   while read -r host; do

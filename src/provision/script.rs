@@ -64,7 +64,13 @@ fn render_step(step: &Step) -> String {
                 .join(" ")
         ));
     }
+    let mut dirs = Vec::new();
     for file in &step.files {
+        let dir = file.path.rsplit_once('/').map_or("/", |(d, _)| d);
+        if !dirs.contains(&dir) {
+            out.push_str(&format!("(umask 077 && mkdir -p {})\n", quote(dir)));
+            dirs.push(dir);
+        }
         out.push_str(&upload(file));
     }
     out.push_str(&format!(
@@ -93,10 +99,9 @@ fn delimiter(content: &str) -> String {
 
 fn upload(file: &Upload) -> String {
     let path = quote(&file.path);
-    let dir = quote(file.path.rsplit_once('/').map_or("/", |(d, _)| d));
     let delim = delimiter(&file.content);
     format!(
-        "(umask 077 && mkdir -p {dir})\ncat > {path} <<'{delim}'\n{}{delim}\nchmod {:04o} {path}\n",
+        "cat > {path} <<'{delim}'\n{}{delim}\nchmod {:04o} {path}\n",
         file.content, file.mode
     )
 }
@@ -135,7 +140,7 @@ mod tests {
         };
         assert_eq!(
             upload(&f),
-            "(umask 077 && mkdir -p /root/.lab/files/x)\ncat > '/root/.lab/files/x/a b' <<'EOF'\n$(not run)\nEOF\nchmod 0600 '/root/.lab/files/x/a b'\n"
+            "cat > '/root/.lab/files/x/a b' <<'EOF'\n$(not run)\nEOF\nchmod 0600 '/root/.lab/files/x/a b'\n"
         );
     }
 }

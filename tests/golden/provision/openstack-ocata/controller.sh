@@ -179,20 +179,18 @@ cat > /root/.lab/files/sql-secure/check.sql <<'EOF'
 -- lab, step sql-secure: prints 0 when the secure installation is complete.
 SELECT
   (SELECT COUNT(*) FROM mysql.user WHERE User = '')
-+ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND NOT Host IN ('localhost', '127.0.0.1', '::1'))
++ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'))
 + (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Password <> PASSWORD(@pw))
 + (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'test')
 + (SELECT COUNT(*) FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\_%');
 EOF
 chmod 0600 /root/.lab/files/sql-secure/check.sql
-(umask 077 && mkdir -p /root/.lab/files/sql-secure)
 cat > /root/.lab/files/sql-secure/drops.sql <<'EOF'
 -- lab, step sql-secure: the accounts mysql_secure_installation removes, as DROP USER statements.
 SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';') FROM mysql.user
-WHERE User = '' OR (User = 'root' AND NOT Host IN ('localhost', '127.0.0.1', '::1'));
+WHERE User = '' OR (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'));
 EOF
 chmod 0600 /root/.lab/files/sql-secure/drops.sql
-(umask 077 && mkdir -p /root/.lab/files/sql-secure)
 cat > /root/.lab/files/sql-secure/apply.sql <<'EOF'
 -- lab, step sql-secure: remove the test database and its grants.
 DROP DATABASE IF EXISTS test;
