@@ -1,0 +1,285 @@
+//! The model of a provisioning step, and the shell helpers every profile builds steps with.
+//!
+//! A step is data an engine can run over SSH: upload [`Step::files`] and the secrets named in
+//! [`Step::secrets`], run [`Step::check`] (exit 0: already done, report `ok`), run
+//! [`Step::apply`] only when the check failed, then [`Step::reboot_check`] (exit 0: reboot).
+//! Scripts are bash and never contain a secret value: they read `/root/.lab/secrets/NAME`.
+
+use crate::model::Role;
+
+/// Where the engine uploads each secret a step names, one 0600 file per name.
+pub const SECRETS_DIR: &str = "/root/.lab/secrets";
+/// Where the engine uploads a step's files: `FILES_DIR/<step id>/<name>`.
+pub const FILES_DIR: &str = "/root/.lab/files";
+
+/// Both roles: a step every node runs.
+pub const ALL: &[Role] = &[Role::Controller, Role::Compute];
+/// The controller only.
+pub const CONTROLLER: &[Role] = &[Role::Controller];
+/// Compute nodes only.
+pub const COMPUTE: &[Role] = &[Role::Compute];
+
+/// One provisioning step of the install guide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Short, unique within a node's plan, e.g. `chrony`.
+    pub id: &'static str,
+    /// The guide's one-line reason for the step.
+    pub reason: &'static str,
+    /// The roles the step applies to.
+    pub roles: &'static [Role],
+    /// A step of another node that must have succeeded first.
+    pub after: Option<After>,
+    /// Files the engine uploads (over the channel, never through a shell string) before the check.
+    pub files: Vec<Upload>,
+    /// Names from [`crate::secrets::PASSWORD_NAMES`] the scripts read from [`SECRETS_DIR`].
+    pub secrets: Vec<&'static str>,
+    /// Bash; exit 0 means the step is already done and `apply` must not run.
+    pub check: String,
+    /// Bash; makes the check pass.
+    pub apply: String,
+    /// Bash, run after the step whatever the check said; exit 0 means the node must reboot.
+    pub reboot_check: Option<String>,
+}
+
+/// A dependency on another node's step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    /// The other node's name.
+    pub node: String,
+    /// The other node's step id.
+    pub step: &'static str,
+}
+
+/// A file the engine writes on the node before the step's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Absolute path on the node (under [`FILES_DIR`]: `apply` installs it where it belongs).
+    pub path: String,
+    /// Permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// The whole content; always ends with a newline.
+    pub content: String,
+}
+
+impl Step {
+    /// A step with empty scripts; the builder methods fill it.
+    pub fn new(id: &'static str, reason: &'static str, roles: &'static [Role]) -> Step {
+        Step {
+            id,
+            reason,
+            roles,
+            after: None,
+            files: Vec::new(),
+            secrets: Vec::new(),
+            check: String::new(),
+            apply: String::new(),
+            reboot_check: None,
+        }
+    }
+
+    /// Sets the check script.
+    pub fn check(mut self, script: impl Into<String>) -> Step {
+        self.check = script.into();
+        self
+    }
+
+    /// Sets the apply script.
+    pub fn apply(mut self, script: impl Into<String>) -> Step {
+        self.apply = script.into();
+        self
+    }
+
+    /// Makes the step wait for `step` of node `node`.
+    pub fn after(mut self, node: &str, step: &'static str) -> Step {
+        self.after = Some(After {
+            node: node.to_string(),
+            step,
+        });
+        self
+    }
+
+    /// Names a secret the scripts read.
+    pub fn secret(mut self, name: &'static str) -> Step {
+        debug_assert!(crate::secrets::PASSWORD_NAMES.contains(&name), "{name}");
+        self.secrets.push(name);
+        self
+    }
+
+    /// Adds a file uploaded to [`FILES_DIR`]`/<id>/<name>`.
+    pub fn file(mut self, name: &str, mode: u32, content: impl Into<String>) -> Step {
+        let content = content.into();
+        assert!(
+            content.ends_with('\n'),
+            "{}/{name} must end with a newline",
+            self.id
+        );
+        self.files.push(Upload {
+            path: staged(self.id, name),
+            mode,
+            content,
+        });
+        self
+    }
+
+    /// Sets the reboot check.
+    pub fn reboot_check(mut self, script: impl Into<String>) -> Step {
+        self.reboot_check = Some(script.into());
+        self
+    }
+
+    /// Whether the step applies to a node of `role`.
+    pub fn applies_to(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// The path a step's uploaded file `name` lands on.
+pub fn staged(step: &str, name: &str) -> String {
+    format!("{FILES_DIR}/{step}/{name}")
+}
+
+/// The path of a secret's file on the node.
+pub fn secret_path(name: &str) -> String {
+    format!("{SECRETS_DIR}/{name}")
+}
+
+/// Quotes a value for bash so it stays one literal word, whatever it holds. Every non-secret
+/// value interpolated into a script (address, URL, CIDR, host, package, path) goes through it.
+pub fn quote(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:,@%+".contains(c);
+    if !value.is_empty() && value.chars().all(safe) {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// Quotes each value and joins them with spaces.
+pub fn quote_all(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| quote(v))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A check made of conditions that must all hold: joined with `&&`, so the status is the
+/// conjunction even where `set -e` does not apply.
+pub fn all(conditions: &[String]) -> String {
+    conditions.join(" &&\n")
+}
+
+/// Condition: a systemd unit is enabled and running.
+pub fn service_up(service: &str) -> String {
+    let s = quote(service);
+    format!("systemctl is-enabled --quiet {s} &&\nsystemctl is-active --quiet {s}")
+}
+
+/// Condition: the uploaded `name` of `step` is installed at `dest` unchanged.
+pub fn file_installed(step: &str, name: &str, dest: &str) -> String {
+    format!("cmp -s {} {}", quote(&staged(step, name)), quote(dest))
+}
+
+/// Command: installs the uploaded `name` of `step` at `dest` with `mode`.
+pub fn install_file(step: &str, name: &str, dest: &str, mode: u32) -> String {
+    format!(
+        "install -m {mode:04o} {} {}",
+        quote(&staged(step, name)),
+        quote(dest)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// What bash makes of `printf %s <quoted>`, and how many words it saw.
+    fn round_trip(value: &str) -> (String, String) {
+        let q = quote(value);
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                &format!("printf %s {q}; printf '\\0'; set -- {q}; printf %s $#"),
+            ])
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{q}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (word, count) = text.split_once('\0').unwrap();
+        (word.to_string(), count.to_string())
+    }
+
+    #[test]
+    fn safe_values_stay_readable() {
+        assert_eq!(quote("10.0.0.0/24"), "10.0.0.0/24");
+        assert_eq!(
+            quote("https://vault.centos.org/7.9.2009"),
+            "https://vault.centos.org/7.9.2009"
+        );
+        assert_eq!(quote("python2-PyMySQL"), "python2-PyMySQL");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("a=b"), "'a=b'");
+        assert_eq!(quote("~root"), "'~root'");
+    }
+
+    #[test]
+    fn hostile_values_stay_one_literal_word() {
+        let hostile = [
+            "",
+            " ",
+            "a b",
+            "$(touch /tmp/lab-quote-pwned)",
+            "`id`",
+            "$HOME",
+            "${PATH}",
+            "'",
+            "''",
+            "a'b\"c",
+            "\\",
+            "\\'",
+            "*",
+            "?[a]",
+            "{a,b}",
+            "~",
+            "a;b|c&d",
+            "line\nbreak",
+            "tab\there",
+            "!!",
+            "-n",
+            "x=1",
+            "#comment",
+            "é ü ∀",
+            "<(echo hi)",
+            ">/tmp/lab-quote-pwned",
+        ];
+        for value in hostile {
+            let (word, count) = round_trip(value);
+            assert_eq!(word, value, "quoted as {}", quote(value));
+            assert_eq!(count, "1", "{value:?} quoted as {}", quote(value));
+        }
+        assert!(!std::path::Path::new("/tmp/lab-quote-pwned").exists());
+    }
+
+    #[test]
+    fn all_joins_conditions_with_and() {
+        let c = all(&["true".into(), "false".into()]);
+        assert_eq!(c, "true &&\nfalse");
+    }
+
+    #[test]
+    fn file_helpers_use_the_staging_path() {
+        assert_eq!(
+            staged("chrony", "chrony.conf"),
+            "/root/.lab/files/chrony/chrony.conf"
+        );
+        assert_eq!(
+            install_file("chrony", "chrony.conf", "/etc/chrony.conf", 0o644),
+            "install -m 0644 /root/.lab/files/chrony/chrony.conf /etc/chrony.conf"
+        );
+        assert_eq!(secret_path("RABBIT_PASS"), "/root/.lab/secrets/RABBIT_PASS");
+    }
+}

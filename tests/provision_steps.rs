@@ -1,0 +1,418 @@
+//! Provisioning steps: golden transcripts per lab and node, and the guide's lines pinned.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use lab::model::{Lab, Role};
+use lab::provision::{self, Step};
+use lab::secrets::LabSecrets;
+
+const LABS: [&str; 2] = ["openstack-ocata", "openstack-debian12"];
+
+fn node_steps(lab: &Lab, name: &str) -> Vec<Step> {
+    provision::steps(lab, lab.node(name).unwrap())
+}
+
+fn ids(steps: &[Step]) -> Vec<&'static str> {
+    steps.iter().map(|s| s.id).collect()
+}
+
+fn step<'a>(steps: &'a [Step], id: &str) -> &'a Step {
+    steps
+        .iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+/// Every script text of a step: check, apply, reboot check and uploaded files.
+fn texts(step: &Step) -> Vec<&str> {
+    let mut t = vec![step.check.as_str(), step.apply.as_str()];
+    t.extend(step.reboot_check.as_deref());
+    t.extend(step.files.iter().map(|f| f.content.as_str()));
+    t
+}
+
+#[test]
+fn golden_transcripts() {
+    for name in LABS {
+        let lab = common::lab(name);
+        for node in &lab.nodes {
+            let script = provision::script(&lab, node);
+            common::assert_golden(&format!("provision/{name}/{}.sh", node.name), &script);
+        }
+    }
+}
+
+#[test]
+fn every_role_gets_its_steps_in_the_guides_order() {
+    let lab = common::lab("openstack-ocata");
+    assert_eq!(
+        ids(&node_steps(&lab, "controller")),
+        [
+            "network",
+            "vault-repos",
+            "chrony",
+            "openstack-repo",
+            "upgrade",
+            "client",
+            "selinux",
+            "sql",
+            "sql-secure",
+            "mq",
+            "mq-user",
+            "memcached"
+        ]
+    );
+    assert_eq!(
+        ids(&node_steps(&lab, "compute1")),
+        [
+            "network",
+            "vault-repos",
+            "chrony",
+            "openstack-repo",
+            "upgrade",
+            "client",
+            "selinux"
+        ]
+    );
+    let deb = common::lab("openstack-debian12");
+    assert_eq!(
+        ids(&node_steps(&deb, "controller")),
+        [
+            "chrony",
+            "client",
+            "sql",
+            "sql-secure",
+            "mq",
+            "mq-user",
+            "memcached"
+        ]
+    );
+    assert_eq!(ids(&node_steps(&deb, "compute1")), ["chrony", "client"]);
+}
+
+#[test]
+fn step_ids_are_unique_and_roles_match() {
+    for name in LABS {
+        let lab = common::lab(name);
+        for node in &lab.nodes {
+            let steps = provision::steps(&lab, node);
+            let unique: BTreeSet<_> = ids(&steps).into_iter().collect();
+            assert_eq!(unique.len(), steps.len(), "{name}/{}", node.name);
+            assert!(steps.iter().all(|s| s.applies_to(node.role)));
+            assert!(
+                steps
+                    .iter()
+                    .all(|s| !s.reason.is_empty() && !s.check.is_empty())
+            );
+        }
+    }
+}
+
+#[test]
+fn compute_chrony_waits_for_the_controllers() {
+    for name in LABS {
+        let lab = common::lab(name);
+        let compute = node_steps(&lab, "compute1");
+        let after = step(&compute, "chrony").after.as_ref().expect("dependency");
+        assert_eq!((after.node.as_str(), after.step), ("controller", "chrony"));
+        let controller = node_steps(&lab, "controller");
+        assert!(controller.iter().all(|s| s.after.is_none()));
+        let others: Vec<_> = compute.iter().filter(|s| s.after.is_some()).collect();
+        assert_eq!(
+            others.len(),
+            1,
+            "{name}: only chrony depends on another node"
+        );
+    }
+}
+
+#[test]
+fn chrony_follows_the_guide() {
+    let lab = common::lab("openstack-ocata");
+    let ctl = node_steps(&lab, "controller");
+    let conf = &step(&ctl, "chrony").files[0].content;
+    assert!(conf.contains("\nserver pool.ntp.org iburst\nallow 10.0.0.0/24\nlocal stratum 10\n"));
+    assert!(step(&ctl, "chrony").apply.contains("/etc/chrony.conf"));
+    assert!(
+        step(&ctl, "chrony")
+            .apply
+            .contains("systemctl restart chronyd")
+    );
+    let cmp = node_steps(&lab, "compute1");
+    let conf = &step(&cmp, "chrony").files[0].content;
+    assert!(conf.contains("\nserver controller iburst\n"));
+    assert!(!conf.contains("allow") && !conf.contains("pool.ntp.org"));
+    let deb = common::lab("openstack-debian12");
+    let s = node_steps(&deb, "controller");
+    assert!(
+        step(&s, "chrony").apply.contains(
+            "install -m 0644 /root/.lab/files/chrony/chrony.conf /etc/chrony/chrony.conf"
+        )
+    );
+    assert!(
+        step(&s, "chrony")
+            .apply
+            .contains("systemctl restart chrony\n")
+            || step(&s, "chrony")
+                .apply
+                .ends_with("systemctl restart chrony")
+    );
+}
+
+#[test]
+fn vault_rewrite_precedes_every_yum_call() {
+    let lab = common::lab("openstack-ocata");
+    for node in &lab.nodes {
+        let steps = provision::steps(&lab, node);
+        let vault = steps.iter().position(|s| s.id == "vault-repos").unwrap();
+        let first_yum = steps
+            .iter()
+            .position(|s| texts(s).iter().any(|t| t.contains("yum ")))
+            .unwrap();
+        assert_eq!(
+            first_yum, vault,
+            "{}: vault-repos is the first step naming yum",
+            node.name
+        );
+        let repo = &steps[vault].files[0].content;
+        for dir in ["os", "updates", "extras"] {
+            let line = format!("\nbaseurl=https://vault.centos.org/7.9.2009/{dir}/$basearch/\n");
+            assert!(repo.contains(&line), "{line}");
+        }
+        assert!(!repo.contains("mirrorlist="));
+        assert!(
+            steps[vault].apply.contains(
+                "sed -i -e 's/^mirrorlist=/#mirrorlist=/' /etc/yum.repos.d/CentOS-*.repo"
+            )
+        );
+        assert!(
+            steps[vault]
+                .check
+                .contains("! grep -q '^mirrorlist=' /etc/yum.repos.d/CentOS-*.repo")
+        );
+        let ocata = &step(&steps, "openstack-repo").files[0].content;
+        assert!(ocata.contains(
+            "\nbaseurl=https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/\n"
+        ));
+        assert!(!ocata.contains("mirrorlist="));
+    }
+}
+
+#[test]
+fn openstack_cnf_is_exactly_the_guides() {
+    let expected = "[mysqld]\nbind-address = 10.0.0.11\n\ndefault-storage-engine = innodb\ninnodb_file_per_table = on\nmax_connections = 4096\ncollation-server = utf8_general_ci\ncharacter-set-server = utf8\n";
+    for (name, dest) in [
+        ("openstack-ocata", "/etc/my.cnf.d/openstack.cnf"),
+        (
+            "openstack-debian12",
+            "/etc/mysql/mariadb.conf.d/99-openstack.cnf",
+        ),
+    ] {
+        let lab = common::lab(name);
+        let steps = node_steps(&lab, "controller");
+        let sql = step(&steps, "sql");
+        assert_eq!(sql.files[0].content, expected);
+        assert!(
+            sql.apply
+                .contains(&format!("/root/.lab/files/sql/openstack.cnf {dest}"))
+        );
+        assert!(
+            sql.apply
+                .contains("systemctl enable mariadb\nsystemctl restart mariadb")
+        );
+    }
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "controller");
+    assert!(
+        step(&steps, "sql")
+            .apply
+            .contains("yum install -y mariadb mariadb-server python2-PyMySQL")
+    );
+}
+
+#[test]
+fn secure_installation_is_sql_checked_first() {
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "controller");
+    let s = step(&steps, "sql-secure");
+    assert_eq!(s.secrets, ["DB_ROOT_PASS"]);
+    assert!(s.check.starts_with("test -f /root/.my.cnf &&"));
+    assert!(s.check.contains("mysql --defaults-file=/root/.my.cnf -NB"));
+    let sql: String = s.files.iter().map(|f| f.content.as_str()).collect();
+    for line in [
+        "WHERE User = ''",
+        "User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1')",
+        "Password <> PASSWORD(@pw)",
+        "SCHEMA_NAME = 'test'",
+        "DROP DATABASE IF EXISTS test;",
+        "DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%';",
+        "FLUSH PRIVILEGES;",
+    ] {
+        assert!(sql.contains(line), "{line}");
+    }
+    assert!(s.files.iter().all(|f| f.mode == 0o600));
+    assert!(
+        s.apply
+            .contains("SET PASSWORD FOR 'root'@'%s' = PASSWORD('%s');")
+    );
+    assert!(s.apply.ends_with("mv /root/.my.cnf.lab /root/.my.cnf"));
+    assert!(s.apply.contains("umask 077"));
+}
+
+#[test]
+fn rabbit_user_and_permissions() {
+    for (name, stdin) in [("openstack-ocata", false), ("openstack-debian12", true)] {
+        let lab = common::lab(name);
+        let steps = node_steps(&lab, "controller");
+        let s = step(&steps, "mq-user");
+        assert_eq!(s.secrets, ["RABBIT_PASS"]);
+        assert!(
+            s.apply
+                .contains("rabbitmqctl set_permissions openstack \".*\" \".*\" \".*\"")
+        );
+        assert!(s.check.contains("rabbitmqctl -q list_users"));
+        assert!(s.apply.starts_with("if ! rabbitmqctl -q list_users"));
+        assert_eq!(
+            s.apply
+                .contains("add_user openstack < /root/.lab/secrets/RABBIT_PASS"),
+            stdin,
+            "{name}"
+        );
+        let mq = step(&steps, "mq");
+        assert!(
+            mq.apply
+                .contains("systemctl enable rabbitmq-server\nsystemctl start rabbitmq-server")
+        );
+    }
+}
+
+#[test]
+fn memcached_listens_on_the_controller() {
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "controller");
+    let s = step(&steps, "memcached");
+    assert!(s.apply.contains(
+        "printf '%s\\n' 'OPTIONS=\"-l 127.0.0.1,::1,controller\"' >> /etc/sysconfig/memcached"
+    ));
+    assert!(
+        s.apply
+            .contains("yum install -y memcached python-memcached")
+    );
+    let deb = common::lab("openstack-debian12");
+    let steps = node_steps(&deb, "controller");
+    let s = step(&steps, "memcached");
+    assert!(
+        s.apply
+            .contains("printf '%s\\n' '-l 127.0.0.1,::1,controller' >> /etc/memcached.conf")
+    );
+    assert!(s.apply.contains("sed -i -e '/^-l /d' /etc/memcached.conf"));
+}
+
+#[test]
+fn selinux_is_conditional_and_upgrade_may_reboot() {
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "compute1");
+    let s = step(&steps, "selinux");
+    assert!(
+        s.check
+            .starts_with("[ \"$(getenforce)\" = Disabled ] || rpm -q")
+    );
+    assert_eq!(s.apply, "yum install -y openstack-selinux");
+    let up = step(&steps, "upgrade");
+    assert_eq!(up.apply, "yum upgrade -y");
+    assert!(up.reboot_check.as_deref().unwrap().contains("uname -r"));
+    assert!(steps.iter().filter(|s| s.reboot_check.is_some()).count() == 1);
+}
+
+#[test]
+fn installed_packages_pass_checks_without_network() {
+    let deb = common::lab("openstack-debian12");
+    for node in &deb.nodes {
+        for s in provision::steps(&deb, node) {
+            for t in texts(&s) {
+                assert!(!t.contains("yum") && !t.contains("rpm "), "{}", s.id);
+            }
+            if s.apply.contains("apt-get install") {
+                assert!(
+                    s.check.contains("dpkg-query -W -f='${Status}\\n'"),
+                    "{}",
+                    s.id
+                );
+                let guarded = s.apply.contains("if ! [ \"$(dpkg-query")
+                    || s.check.starts_with("[ \"$(dpkg-query") && !s.check.contains("&&");
+                assert!(guarded, "{}: install only when missing", s.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_secret_value_appears_anywhere() {
+    for name in LABS {
+        let lab = common::lab(name);
+        let secrets = LabSecrets::from_seed(&lab, &common::SEED);
+        for node in &lab.nodes {
+            let script = provision::script(&lab, node);
+            let steps = provision::steps(&lab, node);
+            for (pname, value) in &secrets.passwords {
+                assert!(
+                    !script.contains(value.as_str()),
+                    "{pname} in {name}/{}",
+                    node.name
+                );
+                for s in &steps {
+                    for t in texts(s) {
+                        assert!(!t.contains(value.as_str()), "{pname} in {}", s.id);
+                    }
+                }
+            }
+            for s in &steps {
+                for secret in &s.secrets {
+                    assert!(lab::secrets::PASSWORD_NAMES.contains(secret));
+                    let path = format!("/root/.lab/secrets/{secret}");
+                    assert!(
+                        texts(s).iter().any(|t| t.contains(&path)),
+                        "{} reads {secret}",
+                        s.id
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn transcripts_are_valid_bash_and_pass_shellcheck() {
+    common::require_tool("shellcheck", "shellcheck");
+    let dir = tempfile::tempdir().unwrap();
+    for name in LABS {
+        let lab = common::lab(name);
+        for node in &lab.nodes {
+            let path = common::write_temp(
+                dir.path(),
+                &format!("{name}-{}.sh", node.name),
+                &provision::script(&lab, node),
+            );
+            let (code, _, err) = common::run(Command::new("bash").arg("-n").arg(&path));
+            assert_eq!(code, 0, "bash -n {name}/{}: {err}", node.name);
+            let (code, out, _) = common::run(
+                Command::new("shellcheck")
+                    .args(["-S", "warning", "-s", "bash"])
+                    .arg(&path),
+            );
+            assert_eq!(code, 0, "shellcheck {name}/{}:\n{out}", node.name);
+            let header = format!(
+                "role {}",
+                if node.role == Role::Controller {
+                    "controller"
+                } else {
+                    "compute"
+                }
+            );
+            assert!(provision::script(&lab, node).contains(&header));
+        }
+    }
+}
