@@ -305,9 +305,9 @@ impl Hypervisor for Libvirt {
         {
             d.destroy().map_err(call("stop domain", name))?;
         }
-        let flags = sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-            | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-            | sys::VIR_DOMAIN_UNDEFINE_NVRAM;
+        // Lab domains boot BIOS (no NVRAM): internal snapshots with memory need it.
+        let flags =
+            sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
         d.undefine_flags(flags)
             .map_err(call("undefine domain", name))
     }

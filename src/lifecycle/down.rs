@@ -6,15 +6,29 @@ use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
 
 /// Removes the lab's domains (with snapshot metadata), networks, and its pool with every
 /// volume in it. Returns how many objects were removed.
-pub fn down(hv: Hv, lab: &str, pool_dir: Option<&std::path::Path>, progress: &dyn Progress) -> Result<usize, LifecycleError> {
+pub fn down(
+    hv: Hv,
+    lab: &str,
+    pool_dir: Option<&std::path::Path>,
+    progress: &dyn Progress,
+) -> Result<usize, LifecycleError> {
     let inv = Inventory::read(hv, lab)?;
-    let domains: Vec<String> = inv.our_domains(lab).into_iter().map(|(d, _)| d.name.clone()).collect();
+    let domains: Vec<String> = inv
+        .our_domains(lab)
+        .into_iter()
+        .map(|(d, _)| d.name.clone())
+        .collect();
     each_parallel(&domains, |name| {
-        timed(progress, "domain", name, Action::Removed, || hv.remove_domain(name)).map_err(LifecycleError::from)
+        timed(progress, "domain", name, Action::Removed, || {
+            hv.remove_domain(name)
+        })
+        .map_err(LifecycleError::from)
     })?;
     let mut removed = domains.len();
     for (net, _) in inv.our_networks(lab) {
-        timed(progress, "network", &net.name, Action::Removed, || hv.remove_network(&net.name))?;
+        timed(progress, "network", &net.name, Action::Removed, || {
+            hv.remove_network(&net.name)
+        })?;
         removed += 1;
     }
     if let Some(pool) = &inv.pool {
@@ -25,10 +39,14 @@ pub fn down(hv: Hv, lab: &str, pool_dir: Option<&std::path::Path>, progress: &dy
             }
             let pool_now = hv.pool(&pool.name)?.map(|p| p.volumes).unwrap_or_default();
             for vol in &pool_now {
-                timed(progress, "volume", vol, Action::Removed, || hv.delete_volume(&pool.name, vol))?;
+                timed(progress, "volume", vol, Action::Removed, || {
+                    hv.delete_volume(&pool.name, vol)
+                })?;
                 removed += 1;
             }
-            timed(progress, "pool", &pool.name, Action::Removed, || hv.remove_pool(&pool.name))?;
+            timed(progress, "pool", &pool.name, Action::Removed, || {
+                hv.remove_pool(&pool.name)
+            })?;
             removed += 1;
         }
     }

@@ -16,21 +16,27 @@ use crate::render::libvirt::{Owner, read_owner};
 pub enum Clash {
     #[error("a {kind} named {name} exists but does not belong to this lab: remove or rename it")]
     Foreign { kind: &'static str, name: String },
-    #[error("network {network} ({cidr}) overlaps libvirt network {other} ({other_cidr}): change the lab's cidr or stop {other}")]
+    #[error(
+        "network {network} ({cidr}) overlaps libvirt network {other} ({other_cidr}): change the lab's cidr or stop {other}"
+    )]
     Overlap {
         network: String,
         cidr: Cidr,
         other: String,
         other_cidr: Cidr,
     },
-    #[error("network {network} ({cidr}) overlaps the host route {route} on {device}: change the lab's cidr")]
+    #[error(
+        "network {network} ({cidr}) overlaps the host route {route} on {device}: change the lab's cidr"
+    )]
     Route {
         network: String,
         cidr: Cidr,
         route: Cidr,
         device: String,
     },
-    #[error("the nodes need {need} of memory and the host has {free} free: stop other guests or lower memory in the lab file")]
+    #[error(
+        "the nodes need {need} of memory and the host has {free} free: stop other guests or lower memory in the lab file"
+    )]
     Memory { need: ByteSize, free: ByteSize },
 }
 
@@ -76,13 +82,19 @@ impl Inventory {
         for node in &lab.nodes {
             let name = names::domain(&lab.name, &node.name);
             if self.domain(&name).is_some_and(|d| foreign(&d.xml)) {
-                out.push(Clash::Foreign { kind: "domain", name });
+                out.push(Clash::Foreign {
+                    kind: "domain",
+                    name,
+                });
             }
         }
         for net in &lab.networks {
             let name = names::network(&lab.name, &net.name);
             if self.network(&name).is_some_and(|n| foreign(&n.xml)) {
-                out.push(Clash::Foreign { kind: "network", name });
+                out.push(Clash::Foreign {
+                    kind: "network",
+                    name,
+                });
             }
         }
         for other in self.networks.iter().filter(|n| foreign(&n.xml)) {
@@ -121,12 +133,18 @@ pub fn network_cidrs(xml: &str) -> Vec<Cidr> {
                         .map(|a| String::from_utf8_lossy(&a.value).into_owned())
                 };
                 let addr: Option<Ipv4Addr> = attr(b"address").and_then(|a| a.parse().ok());
-                let prefix = attr(b"prefix").and_then(|p| p.parse::<u8>().ok()).or_else(|| {
-                    let mask: Ipv4Addr = attr(b"netmask")?.parse().ok()?;
-                    Some(u32::from(mask).count_ones() as u8)
-                });
+                let prefix = attr(b"prefix")
+                    .and_then(|p| p.parse::<u8>().ok())
+                    .or_else(|| {
+                        let mask: Ipv4Addr = attr(b"netmask")?.parse().ok()?;
+                        Some(u32::from(mask).count_ones() as u8)
+                    });
                 if let (Some(addr), Some(prefix)) = (addr, prefix.filter(|p| *p <= 32)) {
-                    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+                    let mask = if prefix == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - u32::from(prefix))
+                    };
                     let network = Ipv4Addr::from(u32::from(addr) & mask);
                     out.push(Cidr { network, prefix });
                 }
@@ -140,20 +158,40 @@ pub fn network_cidrs(xml: &str) -> Vec<Cidr> {
 /// IPv4 routes of this host's network namespace (`/proc/net/route`) that overlap the lab's
 /// networks, ignoring routes on the lab's own bridges.
 pub fn route_clashes(lab: &Lab, proc_net_route: &str) -> Vec<Clash> {
-    let own: Vec<String> = lab.networks.iter().map(|n| names::bridge(&lab.name, &n.name)).collect();
+    let own: Vec<String> = lab
+        .networks
+        .iter()
+        .map(|n| names::bridge(&lab.name, &n.name))
+        .collect();
     let mut out = Vec::new();
     for line in proc_net_route.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let (Some(dev), Some(dst), Some(mask)) = (f.first(), f.get(1), f.get(7)) else { continue };
+        let (Some(dev), Some(dst), Some(mask)) = (f.first(), f.get(1), f.get(7)) else {
+            continue;
+        };
         // The kernel prints the network-order address as a host-order (little-endian) word.
-        let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_le_bytes()));
-        let (Some(dst), Some(mask)) = (hex(dst), hex(mask)) else { continue };
+        let hex = |s: &str| {
+            u32::from_str_radix(s, 16)
+                .ok()
+                .map(|v| u32::from_be_bytes(v.to_le_bytes()))
+        };
+        let (Some(dst), Some(mask)) = (hex(dst), hex(mask)) else {
+            continue;
+        };
         if mask == 0 || own.iter().any(|b| b == dev) {
             continue; // the default route overlaps everything; our bridges are ours
         }
-        let route = Cidr { network: Ipv4Addr::from(dst), prefix: mask.count_ones() as u8 };
+        let route = Cidr {
+            network: Ipv4Addr::from(dst),
+            prefix: mask.count_ones() as u8,
+        };
         for net in lab.networks.iter().filter(|n| n.cidr.overlaps(route)) {
-            out.push(Clash::Route { network: net.name.clone(), cidr: net.cidr, route, device: dev.to_string() });
+            out.push(Clash::Route {
+                network: net.name.clone(),
+                cidr: net.cidr,
+                route,
+                device: dev.to_string(),
+            });
         }
     }
     out
@@ -189,7 +227,22 @@ mod tests {
         );
         let clashes = route_clashes(&lab, &table);
         assert_eq!(clashes.len(), 1, "{clashes:?}");
-        let Clash::Route { network, route, device, .. } = &clashes[0] else { panic!() };
-        assert_eq!((network.as_str(), route.to_string().as_str(), device.as_str()), ("internal", "10.0.0.0/16", "docker0"));
+        let Clash::Route {
+            network,
+            route,
+            device,
+            ..
+        } = &clashes[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                network.as_str(),
+                route.to_string().as_str(),
+                device.as_str()
+            ),
+            ("internal", "10.0.0.0/16", "docker0")
+        );
     }
 }

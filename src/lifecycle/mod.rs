@@ -70,8 +70,14 @@ pub enum LifecycleError {
         rolled_back: String,
     },
     #[error("lab {lab} has no node {node}: nodes are {known}")]
-    NoSuchNode { lab: String, node: String, known: String },
-    #[error("snapshot {snapshot} is missing on {missing}: `lab snapshot list` shows the lab-wide ones")]
+    NoSuchNode {
+        lab: String,
+        node: String,
+        known: String,
+    },
+    #[error(
+        "snapshot {snapshot} is missing on {missing}: `lab snapshot list` shows the lab-wide ones"
+    )]
     NoSuchSnapshot { snapshot: String, missing: String },
     #[error("snapshot {0} already exists: pick another name, or delete it first")]
     SnapshotExists(String),
@@ -87,7 +93,11 @@ pub enum LifecycleError {
 }
 
 fn list(clashes: &[Clash]) -> String {
-    clashes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+    clashes
+        .iter()
+        .map(|c| format!("  - {c}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Times one call and reports it.
@@ -100,12 +110,20 @@ fn timed<T>(
 ) -> Result<T, LibvirtError> {
     let start = std::time::Instant::now();
     let out = f()?;
-    progress.event(Event { kind, name: name.to_string(), action, elapsed: start.elapsed() });
+    progress.event(Event {
+        kind,
+        name: name.to_string(),
+        action,
+        elapsed: start.elapsed(),
+    });
     Ok(out)
 }
 
 /// Runs `f` for every item on its own thread and returns the first error, after all finished.
-fn each_parallel<T: Sync, E: Send>(items: &[T], f: impl Fn(&T) -> Result<(), E> + Sync) -> Result<(), E> {
+fn each_parallel<T: Sync, E: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
     std::thread::scope(|s| {
         let handles: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
         let results: Vec<Result<(), E>> = handles

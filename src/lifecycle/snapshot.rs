@@ -12,17 +12,37 @@ use crate::render::libvirt::snapshot_xml;
 /// The lab's domains, all of which must exist.
 fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name)?;
-    let ours: Vec<String> = inv.our_domains(&lab.name).iter().map(|(d, _)| d.name.clone()).collect();
-    let wanted: Vec<String> = lab.nodes.iter().map(|n| names::domain(&lab.name, &n.name)).collect();
-    let missing: Vec<&str> = wanted.iter().filter(|w| !ours.contains(w)).map(String::as_str).collect();
+    let ours: Vec<String> = inv
+        .our_domains(&lab.name)
+        .iter()
+        .map(|(d, _)| d.name.clone())
+        .collect();
+    let wanted: Vec<String> = lab
+        .nodes
+        .iter()
+        .map(|n| names::domain(&lab.name, &n.name))
+        .collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !ours.contains(w))
+        .map(String::as_str)
+        .collect();
     if !missing.is_empty() {
-        return Err(LifecycleError::NotUp { lab: lab.name.clone(), missing: missing.join(", ") });
+        return Err(LifecycleError::NotUp {
+            lab: lab.name.clone(),
+            missing: missing.join(", "),
+        });
     }
     Ok(wanted)
 }
 
 /// Pauses every node, snapshots each, resumes all (also when a snapshot failed).
-pub fn save_snapshot(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+pub fn save_snapshot(
+    hv: Hv,
+    lab: &Lab,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<(), LifecycleError> {
     let doms = domains(hv, lab)?;
     if common_snapshots(hv, &doms)?.iter().any(|s| s == name) {
         return Err(LifecycleError::SnapshotExists(name.to_string()));
@@ -33,13 +53,28 @@ pub fn save_snapshot(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> 
         .filter(|d| doms.contains(&d.name) && d.state == RunState::Running)
         .map(|d| d.name)
         .collect();
-    let paused = each_parallel(&running, |d| timed(progress, "domain", d, Action::Paused, || hv.suspend_domain(d)));
-    let description = format!("lab {} snapshot {name}, taken by `lab snapshot save`", lab.name);
+    let paused = each_parallel(&running, |d| {
+        timed(progress, "domain", d, Action::Paused, || {
+            hv.suspend_domain(d)
+        })
+    });
+    let description = format!(
+        "lab {} snapshot {name}, taken by `lab snapshot save`",
+        lab.name
+    );
     let xml = snapshot_xml(name, &description);
     let taken = paused.and_then(|()| {
-        each_parallel(&doms, |d| timed(progress, "snapshot", d, Action::Saved, || hv.create_snapshot(d, &xml)))
+        each_parallel(&doms, |d| {
+            timed(progress, "snapshot", d, Action::Saved, || {
+                hv.create_snapshot(d, &xml)
+            })
+        })
     });
-    let resumed = each_parallel(&running, |d| timed(progress, "domain", d, Action::Resumed, || hv.resume_domain(d)));
+    let resumed = each_parallel(&running, |d| {
+        timed(progress, "domain", d, Action::Resumed, || {
+            hv.resume_domain(d)
+        })
+    });
     if taken.is_err() {
         // A lab-wide snapshot is all or nothing.
         for d in &doms {
@@ -57,11 +92,19 @@ pub fn list_snapshots(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> 
     common_snapshots(hv, &doms)
 }
 
-pub fn delete_snapshot(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+pub fn delete_snapshot(
+    hv: Hv,
+    lab: &Lab,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<(), LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
     each_parallel(&doms, |d| {
-        timed(progress, "snapshot", d, Action::Deleted, || hv.delete_snapshot(d, name)).map_err(LifecycleError::from)
+        timed(progress, "snapshot", d, Action::Deleted, || {
+            hv.delete_snapshot(d, name)
+        })
+        .map_err(LifecycleError::from)
     })
 }
 
@@ -70,7 +113,10 @@ pub fn reset(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
     each_parallel(&doms, |d| {
-        timed(progress, "domain", d, Action::Reverted, || hv.revert_snapshot(d, name)).map_err(LifecycleError::from)
+        timed(progress, "domain", d, Action::Reverted, || {
+            hv.revert_snapshot(d, name)
+        })
+        .map_err(LifecycleError::from)
     })
 }
 
@@ -84,6 +130,9 @@ fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(LifecycleError::NoSuchSnapshot { snapshot: name.to_string(), missing: missing.join(", ") })
+        Err(LifecycleError::NoSuchSnapshot {
+            snapshot: name.to_string(),
+            missing: missing.join(", "),
+        })
     }
 }

@@ -50,25 +50,52 @@ impl Status {
 
 pub fn status(hv: Hv, lab: &Lab) -> Result<Status, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name)?;
-    let ours: Vec<String> = inv.our_domains(&lab.name).iter().map(|(d, _)| d.name.clone()).collect();
+    let ours: Vec<String> = inv
+        .our_domains(&lab.name)
+        .iter()
+        .map(|(d, _)| d.name.clone())
+        .collect();
     let nodes = lab
         .nodes
         .iter()
         .map(|n| {
             let domain = names::domain(&lab.name, &n.name);
-            let state = inv.domain(&domain).filter(|_| ours.contains(&domain)).map(|d| d.state);
-            let addresses = n.nics.iter().map(|c| format!("{}={}", c.network, c.address)).collect();
-            NodeStatus { name: n.name.clone(), domain, state, addresses }
+            let state = inv
+                .domain(&domain)
+                .filter(|_| ours.contains(&domain))
+                .map(|d| d.state);
+            let addresses = n
+                .nics
+                .iter()
+                .map(|c| format!("{}={}", c.network, c.address))
+                .collect();
+            NodeStatus {
+                name: n.name.clone(),
+                domain,
+                state,
+                addresses,
+            }
         })
         .collect();
-    let our_nets: Vec<String> = inv.our_networks(&lab.name).iter().map(|(n, _)| n.name.clone()).collect();
+    let our_nets: Vec<String> = inv
+        .our_networks(&lab.name)
+        .iter()
+        .map(|(n, _)| n.name.clone())
+        .collect();
     let networks = lab
         .networks
         .iter()
         .map(|n| {
             let libvirt_name = names::network(&lab.name, &n.name);
-            let active = inv.network(&libvirt_name).filter(|_| our_nets.contains(&libvirt_name)).map(|f| f.state);
-            NetworkStatus { name: n.name.clone(), libvirt_name, active }
+            let active = inv
+                .network(&libvirt_name)
+                .filter(|_| our_nets.contains(&libvirt_name))
+                .map(|f| f.state);
+            NetworkStatus {
+                name: n.name.clone(),
+                libvirt_name,
+                active,
+            }
         })
         .collect();
     let snapshots = common_snapshots(hv, &ours)?;
@@ -93,6 +120,12 @@ pub(super) fn common_snapshots(hv: Hv, domains: &[String]) -> Result<Vec<String>
     for d in domains {
         lists.push(hv.snapshots(d)?);
     }
-    let Some((first, rest)) = lists.split_first() else { return Ok(Vec::new()) };
-    Ok(first.iter().filter(|s| rest.iter().all(|l| l.contains(s))).cloned().collect())
+    let Some((first, rest)) = lists.split_first() else {
+        return Ok(Vec::new());
+    };
+    Ok(first
+        .iter()
+        .filter(|s| rest.iter().all(|l| l.contains(s)))
+        .cloned()
+        .collect())
 }

@@ -48,7 +48,13 @@ pub fn up(
 ) -> Result<bool, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name)?;
     preflight(hv, lab, ctx, &inv, opts)?;
-    let run = Run { hv, lab, ctx, progress, created: Mutex::new(Vec::new()) };
+    let run = Run {
+        hv,
+        lab,
+        ctx,
+        progress,
+        created: Mutex::new(Vec::new()),
+    };
     match run.converge(&inv, opts.image) {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty() || started_any(&inv, lab)),
         Err(error) => Err(run.rollback(error)),
@@ -58,19 +64,29 @@ pub fn up(
 fn started_any(inv: &Inventory, lab: &Lab) -> bool {
     lab.nodes.iter().any(|n| {
         let name = names::domain(&lab.name, &n.name);
-        inv.domain(&name).is_none_or(|d| d.state != RunState::Running)
+        inv.domain(&name)
+            .is_none_or(|d| d.state != RunState::Running)
     }) || lab.networks.iter().any(|n| {
         let name = names::network(&lab.name, &n.name);
         inv.network(&name).is_none_or(|n| !n.state)
     })
 }
 
-fn preflight(hv: Hv, lab: &Lab, ctx: &RenderContext, inv: &Inventory, opts: &UpOptions) -> Result<(), LifecycleError> {
+fn preflight(
+    hv: Hv,
+    lab: &Lab,
+    ctx: &RenderContext,
+    inv: &Inventory,
+    opts: &UpOptions,
+) -> Result<(), LifecycleError> {
     let mut clashes = inv.clashes(lab);
     if let Some(pool) = &inv.pool
         && Path::new(&pool.path) != ctx.pool_dir
     {
-        clashes.push(Clash::Foreign { kind: "storage pool", name: pool.name.clone() });
+        clashes.push(Clash::Foreign {
+            kind: "storage pool",
+            name: pool.name.clone(),
+        });
     }
     if opts.check_routes {
         let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
@@ -79,18 +95,27 @@ fn preflight(hv: Hv, lab: &Lab, ctx: &RenderContext, inv: &Inventory, opts: &UpO
     let need: u64 = lab
         .nodes
         .iter()
-        .filter(|n| inv.domain(&names::domain(&lab.name, &n.name)).is_none_or(|d| d.state == RunState::ShutOff))
+        .filter(|n| {
+            inv.domain(&names::domain(&lab.name, &n.name))
+                .is_none_or(|d| d.state == RunState::ShutOff)
+        })
         .map(|n| n.memory.bytes())
         .sum();
     if let Some(free) = hv.free_memory()?
         && need > free
     {
-        clashes.push(Clash::Memory { need: ByteSize(need), free: ByteSize(free) });
+        clashes.push(Clash::Memory {
+            need: ByteSize(need),
+            free: ByteSize(free),
+        });
     }
     if clashes.is_empty() {
         Ok(())
     } else {
-        Err(LifecycleError::Clashes { lab: lab.name.clone(), clashes })
+        Err(LifecycleError::Clashes {
+            lab: lab.name.clone(),
+            clashes,
+        })
     }
 }
 
@@ -110,7 +135,9 @@ impl Run<'_> {
         for net in &self.lab.networks {
             self.network(inv, net)?;
         }
-        each_parallel(&self.lab.nodes, |node| self.domain(inv, node).map_err(LifecycleError::from))
+        each_parallel(&self.lab.nodes, |node| {
+            self.domain(inv, node).map_err(LifecycleError::from)
+        })
     }
 
     /// Creates or starts the lab's pool; returns the volumes it holds.
@@ -118,10 +145,14 @@ impl Run<'_> {
         let p = self.progress;
         match &inv.pool {
             Some(found) if found.active => return Ok(found.volumes.clone()),
-            Some(_) => timed(p, "pool", pool, Action::Started, || self.hv.start_pool(pool))?,
+            Some(_) => timed(p, "pool", pool, Action::Started, || {
+                self.hv.start_pool(pool)
+            })?,
             None => {
                 let xml = xml::pool_xml(self.lab, self.ctx);
-                timed(p, "pool", pool, Action::Created, || self.hv.create_pool(&xml))?;
+                timed(p, "pool", pool, Action::Created, || {
+                    self.hv.create_pool(&xml)
+                })?;
                 self.record(Created::Pool(pool.to_string()));
             }
         }
@@ -129,13 +160,22 @@ impl Run<'_> {
     }
 
     fn upload_file(&self, pool: &str, volume: &str, path: &Path) -> Result<(), LifecycleError> {
-        let image_err = |source| LifecycleError::Image { path: path.to_path_buf(), source };
+        let image_err = |source| LifecycleError::Image {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = File::open(path).map_err(image_err)?;
         let len = file.metadata().map_err(image_err)?.len();
         self.upload(pool, volume, &mut file, len)
     }
 
-    fn upload(&self, pool: &str, volume: &str, data: &mut dyn std::io::Read, len: u64) -> Result<(), LifecycleError> {
+    fn upload(
+        &self,
+        pool: &str,
+        volume: &str,
+        data: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<(), LifecycleError> {
         let vol_xml = xml::raw_volume_xml(volume, len);
         timed(self.progress, "volume", volume, Action::Created, || {
             self.hv.create_volume(pool, &vol_xml)?;
@@ -155,7 +195,9 @@ impl Run<'_> {
         let overlay = names::overlay_volume(&node.name);
         if !volumes.contains(&overlay) {
             let vol_xml = xml::overlay_volume_xml(self.lab, node, self.ctx);
-            timed(self.progress, "volume", &overlay, Action::Created, || self.hv.create_volume(pool, &vol_xml))?;
+            timed(self.progress, "volume", &overlay, Action::Created, || {
+                self.hv.create_volume(pool, &vol_xml)
+            })?;
             self.record(Created::Volume(pool.to_string(), overlay));
         }
         Ok(())
@@ -166,17 +208,26 @@ impl Run<'_> {
         let p = self.progress;
         match inv.network(&name) {
             Some(found) if found.state => {
-                p.event(super::Event { kind: "network", name, action: Action::Unchanged, elapsed: Default::default() });
+                p.event(super::Event {
+                    kind: "network",
+                    name,
+                    action: Action::Unchanged,
+                    elapsed: Default::default(),
+                });
                 return Ok(());
             }
             Some(_) => {}
             None => {
                 let xml = xml::network_xml(self.lab, net);
-                timed(p, "network", &name, Action::Created, || self.hv.define_network(&xml))?;
+                timed(p, "network", &name, Action::Created, || {
+                    self.hv.define_network(&xml)
+                })?;
                 self.record(Created::Network(name.clone()));
             }
         }
-        timed(p, "network", &name, Action::Started, || self.hv.start_network(&name))
+        timed(p, "network", &name, Action::Started, || {
+            self.hv.start_network(&name)
+        })
     }
 
     fn domain(&self, inv: &Inventory, node: &Node) -> Result<(), LibvirtError> {
@@ -185,16 +236,27 @@ impl Run<'_> {
         let state = inv.domain(&name).map(|d| d.state);
         if state.is_none() {
             let xml = xml::domain_xml(self.lab, node, self.ctx);
-            timed(p, "domain", &name, Action::Created, || self.hv.define_domain(&xml))?;
+            timed(p, "domain", &name, Action::Created, || {
+                self.hv.define_domain(&xml)
+            })?;
             self.record(Created::Domain(name.clone()));
         }
         match state {
             Some(RunState::Running) => {
-                p.event(super::Event { kind: "domain", name, action: Action::Unchanged, elapsed: Default::default() });
+                p.event(super::Event {
+                    kind: "domain",
+                    name,
+                    action: Action::Unchanged,
+                    elapsed: Default::default(),
+                });
                 Ok(())
             }
-            Some(RunState::Paused) => timed(p, "domain", &name, Action::Resumed, || self.hv.resume_domain(&name)),
-            _ => timed(p, "domain", &name, Action::Started, || self.hv.start_domain(&name)),
+            Some(RunState::Paused) => timed(p, "domain", &name, Action::Resumed, || {
+                self.hv.resume_domain(&name)
+            }),
+            _ => timed(p, "domain", &name, Action::Started, || {
+                self.hv.start_domain(&name)
+            }),
         }
     }
 
@@ -217,6 +279,9 @@ impl Run<'_> {
                 Err(e) => undone.push(format!("{what} NOT removed ({e})")),
             }
         }
-        LifecycleError::RolledBack { error: Box::new(error), rolled_back: undone.join(", ") }
+        LifecycleError::RolledBack {
+            error: Box::new(error),
+            rolled_back: undone.join(", "),
+        }
     }
 }
