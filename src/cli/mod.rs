@@ -1,7 +1,13 @@
 //! The command line: clap definitions and one module per verb that parses and delegates.
 
+mod down;
+mod output;
 mod plan;
+mod snapshot;
+mod status;
+mod up;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -9,10 +15,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Build an OpenStack learning lab on this machine with libvirt.
 ///
 /// A lab is a TOML file (see labs/reference.toml): an image, a NAT and an isolated network,
-/// a controller and compute nodes with static addresses. `lab plan` shows what the lab will
-/// create without touching libvirt.
+/// a controller and compute nodes with static addresses. `lab plan` shows what a lab will
+/// create without touching libvirt; `lab up` creates it; `lab down` removes it.
+///
+/// Typical session:
+///   lab plan  --lab openstack-ocata          # what will be created
+///   lab up    --lab openstack-ocata          # create and boot the nodes
+///   lab snapshot save clean                  # before an exercise
+///   lab reset clean                          # back to it, in seconds
+///   lab down                                 # remove everything the lab owns
 #[derive(Debug, Parser)]
-#[command(name = "lab", version, propagate_version = true)]
+#[command(name = "lab", version, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +34,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Plan(plan::Args),
+    Up(up::Args),
+    Down(down::Args),
+    Status(status::Args),
+    #[command(subcommand)]
+    Snapshot(snapshot::Command),
+    Reset(snapshot::ResetArgs),
+}
+
+/// Which lab, and which libvirt host: shared by every verb that touches libvirt.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabArgs {
+    /// Lab file, or the name of a lab shipped in labs/ (openstack-ocata, openstack-debian12).
+    #[arg(long, short = 'l', default_value = "openstack-ocata", global = true)]
+    pub lab: String,
+    /// libvirt URI, as virsh takes it (qemu:///system, qemu:///session, qemu+ssh://host/system).
+    #[arg(long = "connect", short = 'c', env = "LIBVIRT_DEFAULT_URI", default_value = crate::app::DEFAULT_URI, global = true)]
+    pub uri: String,
+    /// Directory under which the lab's storage pool lives on the hypervisor host.
+    /// Default: /var/lib/libvirt/images (qemu:///session: ~/.local/share/libvirt/images).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub pool_root: Option<PathBuf>,
+}
+
+impl LabArgs {
+    pub fn target(&self) -> anyhow::Result<crate::app::Target> {
+        crate::app::Target::resolve(&self.lab, &self.uri, self.pool_root.clone())
+    }
 }
 
 /// How guests run: `auto` picks kvm only when /dev/kvm opens and the CPU has vmx or svm.
@@ -29,6 +69,23 @@ pub enum AccelArg {
     Auto,
     Kvm,
     Tcg,
+}
+
+impl AccelArg {
+    /// The accel to use; `auto` is detected and noted on stderr.
+    pub fn resolve(self) -> crate::render::Accel {
+        match self {
+            AccelArg::Kvm => crate::render::Accel::Kvm,
+            AccelArg::Tcg => crate::render::Accel::Tcg,
+            AccelArg::Auto => {
+                let choice = crate::host::detect_accel();
+                if choice.accel == crate::render::Accel::Tcg {
+                    eprintln!("note: {}", choice.reason);
+                }
+                choice.accel
+            }
+        }
+    }
 }
 
 /// Exit status: 0 success, 2 usage or lab-file error, 3 host problem.
@@ -41,6 +98,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Down(args) => down::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Snapshot(cmd) => snapshot::run(cmd),
+        Command::Reset(args) => snapshot::reset(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

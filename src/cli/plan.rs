@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::cli::AccelArg;
 use crate::plan::{self, PlanOptions};
 
-/// Show what a lab will create, or write every file of it to a directory.
+/// Show what a lab will create, or write every file of it to a directory
 ///
 /// Touches no libvirt and writes nothing outside --out. Without --out, prints a summary of
 /// nodes, sizes, NICs and notes (such as a disk raised to the image size).

@@ -1,0 +1,21 @@
+//! `lab down`: parse and delegate to [`crate::app::down`].
+
+use crate::cli::{LabArgs, output::Lines};
+
+/// Remove everything the lab owns.
+///
+/// Domains (with their snapshots), networks, the pool with its volumes, and the lab's state. Objects are found through libvirt's metadata, so this
+/// works even if the state directory is gone, and never touches anything else.
+/// The image cache stays.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    lab: LabArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let target = args.lab.target()?;
+    let removed = crate::app::down(&target, &Lines::new())?;
+    println!("lab {} is down ({removed} objects removed)", target.lab.name);
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `lab snapshot` and `lab reset`: parse and delegate to [`crate::lifecycle`].
+
+use crate::cli::{LabArgs, output::Lines};
+use crate::lifecycle;
+
+/// Save, list or delete lab-wide snapshots.
+///
+/// A lab-wide snapshot pauses all nodes, takes an internal snapshot with memory of each,
+/// and resumes them: the nodes' states fit together.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Take a lab-wide snapshot NAME.
+    Save {
+        name: String,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// List the lab-wide snapshots, oldest first.
+    List {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Print JSON (an array of names).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a lab-wide snapshot.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+}
+
+/// Revert every node to a lab-wide snapshot.
+///
+/// All nodes are reverted in parallel and left running. Without NAME: the snapshot `lab up`
+/// took of the freshly provisioned lab.
+#[derive(Debug, clap::Args)]
+pub struct ResetArgs {
+    #[arg(default_value = lifecycle::UP_SNAPSHOT)]
+    name: String,
+    #[command(flatten)]
+    lab: LabArgs,
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Save { name, lab } => {
+            let t = lab.target()?;
+            let _lock = t.state.lock("snapshot save")?;
+            lifecycle::save_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            println!("snapshot {name} saved");
+        }
+        Command::List { lab, json } => {
+            let t = lab.target()?;
+            let names = lifecycle::list_snapshots(&t.connect()?, &t.lab)?;
+            if json {
+                println!("{}", serde_json::to_string(&names)?);
+            } else {
+                names.iter().for_each(|n| println!("{n}"));
+            }
+        }
+        Command::Delete { name, lab } => {
+            let t = lab.target()?;
+            let _lock = t.state.lock("snapshot delete")?;
+            lifecycle::delete_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            println!("snapshot {name} deleted");
+        }
+    }
+    Ok(())
+}
+
+pub fn reset(args: ResetArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    let _lock = t.state.lock("reset")?;
+    let start = std::time::Instant::now();
+    lifecycle::reset(&t.connect()?, &t.lab, &args.name, &Lines::new())?;
+    println!("lab {} reset to {} in {:.1}s", t.lab.name, args.name, start.elapsed().as_secs_f64());
+    Ok(())
+}

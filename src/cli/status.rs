@@ -1,0 +1,56 @@
+//! `lab status`: parse and delegate to [`crate::lifecycle::status`].
+
+use crate::cli::LabArgs;
+use crate::lifecycle::Status;
+
+/// Show the lab as libvirt has it now.
+///
+/// Each node's state and addresses, the networks, lab-wide snapshots, and objects with the
+/// lab's names that belong to someone else.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Print JSON (fields: lab, uri, nodes[name, domain, state, addresses], networks[name,
+    /// libvirt_name, active], pool, snapshots, foreign).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let target = args.lab.target()?;
+    let hv = target.connect()?;
+    let status = crate::lifecycle::status(&hv, &target.lab)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", table(&status));
+    }
+    Ok(())
+}
+
+fn table(s: &Status) -> String {
+    let mut out = format!("lab {} on {}\n", s.lab, s.uri);
+    if s.is_gone() {
+        out.push_str("not created: run `lab up`\n");
+    }
+    for n in &s.nodes {
+        let state = n.state.map_or("missing".to_string(), |st| format!("{st:?}").to_lowercase());
+        out.push_str(&format!("node    {:<12} {:<9} {}\n", n.name, state, n.addresses.join(" ")));
+    }
+    for n in &s.networks {
+        let state = match n.active {
+            None => "missing",
+            Some(true) => "active",
+            Some(false) => "inactive",
+        };
+        out.push_str(&format!("network {:<12} {state}\n", n.name));
+    }
+    if !s.snapshots.is_empty() {
+        out.push_str(&format!("snapshots {}\n", s.snapshots.join(", ")));
+    }
+    for f in &s.foreign {
+        out.push_str(&format!("foreign {f}: not this lab's, blocks `lab up`\n"));
+    }
+    out
+}
