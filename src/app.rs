@@ -19,7 +19,11 @@ pub const DEFAULT_URI: &str = "qemu:///system";
 
 /// Where a lab lives on the hypervisor host: its pool directory and the serial log directory.
 pub fn host_dirs(uri: &str, lab: &str, pool_root: Option<&Path>) -> (PathBuf, PathBuf) {
-    let home = || std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+    let home = || {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/root".into())
+    };
     let session = uri.starts_with("qemu:///session");
     let root = pool_root.map(Path::to_path_buf).unwrap_or_else(|| {
         if session {
@@ -28,13 +32,18 @@ pub fn host_dirs(uri: &str, lab: &str, pool_root: Option<&Path>) -> (PathBuf, Pa
             PathBuf::from(crate::plan::DEFAULT_POOL_ROOT)
         }
     });
-    let logs = if session { home().join(".cache/libvirt/qemu/log") } else { PathBuf::from(crate::plan::DEFAULT_LOG_DIR) };
+    let logs = if session {
+        home().join(".cache/libvirt/qemu/log")
+    } else {
+        PathBuf::from(crate::plan::DEFAULT_LOG_DIR)
+    };
     (root.join(names::pool(lab)), logs)
 }
 
 /// Whether libvirt runs on this machine (its routes are this machine's).
 pub fn is_local(uri: &str) -> bool {
-    uri.split_once("://").is_some_and(|(_, rest)| rest.starts_with('/'))
+    uri.split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'))
 }
 
 /// A lab resolved from its file and the libvirt host it goes to.
@@ -53,7 +62,14 @@ impl Target {
         let source = Source::resolve(lab_arg)?;
         let (lab, notes) = source.load(&Catalogue::builtin())?;
         let state = LabState::new(&state::root()?, &lab.name);
-        Ok(Target { lab, notes, source, uri: uri.to_string(), state, pool_root })
+        Ok(Target {
+            lab,
+            notes,
+            source,
+            uri: uri.to_string(),
+            state,
+            pool_root,
+        })
     }
 
     pub fn connect(&self) -> anyhow::Result<Libvirt> {
@@ -80,9 +96,13 @@ pub fn up(t: &Target, accel: Accel, image: &Path, progress: &dyn Progress) -> an
     let fresh = !t.state.exists();
     let result = (|| {
         let ctx = t.context(accel)?;
-        t.state.write(names::state::LAB_FILE, t.source.text.as_bytes())?;
+        t.state
+            .write(names::state::LAB_FILE, t.source.text.as_bytes())?;
         let hv = t.connect()?;
-        let opts = UpOptions { image, check_routes: is_local(&t.uri) };
+        let opts = UpOptions {
+            image,
+            check_routes: is_local(&t.uri),
+        };
         Ok(lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?)
     })();
     if result.is_err() && fresh {
@@ -97,6 +117,8 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
     let hv = t.connect()?;
     let (pool_dir, _) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     let removed = lifecycle::down(&hv, &t.lab.name, Some(&pool_dir), progress)?;
-    t.state.remove().context("the lab is down, but its state directory stays")?;
+    t.state
+        .remove()
+        .context("the lab is down, but its state directory stays")?;
     Ok(removed)
 }

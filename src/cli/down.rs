@@ -16,6 +16,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let target = args.lab.target()?;
     let removed = crate::app::down(&target, &Lines::new())?;
-    println!("lab {} is down ({removed} objects removed)", target.lab.name);
+    println!(
+        "lab {} is down ({removed} objects removed)",
+        target.lab.name
+    );
     Ok(())
 }

@@ -75,6 +75,11 @@ pub fn reset(args: ResetArgs) -> anyhow::Result<()> {
     let _lock = t.state.lock("reset")?;
     let start = std::time::Instant::now();
     lifecycle::reset(&t.connect()?, &t.lab, &args.name, &Lines::new())?;
-    println!("lab {} reset to {} in {:.1}s", t.lab.name, args.name, start.elapsed().as_secs_f64());
+    println!(
+        "lab {} reset to {} in {:.1}s",
+        t.lab.name,
+        args.name,
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }

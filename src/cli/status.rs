@@ -35,8 +35,15 @@ fn table(s: &Status) -> String {
         out.push_str("not created: run `lab up`\n");
     }
     for n in &s.nodes {
-        let state = n.state.map_or("missing".to_string(), |st| format!("{st:?}").to_lowercase());
-        out.push_str(&format!("node    {:<12} {:<9} {}\n", n.name, state, n.addresses.join(" ")));
+        let state = n
+            .state
+            .map_or("missing".to_string(), |st| format!("{st:?}").to_lowercase());
+        out.push_str(&format!(
+            "node    {:<12} {:<9} {}\n",
+            n.name,
+            state,
+            n.addresses.join(" ")
+        ));
     }
     for n in &s.networks {
         let state = match n.active {

@@ -41,7 +41,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     let changed = crate::app::up(&target, args.accel.resolve(), &args.image, &Lines::new())?;
-    let what = if changed { "is up" } else { "was already up: nothing changed" };
+    let what = if changed {
+        "is up"
+    } else {
+        "was already up: nothing changed"
+    };
     println!("lab {} {what} on {}", target.lab.name, target.uri);
     Ok(())
 }
