@@ -1,4 +1,4 @@
-//! The lab model: the lab file format ([`file`]), its defaults ([`defaults`]), its validation
+//! The lab model: the lab file format ([`mod@file`]), its defaults ([`defaults`]), its validation
 //! ([`validate`]) into the typed [`Lab`], and where a lab file is loaded from ([`load`]).
 
 pub mod defaults;

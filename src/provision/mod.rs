@@ -1,7 +1,7 @@
 //! Provisioning: the guide's steps as data, per guest profile, and their transcript.
 //!
 //! [`steps`] gives a node's plan as [`Step`]s an SSH engine can run (check, apply, uploads,
-//! secrets by name, dependencies on other nodes, reboot checks); [`script`] renders the same
+//! secrets by name, dependencies on other nodes, reboot checks); [`mod@script`] renders the same
 //! plan as a bash transcript.
 
 pub mod centos7;
