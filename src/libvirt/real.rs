@@ -89,6 +89,36 @@ fn run_state(d: &Domain, name: &str) -> Result<RunState> {
     })
 }
 
+/// Memory the host can give guests: free + buffers + page cache, summed over all cells
+/// (`virNodeGetMemoryStats`; the virt crate has no wrapper). `virNodeGetFreeMemory` is not
+/// used: it counts only NUMA cells' free pages and misses memory outside them.
+fn available_memory(conn: &Connect) -> Option<u64> {
+    let cells = sys::VIR_NODE_MEMORY_STATS_ALL_CELLS;
+    let mut n: std::os::raw::c_int = 0;
+    // SAFETY: a null params array with nparams 0 asks libvirt for the number of fields.
+    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cells, std::ptr::null_mut(), &mut n, 0) };
+    if rc < 0 || n <= 0 {
+        return None;
+    }
+    let empty = sys::_virNodeMemoryStats { field: [0; 80], value: 0 };
+    let mut params = vec![empty; n as usize];
+    // SAFETY: params has room for n entries, as libvirt said.
+    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cells, params.as_mut_ptr(), &mut n, 0) };
+    if rc < 0 {
+        return None;
+    }
+    let kib: u64 = params[..n as usize]
+        .iter()
+        .filter(|p| {
+            // SAFETY: libvirt fills `field` with a NUL-terminated name.
+            let name = unsafe { std::ffi::CStr::from_ptr(p.field.as_ptr()) };
+            matches!(name.to_bytes(), b"free" | b"buffers" | b"cached")
+        })
+        .map(|p| p.value)
+        .sum();
+    Some(kib * 1024)
+}
+
 /// `<creationTime>` of a snapshot's XML, for ordering.
 fn creation_time(xml: &str) -> u64 {
     xml.split_once("<creationTime>")
@@ -104,7 +134,7 @@ impl Hypervisor for Libvirt {
 
     fn free_memory(&self) -> Result<Option<u64>> {
         // Some drivers (the test driver) cannot tell: then there is nothing to check against.
-        Ok(self.conn.free_memory().ok())
+        Ok(available_memory(&self.conn))
     }
 
     fn networks(&self) -> Result<Vec<Found<bool>>> {
