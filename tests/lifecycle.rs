@@ -26,6 +26,8 @@ struct TestHost {
     changes: AtomicUsize,
     uploads: Mutex<Vec<(String, u64)>>,
     free_memory: Option<u64>,
+    /// Guests without a guest agent: setting the clock fails.
+    no_agent: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -41,6 +43,7 @@ impl TestHost {
             changes: AtomicUsize::new(0),
             uploads: Mutex::new(Vec::new()),
             free_memory: None,
+            no_agent: false,
             _dir: dir,
         }
     }
@@ -147,6 +150,17 @@ impl Hypervisor for TestHost {
     }
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
         self.inner.delete_snapshot(domain, snapshot)
+    }
+    fn sync_clock(&self, domain: &str) -> Result<()> {
+        if self.no_agent {
+            return Err(LibvirtError::Call {
+                action: "set the clock of",
+                object: domain.into(),
+                message: "guest agent is not connected".into(),
+                code: 86,
+            });
+        }
+        self.inner.sync_clock(domain)
     }
 }
 
@@ -407,7 +421,15 @@ fn snapshots_save_list_reset_and_delete_lab_wide() {
         "{err}"
     );
 
-    lifecycle::reset(&hv, &f.lab, "ex1", &Events::default()).unwrap();
+    let events = Events::default();
+    let notes = lifecycle::reset(&hv, &f.lab, "ex1", &events).unwrap();
+    assert_eq!(notes, Vec::<String>::new());
+    let clocks = events
+        .actions()
+        .iter()
+        .filter(|a| **a == lifecycle::Action::ClockSet)
+        .count();
+    assert_eq!(clocks, 2, "each node's clock set after its revert");
     let status = lifecycle::status(&hv, &f.lab).unwrap();
     assert!(
         status
@@ -494,5 +516,21 @@ fn a_failed_snapshot_is_all_or_nothing_and_resumes_the_nodes() {
             .iter()
             .all(|n| n.state == Some(RunState::Running)),
         "{status:?}"
+    );
+}
+
+#[test]
+fn reset_without_a_guest_agent_reverts_and_notes_the_stale_clocks() {
+    let (mut hv, f) = (TestHost::new(), fixture());
+    up(&hv, &f, &Events::default()).unwrap();
+    lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
+    hv.no_agent = true;
+    let notes = lifecycle::reset(&hv, &f.lab, "ex1", &Events::default()).unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains("clock not set") && n.contains("guest agent")),
+        "{notes:?}"
     );
 }

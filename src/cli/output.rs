@@ -30,6 +30,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Resumed => "resumed",
         Action::Saved => "saved",
         Action::Reverted => "reverted",
+        Action::ClockSet => "set",
         Action::Deleted => "deleted",
         Action::RolledBack => "rolled back",
     }

@@ -113,4 +113,6 @@ pub trait Hypervisor: Send + Sync {
     /// Reverts and leaves the domain running.
     fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()>;
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()>;
+    /// Sets the guest clock to the host's through the guest agent (stale after a revert).
+    fn sync_clock(&self, domain: &str) -> Result<()>;
 }

@@ -96,14 +96,20 @@ fn available_memory(conn: &Connect) -> Option<u64> {
     let cells = sys::VIR_NODE_MEMORY_STATS_ALL_CELLS;
     let mut n: std::os::raw::c_int = 0;
     // SAFETY: a null params array with nparams 0 asks libvirt for the number of fields.
-    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cells, std::ptr::null_mut(), &mut n, 0) };
+    let rc = unsafe {
+        sys::virNodeGetMemoryStats(conn.as_ptr(), cells, std::ptr::null_mut(), &mut n, 0)
+    };
     if rc < 0 || n <= 0 {
         return None;
     }
-    let empty = sys::_virNodeMemoryStats { field: [0; 80], value: 0 };
+    let empty = sys::_virNodeMemoryStats {
+        field: [0; 80],
+        value: 0,
+    };
     let mut params = vec![empty; n as usize];
     // SAFETY: params has room for n entries, as libvirt said.
-    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cells, params.as_mut_ptr(), &mut n, 0) };
+    let rc =
+        unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cells, params.as_mut_ptr(), &mut n, 0) };
     if rc < 0 {
         return None;
     }
@@ -370,6 +376,17 @@ impl Hypervisor for Libvirt {
         let s = self.snapshot(domain, snapshot, "find snapshot")?;
         s.revert(sys::VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
             .map_err(call("revert", &format!("{domain} to snapshot {snapshot}")))
+    }
+
+    fn sync_clock(&self, domain: &str) -> Result<()> {
+        let d = self.domain(domain, "find domain")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let nanos = i32::try_from(now.subsec_nanos()).unwrap_or(0);
+        d.set_time(secs, nanos, 0)
+            .map_err(call("set the clock of", domain))
     }
 
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {

@@ -33,6 +33,7 @@ pub enum Action {
     Resumed,
     Saved,
     Reverted,
+    ClockSet,
     Deleted,
     RolledBack,
 }

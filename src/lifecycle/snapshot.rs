@@ -108,16 +108,30 @@ pub fn delete_snapshot(
     })
 }
 
-/// Reverts every node to `name` in parallel; all are left running.
-pub fn reset(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+/// Reverts every node to `name` in parallel; all are left running, their clocks set through
+/// the guest agent. Returns a note per node whose clock could not be set (no agent yet).
+pub fn reset(
+    hv: Hv,
+    lab: &Lab,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
+    let notes = std::sync::Mutex::new(Vec::new());
     each_parallel(&doms, |d| {
         timed(progress, "domain", d, Action::Reverted, || {
             hv.revert_snapshot(d, name)
-        })
-        .map_err(LifecycleError::from)
-    })
+        })?;
+        if let Err(e) = timed(progress, "clock", d, Action::ClockSet, || hv.sync_clock(d)) {
+            let note = format!(
+                "{d}: clock not set ({e}): it runs from the snapshot's time until ntp steps it"
+            );
+            notes.lock().unwrap().push(note);
+        }
+        Ok::<(), LifecycleError>(())
+    })?;
+    Ok(notes.into_inner().unwrap())
 }
 
 fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {
