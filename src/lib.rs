@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod host;
+pub mod guest;
 pub mod image;
 pub mod libvirt;
 pub mod lifecycle;

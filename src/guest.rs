@@ -1,0 +1,54 @@
+//! The one seam over a guest's shell: run a script as root, write a file as root, reboot.
+//! [`crate::ssh`] is the real implementation (russh, pinned host keys); tests of the
+//! provisioning engine use a fake that records what it was asked.
+
+use std::future::Future;
+
+/// What a finished command left.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    pub status: u32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+
+    /// The last `n` lines of stderr (or stdout when stderr is empty), for error messages.
+    pub fn tail(&self, n: usize) -> String {
+        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    #[error("{node}: cannot connect to {addr}: {message}")]
+    Connect { node: String, addr: String, message: String },
+    #[error("{node}: host key {got} is not the lab's pinned key {want}: the node is not who it claims; `lab down` and `lab up` rebuild it")]
+    HostKey { node: String, got: String, want: String },
+    #[error("{node}: login as {user} refused: {message}")]
+    Auth { node: String, user: String, message: String },
+    #[error("{node}: {what} timed out after {secs}s")]
+    Timeout { node: String, what: String, secs: u64 },
+    #[error("{node}: ssh: {message}")]
+    Channel { node: String, message: String },
+}
+
+/// A node's shell, as root.
+pub trait Guest: Send + Sync {
+    /// The node's name, for messages.
+    fn node(&self) -> &str;
+    /// Runs `script` with `bash -s` as root; the script travels on stdin, never on a command
+    /// line. Output is also appended to the node's log.
+    fn run(&self, script: &str) -> impl Future<Output = Result<Output, GuestError>> + Send;
+    /// Writes `content` to `path` (parents created) with `mode`, as root; the content travels
+    /// on the channel.
+    fn write_file(&self, path: &str, mode: u32, content: &[u8]) -> impl Future<Output = Result<(), GuestError>> + Send;
+    /// Reboots the node and returns once it answers again.
+    fn reboot(&self) -> impl Future<Output = Result<(), GuestError>> + Send;
+}
