@@ -5,8 +5,8 @@
 
 pub mod app;
 pub mod cli;
-pub mod host;
 pub mod guest;
+pub mod host;
 pub mod image;
 pub mod libvirt;
 pub mod lifecycle;

@@ -7,6 +7,7 @@
 pub mod centos7;
 pub mod common;
 pub mod debian12;
+pub mod engine;
 pub mod script;
 pub mod step;
 

@@ -1,0 +1,313 @@
+//! The provisioning engine: runs each node's [`Step`]s on its [`Guest`] — check, and apply
+//! only when the check fails, then check again — nodes concurrently, a step that needs another
+//! node's step waiting for it. A second run finds every check passing and changes nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::step::{Step, secret_path};
+use crate::guest::{Guest, GuestError, Output};
+use crate::model::Lab;
+use crate::secrets::LabSecrets;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Started (for live displays).
+    Running,
+    /// The check passed: nothing to do.
+    Ok,
+    /// Applied, and the check passes now.
+    Changed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepEvent {
+    pub node: String,
+    pub step: &'static str,
+    pub outcome: Outcome,
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Where step events go.
+pub trait StepProgress: Sync {
+    fn event(&self, e: &StepEvent);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{node}: step {step}: {command} exited with status {status}:\n{tail}")]
+    StepFailed {
+        node: String,
+        step: &'static str,
+        command: &'static str,
+        status: u32,
+        tail: String,
+    },
+    #[error("{node}: step {step} was applied but its check still fails:\n{tail}")]
+    NotConverged {
+        node: String,
+        step: &'static str,
+        tail: String,
+    },
+    #[error("{node}: step {step} needs step {after_step} of {after_node}, which did not succeed")]
+    DependencyFailed {
+        node: String,
+        step: &'static str,
+        after_node: String,
+        after_step: &'static str,
+    },
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error("no step {step} on node {node}: its steps are {known}")]
+    UnknownStep {
+        node: String,
+        step: String,
+        known: String,
+    },
+    #[error("{} of the lab's nodes failed:\n{}", .0.len(), list(.0))]
+    Failed(Vec<ProvisionError>),
+}
+
+fn list(errors: &[ProvisionError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("- {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which steps to run: all, one node's, one step id's, or both filters.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub node: Option<String>,
+    pub step: Option<String>,
+}
+
+/// (node, step) -> succeeded, as steps finish.
+type Board = HashMap<(String, &'static str), bool>;
+
+/// One node's share of the run.
+pub struct NodePlan<'a, G> {
+    pub guest: &'a G,
+    pub steps: Vec<Step>,
+}
+
+/// Runs the plans, nodes concurrently. Returns every step's event, or every node's failure.
+pub async fn run<G: Guest>(
+    plans: &[NodePlan<'_, G>],
+    secrets: &LabSecrets,
+    progress: &dyn StepProgress,
+) -> Result<Vec<StepEvent>, ProvisionError> {
+    let (board, _) = watch::channel(Board::new());
+    let scheduled: Vec<(String, &'static str)> = plans
+        .iter()
+        .flat_map(|p| p.steps.iter().map(|s| (p.guest.node().to_string(), s.id)))
+        .collect();
+    let runs = plans
+        .iter()
+        .map(|p| run_node(p, secrets, progress, &board, &scheduled));
+    let results = futures::future::join_all(runs).await;
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(e) => events.extend(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(events),
+        1 => Err(errors.remove(0)),
+        _ => Err(ProvisionError::Failed(errors)),
+    }
+}
+
+async fn run_node<G: Guest>(
+    plan: &NodePlan<'_, G>,
+    secrets: &LabSecrets,
+    progress: &dyn StepProgress,
+    board: &watch::Sender<Board>,
+    scheduled: &[(String, &'static str)],
+) -> Result<Vec<StepEvent>, ProvisionError> {
+    let node = plan.guest.node().to_string();
+    let mut events = Vec::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let start = Instant::now();
+        let emit = |outcome| StepEvent {
+            node: node.clone(),
+            step: step.id,
+            outcome,
+            elapsed: start.elapsed(),
+        };
+        let result = match wait_for(step, &node, board, scheduled).await {
+            Ok(()) => {
+                progress.event(&emit(Outcome::Running));
+                run_step(plan.guest, step, secrets).await
+            }
+            Err(e) => Err(e),
+        };
+        let event = emit(match &result {
+            Ok(true) => Outcome::Changed,
+            Ok(false) => Outcome::Ok,
+            Err(_) => Outcome::Failed,
+        });
+        progress.event(&event);
+        events.push(event);
+        if let Err(e) = result {
+            // This step and those after it will not succeed: release whoever waits for them.
+            board.send_modify(|b| {
+                for s in &plan.steps[i..] {
+                    b.insert((node.clone(), s.id), false);
+                }
+            });
+            return Err(e);
+        }
+        board.send_modify(|b| {
+            b.insert((node.clone(), step.id), true);
+        });
+    }
+    Ok(events)
+}
+
+/// Waits until the step this one needs has succeeded (when it is part of this run).
+async fn wait_for(
+    step: &Step,
+    node: &str,
+    board: &watch::Sender<Board>,
+    scheduled: &[(String, &'static str)],
+) -> Result<(), ProvisionError> {
+    let Some(after) = &step.after else {
+        return Ok(());
+    };
+    let key = (after.node.clone(), after.step);
+    if !scheduled.contains(&key) {
+        return Ok(()); // not in this run (e.g. `--step` on one node): assume done earlier
+    }
+    let mut rx = board.subscribe();
+    let done = rx
+        .wait_for(|b| b.contains_key(&key))
+        .await
+        .map(|b| b[&key])
+        .unwrap_or(false);
+    if done {
+        Ok(())
+    } else {
+        Err(ProvisionError::DependencyFailed {
+            node: node.to_string(),
+            step: step.id,
+            after_node: after.node.clone(),
+            after_step: after.step,
+        })
+    }
+}
+
+/// Check; apply when needed, then check again; reboot when the step asks. Returns whether
+/// the step changed the node.
+async fn run_step<G: Guest>(
+    guest: &G,
+    step: &Step,
+    secrets: &LabSecrets,
+) -> Result<bool, ProvisionError> {
+    for name in &step.secrets {
+        guest
+            .write_file(&secret_path(name), 0o600, secrets.password(name).as_bytes())
+            .await?;
+    }
+    for f in &step.files {
+        guest
+            .write_file(&f.path, f.mode, f.content.as_bytes())
+            .await?;
+    }
+    let failed = |command, out: &Output| ProvisionError::StepFailed {
+        node: guest.node().to_string(),
+        step: step.id,
+        command,
+        status: out.status,
+        tail: out.tail(20),
+    };
+    let changed = if guest.run(&step.check).await?.success() {
+        false
+    } else {
+        let out = guest.run(&step.apply).await?;
+        if !out.success() {
+            return Err(failed("apply", &out));
+        }
+        let again = guest.run(&step.check).await?;
+        if !again.success() {
+            let tail = again.tail(20);
+            return Err(ProvisionError::NotConverged {
+                node: guest.node().to_string(),
+                step: step.id,
+                tail,
+            });
+        }
+        true
+    };
+    if let Some(reboot_check) = &step.reboot_check
+        && guest.run(reboot_check).await?.success()
+    {
+        guest.reboot().await?;
+    }
+    Ok(changed)
+}
+
+/// Every node's steps, filtered by `sel`; an unknown node or step is an error.
+pub fn select(lab: &Lab, sel: &Selection) -> Result<Vec<(String, Vec<Step>)>, ProvisionError> {
+    let mut out = Vec::new();
+    for node in &lab.nodes {
+        if sel.node.as_ref().is_some_and(|n| n != &node.name) {
+            continue;
+        }
+        let steps = super::steps(lab, node);
+        let chosen: Vec<Step> = steps
+            .iter()
+            .filter(|s| sel.step.as_ref().is_none_or(|id| id == s.id))
+            .cloned()
+            .collect();
+        out.push((node.name.clone(), chosen));
+    }
+    if let Some(node) = &sel.node
+        && out.is_empty()
+    {
+        let known = lab
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ProvisionError::UnknownStep {
+            node: node.clone(),
+            step: "(any)".into(),
+            known,
+        });
+    }
+    if let Some(step) = &sel.step
+        && out.iter().all(|(_, s)| s.is_empty())
+    {
+        let node = sel.node.clone().unwrap_or_else(|| "any node".into());
+        let known: Vec<&str> = lab
+            .nodes
+            .iter()
+            .flat_map(|n| super::steps(lab, n))
+            .map(|s| s.id)
+            .collect();
+        let mut known: Vec<&str> = known.into_iter().collect();
+        known.dedup();
+        return Err(ProvisionError::UnknownStep {
+            node,
+            step: step.clone(),
+            known: known.join(", "),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,393 @@
+//! The provisioning engine with a fake guest that runs nothing but remembers what it was
+//! asked: ordering, idempotence, dependencies across nodes, failure reporting, selection.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lab::guest::{Guest, GuestError, Output};
+use lab::model::Lab;
+use lab::provision::Step;
+use lab::provision::engine::{
+    self, NodePlan, Outcome, ProvisionError, Selection, StepEvent, StepProgress,
+};
+use lab::secrets::LabSecrets;
+
+/// A guest whose state is the set of applied steps: a step's check passes once applied.
+struct FakeGuest {
+    node: String,
+    steps: Vec<Step>,
+    applied: Mutex<HashSet<&'static str>>,
+    fail_apply: Option<&'static str>,
+    never_converges: Option<&'static str>,
+    slow_apply: Option<&'static str>,
+    reboot_after: Option<&'static str>,
+    reboots: Mutex<usize>,
+    /// Shared by every guest of a test: "node verb step".
+    journal: Arc<Mutex<Vec<String>>>,
+    files: Mutex<Vec<(String, u32, Vec<u8>)>>,
+}
+
+impl FakeGuest {
+    fn new(node: &str, steps: Vec<Step>, journal: &Arc<Mutex<Vec<String>>>) -> FakeGuest {
+        FakeGuest {
+            node: node.into(),
+            steps,
+            applied: Mutex::default(),
+            fail_apply: None,
+            never_converges: None,
+            slow_apply: None,
+            reboot_after: None,
+            reboots: Mutex::new(0),
+            journal: journal.clone(),
+            files: Mutex::default(),
+        }
+    }
+
+    fn note(&self, verb: &str, step: &str) {
+        self.journal
+            .lock()
+            .unwrap()
+            .push(format!("{} {verb} {step}", self.node));
+    }
+
+    fn status(code: u32, stderr: &str) -> Output {
+        Output {
+            status: code,
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
+    }
+}
+
+impl Guest for FakeGuest {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    async fn run(&self, script: &str) -> Result<Output, GuestError> {
+        let step = self.steps.iter().find(|s| {
+            s.check == script || s.apply == script || s.reboot_check.as_deref() == Some(script)
+        });
+        let step = step.unwrap_or_else(|| panic!("{}: script of no step: {script}", self.node));
+        let id = step.id;
+        if step.check == script {
+            self.note("check", id);
+            let done =
+                self.applied.lock().unwrap().contains(id) && self.never_converges != Some(id);
+            return Ok(Self::status(if done { 0 } else { 1 }, "not yet"));
+        }
+        if step.apply == script {
+            self.note("apply", id);
+            if self.slow_apply == Some(id) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            if self.fail_apply == Some(id) {
+                return Ok(Self::status(
+                    100,
+                    "line 1\nE: Unable to locate package mariadb-server",
+                ));
+            }
+            self.applied.lock().unwrap().insert(id);
+            self.note("applied", id);
+            return Ok(Self::status(0, ""));
+        }
+        self.note("reboot-check", id);
+        let reboot = self.reboot_after == Some(id) && *self.reboots.lock().unwrap() == 0;
+        Ok(Self::status(if reboot { 0 } else { 1 }, ""))
+    }
+
+    async fn write_file(&self, path: &str, mode: u32, content: &[u8]) -> Result<(), GuestError> {
+        self.files
+            .lock()
+            .unwrap()
+            .push((path.into(), mode, content.to_vec()));
+        Ok(())
+    }
+
+    async fn reboot(&self) -> Result<(), GuestError> {
+        *self.reboots.lock().unwrap() += 1;
+        self.note("reboot", "-");
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Events(Mutex<Vec<StepEvent>>);
+
+impl StepProgress for Events {
+    fn event(&self, e: &StepEvent) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+struct World {
+    lab: Lab,
+    secrets: LabSecrets,
+    journal: Arc<Mutex<Vec<String>>>,
+    guests: Vec<FakeGuest>,
+}
+
+fn world(lab: &str) -> World {
+    let lab = common::lab(lab);
+    let secrets = LabSecrets::from_seed(&lab, &common::SEED);
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let guests = lab
+        .nodes
+        .iter()
+        .map(|n| FakeGuest::new(&n.name, lab::provision::steps(&lab, n), &journal))
+        .collect();
+    World {
+        lab,
+        secrets,
+        journal,
+        guests,
+    }
+}
+
+async fn provision(w: &World, sel: &Selection) -> (Result<Vec<StepEvent>, ProvisionError>, Events) {
+    let chosen = engine::select(&w.lab, sel).unwrap();
+    let plans: Vec<NodePlan<FakeGuest>> = chosen
+        .into_iter()
+        .map(|(node, steps)| NodePlan {
+            guest: w.guests.iter().find(|g| g.node == node).unwrap(),
+            steps,
+        })
+        .collect();
+    let events = Events::default();
+    let result = engine::run(&plans, &w.secrets, &events).await;
+    (result, events)
+}
+
+fn outcomes(events: &[StepEvent]) -> Vec<(String, &'static str, Outcome)> {
+    events
+        .iter()
+        .map(|e| (e.node.clone(), e.step, e.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_first_run_changes_every_step_in_order_and_a_second_changes_nothing() {
+    let w = world("openstack-debian12");
+    let (first, _) = provision(&w, &Selection::default()).await;
+    let first = first.unwrap();
+    let controller: Vec<&str> = first
+        .iter()
+        .filter(|e| e.node == "controller")
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(
+        controller,
+        [
+            "chrony",
+            "client",
+            "sql",
+            "sql-secure",
+            "mq",
+            "mq-user",
+            "memcached"
+        ]
+    );
+    assert!(
+        first.iter().all(|e| e.outcome == Outcome::Changed),
+        "{:?}",
+        outcomes(&first)
+    );
+
+    w.journal.lock().unwrap().clear();
+    let (second, live) = provision(&w, &Selection::default()).await;
+    let second = second.unwrap();
+    assert!(
+        second.iter().all(|e| e.outcome == Outcome::Ok),
+        "{:?}",
+        outcomes(&second)
+    );
+    assert!(
+        !w.journal
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(" apply ")),
+        "a second run applies nothing"
+    );
+    let running = live
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.outcome == Outcome::Running)
+        .count();
+    assert_eq!(
+        running,
+        second.len(),
+        "one live line per step before its result"
+    );
+}
+
+#[tokio::test]
+async fn compute_chrony_waits_for_the_controller_chrony() {
+    let mut w = world("openstack-debian12");
+    w.guests[0].slow_apply = Some("chrony"); // controller
+    provision(&w, &Selection::default()).await.0.unwrap();
+    let journal = w.journal.lock().unwrap().clone();
+    let pos = |l: &str| {
+        journal
+            .iter()
+            .position(|j| j == l)
+            .unwrap_or_else(|| panic!("{l} not in {journal:?}"))
+    };
+    assert!(
+        pos("controller applied chrony") < pos("compute1 check chrony"),
+        "{journal:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_apply_names_node_step_status_and_stderr_and_stops_that_node() {
+    let mut w = world("openstack-debian12");
+    w.guests[0].fail_apply = Some("sql");
+    let (result, _) = provision(&w, &Selection::default()).await;
+    let err = result.unwrap_err();
+    let ProvisionError::StepFailed {
+        node,
+        step,
+        command,
+        status,
+        tail,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (node.as_str(), *step, *command, *status),
+        ("controller", "sql", "apply", 100)
+    );
+    assert!(
+        tail.contains("Unable to locate package mariadb-server"),
+        "{tail}"
+    );
+    let journal = w.journal.lock().unwrap().clone();
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.starts_with("controller") && l.ends_with("sql-secure")),
+        "{journal:?}"
+    );
+    assert!(
+        journal.contains(&"compute1 applied client".to_string()),
+        "the other node carries on: {journal:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_dependency_fails_the_waiting_step_instead_of_hanging() {
+    let mut w = world("openstack-debian12");
+    w.guests[0].fail_apply = Some("chrony");
+    let (result, _) = provision(&w, &Selection::default()).await;
+    let err = result.unwrap_err();
+    let ProvisionError::Failed(errors) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(&errors[1], ProvisionError::DependencyFailed { node, after_node, .. } if node == "compute1" && after_node == "controller"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_apply_that_does_not_converge_is_an_error() {
+    let mut w = world("openstack-debian12");
+    w.guests[1].never_converges = Some("client");
+    let err = provision(&w, &Selection::default()).await.0.unwrap_err();
+    assert!(
+        matches!(&err, ProvisionError::NotConverged { node, step, .. } if node == "compute1" && *step == "client"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_and_files_are_uploaded_before_the_check_that_reads_them() {
+    let w = world("openstack-debian12");
+    provision(&w, &Selection::default()).await.0.unwrap();
+    let files = w.guests[0].files.lock().unwrap().clone();
+    let rabbit = files
+        .iter()
+        .find(|(p, _, _)| p == "/root/.lab/secrets/RABBIT_PASS")
+        .expect("RABBIT_PASS uploaded");
+    assert_eq!(rabbit.1, 0o600);
+    assert_eq!(
+        rabbit.2,
+        w.secrets.password("RABBIT_PASS").as_bytes(),
+        "the value, no newline"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|(p, m, _)| p.ends_with("/sql/openstack.cnf") && *m == 0o644),
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert!(
+        !w.guests[1]
+            .files
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(p, _, _)| p.contains("RABBIT_PASS")),
+        "compute needs no rabbit secret"
+    );
+}
+
+#[tokio::test]
+async fn a_step_that_asks_for_a_reboot_gets_one() {
+    let mut w = world("openstack-ocata");
+    w.guests[1].reboot_after = Some("upgrade");
+    provision(&w, &Selection::default()).await.0.unwrap();
+    assert_eq!(*w.guests[1].reboots.lock().unwrap(), 1);
+    assert_eq!(*w.guests[0].reboots.lock().unwrap(), 0);
+    let journal = w.journal.lock().unwrap().clone();
+    let c: Vec<&String> = journal
+        .iter()
+        .filter(|l| l.starts_with("compute1"))
+        .collect();
+    let reboot = c.iter().position(|l| l.ends_with("reboot -")).unwrap();
+    assert!(
+        c[reboot - 1].ends_with("reboot-check upgrade") && c[reboot + 1].ends_with("check client"),
+        "{c:?}"
+    );
+}
+
+#[tokio::test]
+async fn selection_runs_one_step_or_one_node_and_rejects_unknown_ones() {
+    let w = world("openstack-debian12");
+    let sel = Selection {
+        node: None,
+        step: Some("sql".into()),
+    };
+    let events = provision(&w, &sel).await.0.unwrap();
+    assert_eq!(
+        outcomes(&events),
+        [("controller".to_string(), "sql", Outcome::Changed)]
+    );
+    let sel = Selection {
+        node: Some("compute1".into()),
+        step: None,
+    };
+    let events = provision(&w, &sel).await.0.unwrap();
+    assert!(
+        events.iter().all(|e| e.node == "compute1"),
+        "{:?}",
+        outcomes(&events)
+    );
+    let bad = Selection {
+        node: None,
+        step: Some("nova".into()),
+    };
+    let err = engine::select(&w.lab, &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("no step nova") && err.contains("memcached"),
+        "{err}"
+    );
+}
