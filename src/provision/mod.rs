@@ -10,6 +10,7 @@ pub mod debian12;
 pub mod engine;
 pub mod script;
 pub mod step;
+pub mod verify;
 
 pub use step::{After, Step, Upload, quote};
 

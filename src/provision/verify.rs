@@ -1,0 +1,206 @@
+//! `lab verify`: the guide's result proven from another node (compute1), not from the
+//! controller itself. Each check is data: where it runs, what it proves, a script whose
+//! stdout is the measurement and whose exit status is the verdict.
+
+use std::time::Duration;
+
+use super::step::{quote, secret_path};
+use crate::model::{Lab, Role};
+
+/// One check of the lab's services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    /// The role of the node it runs on.
+    pub on: Role,
+    /// What a pass proves.
+    pub proves: String,
+    pub script: String,
+    /// Secrets the script reads from /root/.lab/secrets.
+    pub secrets: Vec<&'static str>,
+    /// Retried until it passes for this long (services that settle, like chrony).
+    pub settle: Duration,
+}
+
+/// An AMQP 0-9-1 login (PLAIN) in Python that runs on Python 2.7 (CentOS 7) and 3:
+/// exit 0 when the broker answers Connection.Tune, 1 when it refuses the login, 2 when there
+/// is no broker to ask (so a refusal test cannot pass on a dead broker).
+const AMQP_LOGIN: &str = r#"import socket, struct, sys
+host, user, pw = sys.argv[1], sys.argv[2], open(sys.argv[3]).read() if sys.argv[3].startswith('/') else sys.argv[3]
+def frame():
+    hdr = b''
+    while len(hdr) < 7:
+        chunk = s.recv(7 - len(hdr))
+        if not chunk:
+            return None
+        hdr += chunk
+    size = struct.unpack('>BHI', hdr)[2]
+    body = b''
+    while len(body) < size + 1:
+        chunk = s.recv(size + 1 - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return struct.unpack('>HH', body[:4])
+try:
+    s = socket.create_connection((host, 5672), 10)
+    s.sendall(b'AMQP\x00\x00\x09\x01')
+    start = frame()
+except Exception as e:
+    start = e
+if start != (10, 10):
+    print('no amqp broker on %s:5672 (%s)' % (host, start))
+    sys.exit(2)
+resp = b'\x00' + user.encode() + b'\x00' + pw.encode()
+args = struct.pack('>I', 0) + struct.pack('>B', 5) + b'PLAIN' + struct.pack('>I', len(resp)) + resp + struct.pack('>B', 5) + b'en_US'
+payload = struct.pack('>HH', 10, 11) + args
+s.sendall(struct.pack('>BHI', 1, 0, len(payload)) + payload + b'\xce')
+reply = frame()
+if reply == (10, 30):
+    print('amqp login as %s on %s:5672 accepted (connection.tune)' % (user, host))
+    sys.exit(0)
+print('amqp login as %s on %s:5672 refused (%s)' % (user, host, reply and 'connection.close' or 'connection closed'))
+sys.exit(1)
+"#;
+
+/// The AMQP login run with `args`; `then` follows the command on its line (`|| ...`).
+fn python(args: &[&str], then: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    format!(
+        "py=$(command -v python3 || command -v python)\n\"$py\" - {} <<'PY'{then}\n{AMQP_LOGIN}PY",
+        args.join(" ")
+    )
+}
+
+/// The checks of a lab, in the order they are shown.
+pub fn checks(lab: &Lab) -> Vec<Check> {
+    let c = lab.controller();
+    let ip = lab.internal_address(c).to_string();
+    let name = c.name.as_str();
+    let q = quote(&ip);
+    let check = |name, on, proves: String, script: String| Check {
+        name,
+        on,
+        proves,
+        script,
+        secrets: Vec::new(),
+        settle: Duration::ZERO,
+    };
+    let mut rabbit = check(
+        "amqp-login",
+        Role::Compute,
+        format!("RabbitMQ on {name}:5672 accepts user openstack with RABBIT_PASS"),
+        python(&[name, "openstack", &secret_path("RABBIT_PASS")], ""),
+    );
+    rabbit.secrets.push("RABBIT_PASS");
+    let mut chrony = check(
+        "chrony",
+        Role::Compute,
+        format!("chrony on the compute node follows {name} ({ip})"),
+        format!(
+            "chronyc -n tracking | grep -E '^(Reference ID|Stratum|System time)'\nchronyc -n tracking | grep -q \"^Reference ID.*({ip})\""
+        ),
+    );
+    chrony.settle = Duration::from_secs(90);
+    vec![
+        check(
+            "sql-bind",
+            Role::Controller,
+            format!("MariaDB listens on the internal address {ip} only"),
+            format!(
+                "v=$(mysql -N -B -e 'SELECT @@bind_address')\necho \"bind_address=$v\"\n[ \"$v\" = {q} ]"
+            ),
+        ),
+        check(
+            "sql-remote",
+            Role::Compute,
+            format!("MariaDB answers on {ip}:3306 from the compute node"),
+            format!(
+                "exec 3<>/dev/tcp/{ip}/3306\ngreeting=$(timeout 5 head -c 64 <&3 | tr -dc '[:print:]')\necho \"greeting: $greeting\"\ncase $greeting in *MariaDB*|*[0-9].[0-9]*) ;; *) exit 1 ;; esac"
+            ),
+        ),
+        rabbit,
+        check(
+            "amqp-wrong-password",
+            Role::Compute,
+            format!("RabbitMQ on {name}:5672 refuses a wrong password"),
+            format!(
+                "status=0\n{}\n[ \"$status\" -eq 1 ]",
+                python(&[name, "openstack", "not-the-password"], " || status=$?")
+            ),
+        ),
+        check(
+            "memcached",
+            Role::Compute,
+            format!("memcached answers `stats` on {name}:11211 (by name)"),
+            format!(
+                "exec 3<>/dev/tcp/{name}/11211\nprintf 'stats\\r\\nquit\\r\\n' >&3\nout=$(timeout 5 cat <&3)\necho \"$out\" | grep -E '^STAT (pid|version|uptime) '\necho \"$out\" | grep -q '^STAT pid '"
+            ),
+        ),
+        chrony,
+        check(
+            "client-compute",
+            Role::Compute,
+            "the OpenStack client runs on the compute node".into(),
+            "openstack --version 2>&1".into(),
+        ),
+        check(
+            "client-controller",
+            Role::Controller,
+            "the OpenStack client runs on the controller".into(),
+            "openstack --version 2>&1".into(),
+        ),
+    ]
+}
+
+/// The result of one check: pass or fail, and what it measured (its output).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub node: String,
+    pub proves: String,
+    pub passed: bool,
+    /// The check's output: the figures it saw.
+    pub measured: String,
+    pub seconds: f64,
+}
+
+/// Runs every check on a node of its role (the first such node), retrying settling checks.
+pub async fn run<G: crate::guest::Guest>(
+    lab: &Lab,
+    guests: &[G],
+    secrets: &crate::secrets::LabSecrets,
+) -> Result<Vec<CheckResult>, crate::guest::GuestError> {
+    let mut results = Vec::new();
+    for check in checks(lab) {
+        let Some(node) = lab.nodes.iter().find(|n| n.role == check.on) else {
+            continue;
+        };
+        let Some(guest) = guests.iter().find(|g| g.node() == node.name) else {
+            continue;
+        };
+        for name in &check.secrets {
+            guest
+                .write_file(&secret_path(name), 0o600, secrets.password(name).as_bytes())
+                .await?;
+        }
+        let start = std::time::Instant::now();
+        let out = loop {
+            let out = guest.run(&check.script).await?;
+            if out.success() || start.elapsed() >= check.settle {
+                break out;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        };
+        let measured = format!("{}{}", out.stdout, out.stderr).trim().to_string();
+        results.push(CheckResult {
+            name: check.name,
+            node: node.name.clone(),
+            proves: check.proves.clone(),
+            passed: out.success(),
+            measured,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(results)
+}
