@@ -122,3 +122,31 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
         .context("the lab is down, but its state directory stays")?;
     Ok(removed)
 }
+
+/// Writes the lab user's key (0600) and the pinned known_hosts into the lab's state, for
+/// users' own ssh, scp, rsync and Ansible; returns their paths.
+pub fn access_files(t: &Target) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let seed = t.state.seed()?;
+    let secrets = LabSecrets::from_seed(&t.lab, &seed);
+    use names::access::{IDENTITY, KNOWN_HOSTS};
+    t.state
+        .write(IDENTITY, secrets.user_key.private_openssh.as_bytes())?;
+    let hosts = crate::render::access::known_hosts(&t.lab, &secrets);
+    t.state.write(KNOWN_HOSTS, hosts.as_bytes())?;
+    Ok((
+        t.state.dir().join(IDENTITY),
+        t.state.dir().join(KNOWN_HOSTS),
+    ))
+}
+
+/// The lab's secrets, from its state; an error when the lab was never brought up.
+pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
+    if !t.state.exists() {
+        anyhow::bail!(
+            "lab {} has no state in {}: run `lab up` first",
+            t.lab.name,
+            t.state.dir().display()
+        );
+    }
+    Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))
+}

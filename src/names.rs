@@ -92,3 +92,11 @@ pub mod state {
     /// The lab file as `up` used it, so `down` and `status` work without the original.
     pub const LAB_FILE: &str = "lab.toml";
 }
+
+/// Files of a lab's state directory that users' own tools read (written by `up`).
+pub mod access {
+    /// The lab user's private key, 0600.
+    pub const IDENTITY: &str = "id_ed25519";
+    /// The pinned host keys of the nodes.
+    pub const KNOWN_HOSTS: &str = "known_hosts";
+}

@@ -1,5 +1,6 @@
 //! The command line: clap definitions and one module per verb that parses and delegates.
 
+mod access;
 mod down;
 mod output;
 mod plan;
@@ -40,6 +41,9 @@ pub enum Command {
     #[command(subcommand)]
     Snapshot(snapshot::Command),
     Reset(snapshot::ResetArgs),
+    Creds(access::CredsArgs),
+    SshConfig(access::SshConfigArgs),
+    Inventory(access::InventoryArgs),
 }
 
 /// Which lab, and which libvirt host: shared by every verb that touches libvirt.
@@ -103,6 +107,9 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Reset(args) => snapshot::reset(args),
+        Command::Creds(args) => access::creds(args),
+        Command::SshConfig(args) => access::ssh_config(args),
+        Command::Inventory(args) => access::inventory(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

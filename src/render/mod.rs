@@ -1,6 +1,7 @@
 //! Pure rendering: everything `lab` hands to libvirt and cloud-init, computed from a
 //! validated [`Lab`] and a [`RenderContext`]. No I/O here; writing and defining live elsewhere.
 
+pub mod access;
 pub mod cloudinit;
 pub mod iso;
 pub mod libvirt;

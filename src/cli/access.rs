@@ -1,0 +1,59 @@
+//! `lab creds`, `lab ssh-config`, `lab inventory`: parse and delegate to
+//! [`crate::render::access`] with the lab's state.
+
+use crate::cli::LabArgs;
+use crate::render::access;
+
+/// Show the lab's generated passwords (the install guide's password table).
+#[derive(Debug, clap::Args)]
+pub struct CredsArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Print JSON: {"NAME": "value", ...}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Print an OpenSSH config for the lab's nodes, e.g. `ssh -F <(lab ssh-config) controller`.
+///
+/// Host keys are pinned (StrictHostKeyChecking yes with the lab's known_hosts), so no
+/// prompt ever asks about an unknown host. Works with scp, rsync and VS Code remote too.
+#[derive(Debug, clap::Args)]
+pub struct SshConfigArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+}
+
+/// Print an Ansible inventory (INI) of the lab: groups controller and compute.
+#[derive(Debug, clap::Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+}
+
+pub fn creds(args: CredsArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    let secrets = crate::app::secrets(&t)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&secrets.passwords)?);
+    } else {
+        print!("{}", access::creds(&t.lab, &secrets));
+    }
+    Ok(())
+}
+
+pub fn ssh_config(args: SshConfigArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    crate::app::secrets(&t)?;
+    let (identity, known_hosts) = crate::app::access_files(&t)?;
+    print!("{}", access::ssh_config(&t.lab, &identity, &known_hosts));
+    Ok(())
+}
+
+pub fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    crate::app::secrets(&t)?;
+    let (identity, known_hosts) = crate::app::access_files(&t)?;
+    print!("{}", access::inventory(&t.lab, &identity, &known_hosts));
+    Ok(())
+}

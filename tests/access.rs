@@ -1,0 +1,87 @@
+//! What users' own tools read: ssh config, known_hosts, Ansible inventory, the password table.
+//! Golden files, and OpenSSH's own parsers (`ssh -G`, `ssh-keygen -F`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{require_tool, run};
+use lab::render::access;
+use lab::secrets::LabSecrets;
+
+const KEY: &str = "/home/u/.local/state/lab/ocata/id_ed25519";
+const HOSTS: &str = "/home/u/.local/state/lab/ocata/known_hosts";
+
+#[test]
+fn access_files_are_pinned_by_golden_files() {
+    let lab = common::lab("openstack-ocata");
+    let secrets = LabSecrets::from_seed(&lab, &common::SEED);
+    common::assert_golden(
+        "access/ssh-config",
+        &access::ssh_config(&lab, Path::new(KEY), Path::new(HOSTS)),
+    );
+    common::assert_golden("access/known_hosts", &access::known_hosts(&lab, &secrets));
+    common::assert_golden(
+        "access/inventory.ini",
+        &access::inventory(&lab, Path::new(KEY), Path::new(HOSTS)),
+    );
+    let creds = access::creds(&lab, &secrets);
+    assert!(
+        creds.contains(&format!(
+            "RABBIT_PASS      {}",
+            secrets.password("RABBIT_PASS")
+        )),
+        "{creds}"
+    );
+    assert_eq!(
+        creds.lines().count(),
+        1 + lab::secrets::PASSWORD_NAMES.len()
+    );
+}
+
+#[test]
+fn openssh_reads_the_config_and_finds_the_pinned_keys() {
+    require_tool("ssh", "openssh-client");
+    let lab = common::lab("openstack-ocata");
+    let secrets = LabSecrets::from_seed(&lab, &common::SEED);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = common::write_temp(
+        dir.path(),
+        "known_hosts",
+        &access::known_hosts(&lab, &secrets),
+    );
+    let config = common::write_temp(
+        dir.path(),
+        "config",
+        &access::ssh_config(&lab, Path::new(KEY), &hosts),
+    );
+    let (code, out, err) = run(Command::new("ssh")
+        .arg("-G")
+        .arg("-F")
+        .arg(&config)
+        .arg("compute1"));
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "hostname 203.0.113.31",
+        "user lab",
+        "stricthostkeychecking true",
+        "hostkeyalias compute1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} not in:\n{out}");
+    }
+    assert!(out.contains(&format!("identityfile {KEY}")), "{out}");
+    let want = secrets.host_keys["compute1"]
+        .public_openssh
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    for name in ["compute1", "10.0.0.31", "203.0.113.31"] {
+        let (code, out, _) = run(Command::new("ssh-keygen")
+            .args(["-F", name, "-f"])
+            .arg(&hosts));
+        assert_eq!(code, 0, "{name} not in known_hosts");
+        assert!(out.contains(&want), "{name}: {out}");
+    }
+}
