@@ -58,7 +58,7 @@ fn checks_run_from_the_compute_node_except_the_controller_local_ones() {
     assert_eq!(amqp.secrets, ["RABBIT_PASS"]);
     let secrets = lab::secrets::LabSecrets::from_seed(&lab, &common::SEED);
     for c in &all {
-        for (_, value) in &secrets.passwords {
+        for value in secrets.passwords.values() {
             assert!(
                 !c.script.contains(value.as_str()),
                 "{} holds a secret",
