@@ -1,0 +1,148 @@
+//! `lab doctor`: checks the host for a lab and says what to do about each problem.
+//! Each check reads reality (device files, libvirt, the file system) and yields a [`Finding`].
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::host;
+use crate::libvirt::Hypervisor;
+use crate::lifecycle::{Clash, Inventory};
+use crate::model::Lab;
+use crate::model::units::ByteSize;
+use crate::render::Accel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    /// Works, slower or with less: the lab can still come up.
+    Warn,
+    /// The lab cannot come up until this is fixed.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub level: Level,
+    pub detail: String,
+    /// What to do (empty when all is well).
+    pub fix: String,
+}
+
+fn finding(check: &'static str, level: Level, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding { check, level, detail: detail.into(), fix: fix.into() }
+}
+
+/// Acceleration: kvm only when /dev/kvm opens and the cpu has vmx/svm.
+pub fn accel() -> Finding {
+    let choice = host::detect_accel();
+    match choice.accel {
+        Accel::Kvm => finding("kvm", Level::Ok, choice.reason, ""),
+        Accel::Tcg => finding(
+            "kvm",
+            Level::Warn,
+            choice.reason,
+            "guests run under tcg, several times slower: enable virtualization (vmx/svm) in the firmware or the outer hypervisor",
+        ),
+    }
+}
+
+/// Nested virtualization, for nova's own guests on the compute node.
+pub fn nested() -> Finding {
+    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).ok();
+    let nested = read("/sys/module/kvm_intel/parameters/nested").or_else(|| read("/sys/module/kvm_amd/parameters/nested"));
+    match nested.as_deref() {
+        Some("Y" | "1") => finding("nested", Level::Ok, "nested virtualization is on", ""),
+        _ => finding(
+            "nested",
+            Level::Warn,
+            "nested virtualization is off or unknown",
+            "nova on the compute node will need virt_type = qemu; for kvm inside it: modprobe kvm_intel nested=1 (or kvm_amd)",
+        ),
+    }
+}
+
+/// Whether libvirt answers on the URI.
+pub fn libvirt(uri: &str, result: &Result<(), crate::libvirt::LibvirtError>) -> Finding {
+    match result {
+        Ok(()) => finding("libvirt", Level::Ok, format!("libvirt answers on {uri}"), ""),
+        Err(e) => finding(
+            "libvirt",
+            Level::Fail,
+            e.to_string(),
+            "start libvirtd (systemctl start libvirtd), or join the libvirt group, or pass --connect qemu:///session",
+        ),
+    }
+}
+
+/// Memory the nodes ask for against what the host has.
+pub fn memory(lab: &Lab, available: Option<u64>) -> Finding {
+    let need: u64 = lab.nodes.iter().map(|n| n.memory.bytes()).sum();
+    match available {
+        None => finding("memory", Level::Warn, "libvirt cannot tell the host's free memory", ""),
+        Some(free) if free >= need => finding(
+            "memory",
+            Level::Ok,
+            format!("the nodes need {}, the host has {} available", ByteSize(need), ByteSize(free)),
+            "",
+        ),
+        Some(free) => finding(
+            "memory",
+            Level::Fail,
+            format!("the nodes need {}, the host has {} available", ByteSize(need), ByteSize(free)),
+            "stop other guests, or lower memory in the lab file",
+        ),
+    }
+}
+
+/// Free disk at the pool root against the nodes' disks (overlays grow up to them).
+pub fn disk(lab: &Lab, pool_root: &Path, free: Option<u64>) -> Finding {
+    let need: u64 = lab.nodes.iter().map(|n| n.disk.bytes()).sum::<u64>() + lab.image.virtual_size.bytes();
+    match free {
+        None => finding("disk", Level::Warn, format!("cannot read free space of {}", pool_root.display()), ""),
+        Some(f) if f >= need => finding("disk", Level::Ok, format!("{} free under {}, the lab may use up to {}", ByteSize(f), pool_root.display(), ByteSize(need)), ""),
+        Some(f) => finding(
+            "disk",
+            Level::Warn,
+            format!("{} free under {}, the lab may grow to {}", ByteSize(f), pool_root.display(), ByteSize(need)),
+            "free disk space or use --pool-root on a larger file system",
+        ),
+    }
+}
+
+/// Objects or subnets in the way.
+pub fn clashes(lab: &Lab, inv: &Inventory, routes: &[Clash]) -> Finding {
+    let mut all = inv.clashes(lab);
+    all.extend(routes.iter().cloned());
+    if all.is_empty() {
+        finding("clashes", Level::Ok, "no foreign object with the lab's names, no subnet overlap", "")
+    } else {
+        let detail = all.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        finding("clashes", Level::Fail, detail, "see each problem above")
+    }
+}
+
+/// Every check that needs libvirt, on an open connection.
+pub fn with_libvirt(lab: &Lab, hv: &dyn Hypervisor, local: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match hv.free_memory() {
+        Ok(m) => out.push(memory(lab, m)),
+        Err(e) => out.push(finding("memory", Level::Warn, e.to_string(), "")),
+    }
+    match Inventory::read(hv, &lab.name) {
+        Ok(inv) => {
+            let table = if local { std::fs::read_to_string("/proc/net/route").unwrap_or_default() } else { String::new() };
+            let routes = crate::lifecycle::route_clashes(lab, &table);
+            out.push(clashes(lab, &inv, &routes));
+        }
+        Err(e) => out.push(finding("clashes", Level::Fail, e.to_string(), "")),
+    }
+    out
+}
+
+/// The lab can come up when no finding fails.
+pub fn can_come_up(findings: &[Finding]) -> bool {
+    findings.iter().all(|f| f.level != Level::Fail)
+}
