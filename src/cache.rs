@@ -145,7 +145,9 @@ pub fn root() -> Result<PathBuf, CacheError> {
 /// How long a download may wait: to connect, and for each read (headers or body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// To establish the connection (TLS handshake included).
     pub connect: Duration,
+    /// For the response headers, and for each read of the body.
     pub read: Duration,
 }
 
@@ -161,8 +163,11 @@ impl Default for Timeouts {
 /// The image cache under one root, for the images of one catalogue.
 #[derive(Debug, Clone)]
 pub struct Cache {
+    /// The cache root; images live in its `images/` folder.
     pub root: PathBuf,
+    /// The images this cache may hold.
     pub catalogue: Catalogue,
+    /// Download timeouts.
     pub timeouts: Timeouts,
 }
 
