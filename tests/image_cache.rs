@@ -554,3 +554,28 @@ fn pull_errors_say_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn pull_accepts_a_partial_file_that_is_already_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (body, sum) = served_image(tmp.path());
+    let server = Server::start(body.clone(), vec![Reply::Honest]);
+    let c = cache(
+        tmp.path(),
+        vec![image("x", Some(&server.url), Some(&sum), 8 * GIB)],
+    );
+    std::fs::create_dir_all(tmp.path().join("images")).unwrap();
+    std::fs::write(c.partial_path("x"), &body).unwrap();
+
+    let path = c.pull("x", &mut Recorder::default()).unwrap();
+
+    let heads = server.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let want = format!("bytes={}-", body.len());
+    assert_eq!(
+        range_of(&heads[0]),
+        Some(want),
+        "answered 416: nothing left"
+    );
+    assert_eq!(std::fs::read(path).unwrap(), body);
+}
