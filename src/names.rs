@@ -99,4 +99,30 @@ pub mod access {
     pub const IDENTITY: &str = "id_ed25519";
     /// The pinned host keys of the nodes.
     pub const KNOWN_HOSTS: &str = "known_hosts";
+/// Files of the per-user image cache (`$LAB_CACHE_DIR`, else `$XDG_CACHE_HOME/lab`, else
+/// `~/.cache/lab`), relative to the cache root.
+pub mod cache {
+    /// Directory of the cached base images.
+    pub const IMAGES_DIR: &str = "images";
+    /// A cached base image: a standalone qcow2 file.
+    pub fn image(name: &str) -> String {
+        format!("{IMAGES_DIR}/{name}.qcow2")
+    }
+    /// The record that vouches for a cached image: JSON with its sha256, size and mtime.
+    /// While the image keeps that size and mtime it is trusted without hashing it again.
+    pub fn record(name: &str) -> String {
+        format!("{IMAGES_DIR}/{name}.qcow2.sha256.json")
+    }
+    /// A download in progress, resumed by the next pull.
+    pub fn partial(name: &str) -> String {
+        format!("{IMAGES_DIR}/{name}.qcow2.part")
+    }
+    /// The copy an import writes before renaming it into place.
+    pub fn import_temp(name: &str) -> String {
+        format!("{IMAGES_DIR}/.{name}.qcow2.import")
+    }
+    /// The record being written before it is renamed into place.
+    pub fn record_temp(name: &str) -> String {
+        format!("{IMAGES_DIR}/.{name}.qcow2.sha256.json.tmp")
+    }
 }
