@@ -99,6 +99,8 @@ pub mod access {
     pub const IDENTITY: &str = "id_ed25519";
     /// The pinned host keys of the nodes.
     pub const KNOWN_HOSTS: &str = "known_hosts";
+}
+
 /// Files of the per-user image cache (`$LAB_CACHE_DIR`, else `$XDG_CACHE_HOME/lab`, else
 /// `~/.cache/lab`), relative to the cache root.
 pub mod cache {
