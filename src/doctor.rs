@@ -31,8 +31,18 @@ pub struct Finding {
     pub fix: String,
 }
 
-fn finding(check: &'static str, level: Level, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
-    Finding { check, level, detail: detail.into(), fix: fix.into() }
+fn finding(
+    check: &'static str,
+    level: Level,
+    detail: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        check,
+        level,
+        detail: detail.into(),
+        fix: fix.into(),
+    }
 }
 
 /// Acceleration: kvm only when /dev/kvm opens and the cpu has vmx/svm.
@@ -51,8 +61,13 @@ pub fn accel() -> Finding {
 
 /// Nested virtualization, for nova's own guests on the compute node.
 pub fn nested() -> Finding {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).ok();
-    let nested = read("/sys/module/kvm_intel/parameters/nested").or_else(|| read("/sys/module/kvm_amd/parameters/nested"));
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .ok()
+    };
+    let nested = read("/sys/module/kvm_intel/parameters/nested")
+        .or_else(|| read("/sys/module/kvm_amd/parameters/nested"));
     match nested.as_deref() {
         Some("Y" | "1") => finding("nested", Level::Ok, "nested virtualization is on", ""),
         _ => finding(
@@ -67,7 +82,12 @@ pub fn nested() -> Finding {
 /// Whether libvirt answers on the URI.
 pub fn libvirt(uri: &str, result: &Result<(), crate::libvirt::LibvirtError>) -> Finding {
     match result {
-        Ok(()) => finding("libvirt", Level::Ok, format!("libvirt answers on {uri}"), ""),
+        Ok(()) => finding(
+            "libvirt",
+            Level::Ok,
+            format!("libvirt answers on {uri}"),
+            "",
+        ),
         Err(e) => finding(
             "libvirt",
             Level::Fail,
@@ -81,17 +101,30 @@ pub fn libvirt(uri: &str, result: &Result<(), crate::libvirt::LibvirtError>) -> 
 pub fn memory(lab: &Lab, available: Option<u64>) -> Finding {
     let need: u64 = lab.nodes.iter().map(|n| n.memory.bytes()).sum();
     match available {
-        None => finding("memory", Level::Warn, "libvirt cannot tell the host's free memory", ""),
+        None => finding(
+            "memory",
+            Level::Warn,
+            "libvirt cannot tell the host's free memory",
+            "",
+        ),
         Some(free) if free >= need => finding(
             "memory",
             Level::Ok,
-            format!("the nodes need {}, the host has {} available", ByteSize(need), ByteSize(free)),
+            format!(
+                "the nodes need {}, the host has {} available",
+                ByteSize(need).human(),
+                ByteSize(free).human()
+            ),
             "",
         ),
         Some(free) => finding(
             "memory",
             Level::Fail,
-            format!("the nodes need {}, the host has {} available", ByteSize(need), ByteSize(free)),
+            format!(
+                "the nodes need {}, the host has {} available",
+                ByteSize(need).human(),
+                ByteSize(free).human()
+            ),
             "stop other guests, or lower memory in the lab file",
         ),
     }
@@ -99,14 +132,35 @@ pub fn memory(lab: &Lab, available: Option<u64>) -> Finding {
 
 /// Free disk at the pool root against the nodes' disks (overlays grow up to them).
 pub fn disk(lab: &Lab, pool_root: &Path, free: Option<u64>) -> Finding {
-    let need: u64 = lab.nodes.iter().map(|n| n.disk.bytes()).sum::<u64>() + lab.image.virtual_size.bytes();
+    let need: u64 =
+        lab.nodes.iter().map(|n| n.disk.bytes()).sum::<u64>() + lab.image.virtual_size.bytes();
     match free {
-        None => finding("disk", Level::Warn, format!("cannot read free space of {}", pool_root.display()), ""),
-        Some(f) if f >= need => finding("disk", Level::Ok, format!("{} free under {}, the lab may use up to {}", ByteSize(f), pool_root.display(), ByteSize(need)), ""),
+        None => finding(
+            "disk",
+            Level::Warn,
+            format!("cannot read free space of {}", pool_root.display()),
+            "",
+        ),
+        Some(f) if f >= need => finding(
+            "disk",
+            Level::Ok,
+            format!(
+                "{} free under {}, the lab may use up to {}",
+                ByteSize(f).human(),
+                pool_root.display(),
+                ByteSize(need).human()
+            ),
+            "",
+        ),
         Some(f) => finding(
             "disk",
             Level::Warn,
-            format!("{} free under {}, the lab may grow to {}", ByteSize(f), pool_root.display(), ByteSize(need)),
+            format!(
+                "{} free under {}, the lab may grow to {}",
+                ByteSize(f).human(),
+                pool_root.display(),
+                ByteSize(need).human()
+            ),
             "free disk space or use --pool-root on a larger file system",
         ),
     }
@@ -117,9 +171,18 @@ pub fn clashes(lab: &Lab, inv: &Inventory, routes: &[Clash]) -> Finding {
     let mut all = inv.clashes(lab);
     all.extend(routes.iter().cloned());
     if all.is_empty() {
-        finding("clashes", Level::Ok, "no foreign object with the lab's names, no subnet overlap", "")
+        finding(
+            "clashes",
+            Level::Ok,
+            "no foreign object with the lab's names, no subnet overlap",
+            "",
+        )
     } else {
-        let detail = all.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        let detail = all
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
         finding("clashes", Level::Fail, detail, "see each problem above")
     }
 }
@@ -133,7 +196,11 @@ pub fn with_libvirt(lab: &Lab, hv: &dyn Hypervisor, local: bool) -> Vec<Finding>
     }
     match Inventory::read(hv, &lab.name) {
         Ok(inv) => {
-            let table = if local { std::fs::read_to_string("/proc/net/route").unwrap_or_default() } else { String::new() };
+            let table = if local {
+                std::fs::read_to_string("/proc/net/route").unwrap_or_default()
+            } else {
+                String::new()
+            };
             let routes = crate::lifecycle::route_clashes(lab, &table);
             out.push(clashes(lab, &inv, &routes));
         }
@@ -145,4 +212,132 @@ pub fn with_libvirt(lab: &Lab, hv: &dyn Hypervisor, local: bool) -> Vec<Finding>
 /// The lab can come up when no finding fails.
 pub fn can_come_up(findings: &[Finding]) -> bool {
     findings.iter().all(|f| f.level != Level::Fail)
+}
+
+/// Free bytes of the file system holding `path` (or its nearest existing parent).
+pub fn free_space(path: &Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The base image is cached and verified.
+pub fn image(lab: &Lab, cache: Result<std::path::PathBuf, crate::cache::CacheError>) -> Finding {
+    match cache {
+        Ok(p) => finding(
+            "image",
+            Level::Ok,
+            format!("{} cached and verified at {}", lab.image.name, p.display()),
+            "",
+        ),
+        Err(e) => finding(
+            "image",
+            Level::Fail,
+            e.to_string(),
+            "get the image as the message says",
+        ),
+    }
+}
+
+/// The pool directory's parents let the hypervisor's user (libvirt-qemu) reach the files.
+pub fn traversable(pool_dir: &Path) -> Finding {
+    use std::os::unix::fs::PermissionsExt;
+    let blocked = pool_dir
+        .ancestors()
+        .skip(1)
+        .filter(|p| p.exists())
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o001 == 0)
+                .unwrap_or(false)
+        });
+    match blocked {
+        None => finding(
+            "pool-dir",
+            Level::Ok,
+            format!(
+                "{} is reachable by the hypervisor's user",
+                pool_dir.display()
+            ),
+            "",
+        ),
+        Some(p) => finding(
+            "pool-dir",
+            Level::Fail,
+            format!(
+                "{} is not searchable by others: qemu (libvirt-qemu) cannot reach the lab's disks",
+                p.display()
+            ),
+            format!("chmod o+x {} or use --pool-root elsewhere", p.display()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab() -> Lab {
+        crate::model::Source::resolve("openstack-debian12")
+            .unwrap()
+            .load(&crate::image::Catalogue::builtin())
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn memory_fails_only_when_the_host_lacks_it() {
+        let lab = lab();
+        assert_eq!(memory(&lab, Some(8 << 30)).level, Level::Ok);
+        let short = memory(&lab, Some(4 << 30));
+        assert_eq!(short.level, Level::Fail);
+        assert!(
+            short.detail.contains("need 6.0GiB") && short.detail.contains("4.0GiB"),
+            "{}",
+            short.detail
+        );
+        assert_eq!(memory(&lab, None).level, Level::Warn);
+        assert!(!can_come_up(&[short]));
+    }
+
+    #[test]
+    fn disk_counts_every_node_disk_and_the_image() {
+        let lab = lab();
+        let need = 5_000_000_000 + 10_000_000_000 + (4u64 << 30);
+        assert_eq!(disk(&lab, Path::new("/x"), Some(need)).level, Level::Ok);
+        assert_eq!(
+            disk(&lab, Path::new("/x"), Some(need - 1)).level,
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn a_parent_closed_to_others_blocks_the_pool_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let closed = tmp.path().join("home");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let f = traversable(&closed.join("images/lab-x"));
+        assert_eq!(f.level, Level::Fail);
+        assert!(
+            f.fix.contains(&format!("chmod o+x {}", closed.display())),
+            "{}",
+            f.fix
+        );
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert_eq!(traversable(&closed.join("images/lab-x")).level, Level::Ok);
+    }
+
+    #[test]
+    fn free_space_reads_the_nearest_existing_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(free_space(&tmp.path().join("not/yet")).unwrap() > 0);
+    }
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod doctor;
 pub mod guest;
 pub mod host;
 pub mod image;

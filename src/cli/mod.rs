@@ -1,7 +1,9 @@
 //! The command line: clap definitions and one module per verb that parses and delegates.
 
 mod access;
+mod doctor;
 mod down;
+mod image;
 mod output;
 mod plan;
 mod snapshot;
@@ -41,6 +43,9 @@ pub enum Command {
     #[command(subcommand)]
     Snapshot(snapshot::Command),
     Reset(snapshot::ResetArgs),
+    #[command(subcommand)]
+    Image(image::Command),
+    Doctor(doctor::Args),
     Creds(access::CredsArgs),
     SshConfig(access::SshConfigArgs),
     Inventory(access::InventoryArgs),
@@ -92,6 +97,11 @@ impl AccelArg {
     }
 }
 
+/// A problem of the host, reported as such (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HostProblem(pub String);
+
 /// Exit status: 0 success, 2 usage or lab-file error, 3 host problem.
 pub mod exit {
     pub const USAGE: u8 = 2;
@@ -107,6 +117,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Reset(args) => snapshot::reset(args),
+        Command::Image(cmd) => image::run(cmd),
+        Command::Doctor(args) => doctor::run(args),
         Command::Creds(args) => access::creds(args),
         Command::SshConfig(args) => access::ssh_config(args),
         Command::Inventory(args) => access::inventory(args),

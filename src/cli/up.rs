@@ -14,7 +14,7 @@ use crate::cli::{AccelArg, LabArgs, output::Lines};
 /// memory. If a step fails, what this run created is removed again.
 ///
 /// Examples:
-///   lab up --lab openstack-debian12 --no-provision --image ./debian12.qcow2
+///   lab image import debian12 ./debian12.qcow2 && lab up --lab openstack-debian12 --no-provision
 ///   lab up -c qemu:///session --lab openstack-ocata --no-provision
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -24,9 +24,9 @@ pub struct Args {
     /// Domain type: auto (kvm only on real hardware virtualization), kvm or tcg.
     #[arg(long, value_enum, default_value = "auto")]
     accel: AccelArg,
-    /// The base image (qcow2) to upload into the lab's pool.
+    /// Use this qcow2 file as the base image instead of the cached one (`lab image list`).
     #[arg(long, value_name = "FILE")]
-    image: PathBuf,
+    image: Option<PathBuf>,
     /// Stop once the nodes are defined and running (no SSH provisioning).
     #[arg(long)]
     no_provision: bool,
@@ -40,7 +40,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for note in &target.notes {
         eprintln!("note: {note}");
     }
-    let changed = crate::app::up(&target, args.accel.resolve(), &args.image, &Lines::new())?;
+    let image = match args.image {
+        Some(path) => path,
+        None => crate::cache::Cache::open()?.path_for(&target.lab.image.name)?,
+    };
+    let changed = crate::app::up(&target, args.accel.resolve(), &image, &Lines::new())?;
     let what = if changed {
         "is up"
     } else {

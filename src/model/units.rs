@@ -22,6 +22,16 @@ impl ByteSize {
     pub fn mib(self) -> u64 {
         self.0.div_ceil(Self::MIB)
     }
+
+    /// An approximate, readable form for reports: `22.5GiB`, `512.0MiB`.
+    pub fn human(self) -> String {
+        let (unit, div) = if self.0 >= Self::GIB {
+            ("GiB", Self::GIB)
+        } else {
+            ("MiB", Self::MIB)
+        };
+        format!("{:.1}{unit}", self.0 as f64 / div as f64)
+    }
 }
 
 impl FromStr for ByteSize {
@@ -222,6 +232,8 @@ mod tests {
         assert_eq!(ByteSize(5_000_000_000).to_string(), "5GB");
         assert_eq!(ByteSize(1536 << 20).to_string(), "1536MiB");
         assert_eq!(ByteSize(7).to_string(), "7B");
+        assert_eq!(ByteSize(23553016 * 1024).human(), "22.5GiB");
+        assert_eq!(ByteSize(512 << 20).human(), "512.0MiB");
     }
 
     #[test]
