@@ -19,7 +19,11 @@ impl Output {
 
     /// The last `n` lines of stderr (or stdout when stderr is empty), for error messages.
     pub fn tail(&self, n: usize) -> String {
-        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
@@ -28,13 +32,31 @@ impl Output {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuestError {
     #[error("{node}: cannot connect to {addr}: {message}")]
-    Connect { node: String, addr: String, message: String },
-    #[error("{node}: host key {got} is not the lab's pinned key {want}: the node is not who it claims; `lab down` and `lab up` rebuild it")]
-    HostKey { node: String, got: String, want: String },
+    Connect {
+        node: String,
+        addr: String,
+        message: String,
+    },
+    #[error(
+        "{node}: host key {got} is not the lab's pinned key {want}: the node is not who it claims; `lab down` and `lab up` rebuild it"
+    )]
+    HostKey {
+        node: String,
+        got: String,
+        want: String,
+    },
     #[error("{node}: login as {user} refused: {message}")]
-    Auth { node: String, user: String, message: String },
+    Auth {
+        node: String,
+        user: String,
+        message: String,
+    },
     #[error("{node}: {what} timed out after {secs}s")]
-    Timeout { node: String, what: String, secs: u64 },
+    Timeout {
+        node: String,
+        what: String,
+        secs: u64,
+    },
     #[error("{node}: ssh: {message}")]
     Channel { node: String, message: String },
 }
@@ -48,7 +70,12 @@ pub trait Guest: Send + Sync {
     fn run(&self, script: &str) -> impl Future<Output = Result<Output, GuestError>> + Send;
     /// Writes `content` to `path` (parents created) with `mode`, as root; the content travels
     /// on the channel.
-    fn write_file(&self, path: &str, mode: u32, content: &[u8]) -> impl Future<Output = Result<(), GuestError>> + Send;
+    fn write_file(
+        &self,
+        path: &str,
+        mode: u32,
+        content: &[u8],
+    ) -> impl Future<Output = Result<(), GuestError>> + Send;
     /// Reboots the node and returns once it answers again.
     fn reboot(&self) -> impl Future<Output = Result<(), GuestError>> + Send;
 }
