@@ -5,8 +5,8 @@
 
 pub mod app;
 pub mod cli;
-pub mod host;
 pub mod guest;
+pub mod host;
 pub mod image;
 pub mod libvirt;
 pub mod lifecycle;
@@ -16,4 +16,5 @@ pub mod plan;
 pub mod provision;
 pub mod render;
 pub mod secrets;
+pub mod ssh;
 pub mod state;
