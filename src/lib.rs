@@ -18,4 +18,5 @@ pub mod plan;
 pub mod provision;
 pub mod render;
 pub mod secrets;
+pub mod ssh;
 pub mod state;

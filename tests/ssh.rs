@@ -1,0 +1,426 @@
+//! The SSH client against a real OpenSSH server started by each test on 127.0.0.1 (or inside
+//! a network namespace of its own), with the lab's derived host and user keys. Needs root,
+//! `/usr/sbin/sshd` (openssh-server) and, for the namespace test, `ip` (iproute2).
+
+mod common;
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lab::guest::{Guest, GuestError};
+use lab::secrets::LabSecrets;
+use lab::ssh::{SshGuest, Target, Timeouts, wait_ready};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn secrets() -> LabSecrets {
+    let lab = common::lab("openstack-debian12");
+    LabSecrets::from_seed(&lab, &common::SEED)
+}
+
+/// An sshd child serving the controller's host key and accepting the lab user key for the
+/// current user; killed by its PID on drop.
+struct Sshd {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    netns: Option<String>,
+}
+
+impl Sshd {
+    fn start(netns: Option<&str>) -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: apt-get install openssh-server (.ci/run does)"
+        );
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let port = match netns {
+            Some(_) => 2222,
+            None => free_port(),
+        };
+        let config = write_config(dir.path(), port);
+        let log = File::create(dir.path().join("sshd.log")).unwrap();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, SSHD]);
+                c
+            }
+            None => Command::new(SSHD),
+        };
+        cmd.args(["-D", "-e", "-f"]).arg(&config);
+        let child = cmd.stdin(Stdio::null()).stderr(log).spawn().unwrap();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let sshd = Sshd {
+            child,
+            dir,
+            addr,
+            netns: netns.map(str::to_string),
+        };
+        if netns.is_none() {
+            sshd.wait_listening();
+        }
+        sshd
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A target for the controller, pinned to its real host key.
+    fn target(&self) -> Target {
+        let s = secrets();
+        Target {
+            node: "controller".to_string(),
+            addr: self.addr,
+            user: current_user(),
+            user_key: s.user_key.private_openssh.clone(),
+            host_key: s.host_keys["controller"].public_openssh.clone(),
+            netns: self.netns.clone(),
+            log: self.path("logs/controller.log"),
+            ready_marker: self.path("boot-finished").to_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn current_user() -> String {
+    let (code, out, err) = common::run(Command::new("id").arg("-un"));
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_string()
+}
+
+fn write_config(dir: &Path, port: u16) -> PathBuf {
+    let s = secrets();
+    let host_key = dir.join("host_key");
+    std::fs::write(&host_key, &s.host_keys["controller"].private_openssh).unwrap();
+    std::fs::set_permissions(&host_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let keys = common::write_temp(
+        dir,
+        "authorized_keys",
+        &format!("{}\n", s.user_key.public_openssh),
+    );
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+         UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PermitRootLogin prohibit-password\nLogLevel VERBOSE\n",
+        host_key.display(),
+        keys.display(),
+        dir.join("sshd.pid").display()
+    );
+    common::write_temp(dir, "sshd_config", &config)
+}
+
+fn quick() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        command: Duration::from_secs(20),
+        ready: Duration::from_secs(20),
+        reboot: Duration::from_secs(20),
+        poll: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pinned_key_is_accepted_and_status_stdout_stderr_come_back() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    assert_eq!(guest.node(), "controller");
+    let out = guest
+        .run("echo out\necho x >&2\nexit 3\necho never\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.status, out.stdout.as_str(), out.stderr.as_str()),
+        (3, "out\n", "x\n")
+    );
+    let out = guest
+        .run("read -r line < /proc/self/comm; echo \"$line\"; id -u")
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.ends_with("0\n"), "runs as root: {out:?}");
+    assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_host_key_is_refused_before_login() {
+    let sshd = Sshd::start(None);
+    let s = secrets();
+    let mut target = sshd.target();
+    target.host_key = s.host_keys["compute1"].public_openssh.clone();
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    let GuestError::HostKey { node, got, want } = &err else {
+        panic!("expected a host key error, got {err:?}");
+    };
+    assert_eq!(node, "controller");
+    let real = &s.host_keys["controller"].public_openssh;
+    assert!(real.starts_with(got.as_str()), "got {got}, real {real}");
+    assert!(target.host_key.starts_with(want.as_str()), "want {want}");
+    assert!(err.to_string().contains("lab down"), "{err}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !sshd.log().contains("Accepted"),
+        "nothing may log in: {}",
+        sshd.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_binary_upload_arrives_identical_with_its_mode_and_stays_out_of_the_log() {
+    let sshd = Sshd::start(None);
+    let target = sshd.target();
+    let guest = SshGuest::connect(&target, &quick()).await.unwrap();
+    let mut content: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    content[..4].copy_from_slice(&[0xff, 0xfe, 0x00, 0xc3]);
+    let marker = b"UPLOADED-CONTENT-MARKER";
+    content[1000..1000 + marker.len()].copy_from_slice(marker);
+    let path = sshd.path("new dir/it's a \"quoted\" $HOME file.bin");
+    guest
+        .write_file(path.to_str().unwrap(), 0o640, &content)
+        .await
+        .unwrap();
+    let written = std::fs::read(&path).unwrap();
+    assert!(
+        written == content,
+        "{} bytes written, {} sent",
+        written.len(),
+        content.len()
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+    let log = std::fs::read(&target.log).unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("(mode 0640, 8388608 bytes)"), "{text}");
+    assert!(!text.contains("UPLOADED-CONTENT-MARKER"), "{text}");
+    assert!(log.len() < 4096, "the log holds {} bytes", log.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_write_is_an_error_naming_the_path() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let err = guest
+        .write_file("/dev/null/cannot", 0o600, b"x\n")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GuestError::Channel { .. }), "{err:?}");
+    assert!(err.to_string().contains("/dev/null/cannot"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_holds_each_commands_header_and_both_streams() {
+    let sshd = Sshd::start(None);
+    let target = sshd.target();
+    let guest = SshGuest::connect(&target, &quick()).await.unwrap();
+    guest
+        .run("echo to-stdout-1\necho to-stderr-1 >&2\n")
+        .await
+        .unwrap();
+    guest.run("echo to-stdout-2; exit 4").await.unwrap();
+    let log = std::fs::read_to_string(&target.log).unwrap();
+    for want in [
+        "run script `echo to-stdout-1`",
+        "to-stdout-1\n",
+        "to-stderr-1\n",
+        "<== exit 0",
+    ] {
+        assert!(log.contains(want), "{want:?} missing from:\n{log}");
+    }
+    for want in ["to-stdout-2\n", "<== exit 4"] {
+        assert!(log.contains(want), "{want:?} missing from:\n{log}");
+    }
+    assert_eq!(log.matches("==> [").count(), 2, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_past_its_timeout_fails_quickly() {
+    let sshd = Sshd::start(None);
+    let timeouts = Timeouts {
+        command: Duration::from_secs(1),
+        ..quick()
+    };
+    let guest = SshGuest::connect(&sshd.target(), &timeouts).await.unwrap();
+    let start = Instant::now();
+    let err = guest.run("sleep 30").await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let GuestError::Timeout { node, what, secs } = &err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!((node.as_str(), *secs), ("controller", 1));
+    assert!(what.contains("sleep 30"), "{what}");
+    let out = guest.run("echo still usable").await.unwrap();
+    assert_eq!(out.stdout, "still usable\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connecting_to_a_closed_port_is_a_connect_error() {
+    let mut target = Sshd::start(None).target();
+    target.addr.set_port(free_port());
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    assert!(matches!(err, GuestError::Connect { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_ready_waits_for_the_marker_and_names_the_stage_on_timeout() {
+    let sshd = Sshd::start(None);
+    let target = sshd.target();
+    let short = Timeouts {
+        ready: Duration::from_secs(2),
+        ..quick()
+    };
+    let err = wait_ready(&target, &short).await.unwrap_err();
+    let GuestError::Timeout { what, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(what.contains("cloud-init has not finished"), "{what}");
+
+    let marker = PathBuf::from(&target.ready_marker);
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        std::fs::write(marker, "").unwrap();
+    });
+    let start = Instant::now();
+    let guest = wait_ready(&target, &quick()).await.unwrap();
+    writer.join().unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(guest.run("echo ready").await.unwrap().stdout, "ready\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_ready_on_a_silent_port_says_so() {
+    let mut target = Sshd::start(None).target();
+    target.addr.set_port(free_port());
+    let short = Timeouts {
+        ready: Duration::from_secs(1),
+        ..quick()
+    };
+    let start = Instant::now();
+    let err = wait_ready(&target, &short).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    let GuestError::Timeout { what, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(what.contains("no answer on the ssh port"), "{what}");
+}
+
+/// A network namespace of the test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!("labssh{}", std::process::id());
+        let (code, _, err) = common::run(Command::new("ip").args(["netns", "add", &name]));
+        assert_eq!(
+            code, 0,
+            "ip netns add {name} (needs root and iproute2): {err}"
+        );
+        let ns = Netns(name);
+        let (code, _, err) =
+            common::run(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+        assert_eq!(code, 0, "{err}");
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_inside_a_network_namespace_is_reached_through_it() {
+    let ns = Netns::create();
+    let sshd = Sshd::start(Some(&ns.0));
+    let mut target = sshd.target();
+    std::fs::write(&target.ready_marker, "").unwrap();
+
+    target.netns = None;
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    assert!(
+        matches!(err, GuestError::Connect { .. }),
+        "the host namespace has no sshd on 2222: {err:?}"
+    );
+
+    target.netns = Some(ns.0.clone());
+    let guest = wait_ready(&target, &quick()).await.unwrap();
+    let out = guest.run("readlink /proc/self/ns/net").await.unwrap();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(out.success(), "{out:?}");
+    assert_ne!(
+        out.stdout.trim(),
+        host.to_str().unwrap(),
+        "the command ran in the namespace"
+    );
+    drop(guest);
+    drop(sshd);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_keys_are_errors_and_debug_hides_the_private_key() {
+    let sshd = Sshd::start(None);
+    let mut target = sshd.target();
+    let shown = format!("{target:?}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    target.host_key = "ssh-ed25519 not-base64!".to_string();
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("pinned host key does not parse"),
+        "{err}"
+    );
+    let mut target = sshd.target();
+    target.user_key = "-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n".to_string();
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    assert!(err.to_string().contains("user key does not parse"), "{err}");
+    assert!(!sshd.log().contains("Accepted"), "{}", sshd.log());
+}
