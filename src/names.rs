@@ -128,3 +128,8 @@ pub mod cache {
         format!("{IMAGES_DIR}/.{name}.qcow2.sha256.json.tmp")
     }
 }
+
+/// The per-node command log of provisioning and verification, in a lab's state directory.
+pub fn node_log(node: &str) -> String {
+    format!("logs/{node}.log")
+}

@@ -3,6 +3,7 @@
 mod access;
 mod doctor;
 mod down;
+mod guests;
 mod image;
 mod output;
 mod plan;
@@ -45,6 +46,9 @@ pub enum Command {
     Reset(snapshot::ResetArgs),
     #[command(subcommand)]
     Image(image::Command),
+    Provision(guests::ProvisionArgs),
+    Verify(guests::VerifyArgs),
+    Ssh(guests::SshArgs),
     Doctor(doctor::Args),
     Creds(access::CredsArgs),
     SshConfig(access::SshConfigArgs),
@@ -102,10 +106,12 @@ impl AccelArg {
 #[error("{0}")]
 pub struct HostProblem(pub String);
 
-/// Exit status: 0 success, 2 usage or lab-file error, 3 host problem.
+/// Exit status: 0 success, 2 usage or lab-file error, 3 host problem (libvirt, files),
+/// 4 guest problem (SSH, provisioning, a failed check).
 pub mod exit {
     pub const USAGE: u8 = 2;
     pub const HOST: u8 = 3;
+    pub const GUEST: u8 = 4;
 }
 
 pub fn main() -> ExitCode {
@@ -118,6 +124,9 @@ pub fn main() -> ExitCode {
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Reset(args) => snapshot::reset(args),
         Command::Image(cmd) => image::run(cmd),
+        Command::Provision(args) => guests::provision(args),
+        Command::Verify(args) => guests::verify(args),
+        Command::Ssh(args) => guests::ssh(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Creds(args) => access::creds(args),
         Command::SshConfig(args) => access::ssh_config(args),
@@ -133,9 +142,24 @@ pub fn main() -> ExitCode {
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
+    let guest = err.downcast_ref::<crate::app::GuestProblem>().is_some()
+        || err.downcast_ref::<crate::guest::GuestError>().is_some()
+        || err
+            .downcast_ref::<crate::provision::engine::ProvisionError>()
+            .is_some();
     if err.downcast_ref::<crate::model::LoadError>().is_some() {
         exit::USAGE
+    } else if guest {
+        exit::GUEST
     } else {
         exit::HOST
+    }
+}
+
+/// SSH timeouts with a readiness deadline of `ready_secs`.
+pub fn timeouts(ready_secs: u64) -> crate::ssh::Timeouts {
+    crate::ssh::Timeouts {
+        ready: std::time::Duration::from_secs(ready_secs),
+        ..Default::default()
     }
 }

@@ -49,3 +49,39 @@ impl Progress for Lines {
         );
     }
 }
+
+/// Prints one line per finished step: `controller  sql         changed   3.1s`.
+pub struct StepLines;
+
+impl crate::provision::engine::StepProgress for StepLines {
+    fn event(&self, e: &crate::provision::engine::StepEvent) {
+        use crate::provision::engine::Outcome;
+        let word = match e.outcome {
+            Outcome::Running => return,
+            Outcome::Ok => "ok",
+            Outcome::Changed => "changed",
+            Outcome::Failed => "FAILED",
+        };
+        let secs = e.elapsed.as_secs_f64();
+        let _ = writeln!(
+            std::io::stderr(),
+            "{:<12} {:<20} {word:<8} {secs:.1}s",
+            e.node,
+            e.step
+        );
+    }
+}
+
+/// Prints `lab verify`'s results: pass/fail, what it proves, what it measured.
+pub fn print_checks(checks: &[crate::provision::verify::CheckResult]) {
+    for c in checks {
+        let verdict = if c.passed { "pass" } else { "FAIL" };
+        println!(
+            "{verdict}  {:<20} on {:<10} {} ({:.1}s)",
+            c.name, c.node, c.proves, c.seconds
+        );
+        for line in c.measured.lines().take(6) {
+            println!("      {line}");
+        }
+    }
+}

@@ -2,20 +2,24 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{AccelArg, LabArgs, output::Lines};
+use crate::cli::output::{Lines, StepLines, print_checks};
+use crate::cli::{AccelArg, LabArgs};
 
-/// Create the lab on libvirt and boot its nodes
+/// Create the lab on libvirt, boot its nodes and provision them
 ///
-/// Re-running it changes nothing.
-/// Creates (only what is missing): a storage pool with the image, a cloud-init seed and a
-/// disk overlay per node, the networks, and the domains, booted concurrently. Before creating
-/// anything it checks that no object with the lab's names belongs to someone else, that the
-/// networks do not overlap other libvirt networks or host routes, and that the host has the
-/// memory. If a step fails, what this run created is removed again.
+/// Re-running it changes nothing. Creates (only what is missing): a storage pool with the
+/// image, a cloud-init seed and a disk overlay per node, the networks, and the domains,
+/// booted concurrently. Before creating anything it checks that no object with the lab's
+/// names belongs to someone else, that the networks do not overlap other libvirt networks or
+/// host routes, and that the host has the memory. If a step fails, what this run created is
+/// removed again. Then it waits for SSH and cloud-init, provisions the OpenStack base
+/// services step by step, verifies them from the compute node, and saves the snapshot
+/// `lab-up` that a bare `lab reset` returns to.
 ///
 /// Examples:
-///   lab image import debian12 ./debian12.qcow2 && lab up --lab openstack-debian12 --no-provision
-///   lab up -c qemu:///session --lab openstack-ocata --no-provision
+///   lab image build debian12 --full && lab up --lab openstack-debian12
+///   lab up --lab openstack-ocata --no-provision
+///   lab up -c qemu:///session --lab openstack-ocata --timeout 1800
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -30,12 +34,12 @@ pub struct Args {
     /// Stop once the nodes are defined and running (no SSH provisioning).
     #[arg(long)]
     no_provision: bool,
+    /// Seconds to wait for the nodes to answer SSH with cloud-init finished.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    timeout: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.no_provision {
-        anyhow::bail!("provisioning over ssh is not built yet: run `lab up --no-provision`");
-    }
     let target = args.lab.target()?;
     for note in &target.notes {
         eprintln!("note: {note}");
@@ -44,12 +48,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => path,
         None => crate::cache::Cache::open()?.path_for(&target.lab.image.name)?,
     };
-    let changed = crate::app::up(&target, args.accel.resolve(), &image, &Lines::new())?;
-    let what = if changed {
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let provision = (!args.no_provision).then_some(&timeouts);
+    let progress = crate::app::UpProgress {
+        objects: &Lines::new(),
+        steps: &StepLines,
+    };
+    let report = crate::app::up(&target, args.accel.resolve(), &image, provision, &progress)?;
+    print_checks(&report.checks);
+    let what = if report.changed || !report.steps.is_empty() {
         "is up"
     } else {
         "was already up: nothing changed"
     };
     println!("lab {} {what} on {}", target.lab.name, target.uri);
+    if report.snapshot_saved {
+        println!(
+            "snapshot {} saved: `lab reset` returns to it",
+            crate::lifecycle::UP_SNAPSHOT
+        );
+    }
     Ok(())
 }

@@ -14,6 +14,12 @@ use crate::render::{Accel, RenderContext};
 use crate::secrets::LabSecrets;
 use crate::state::{self, LabState};
 
+mod guests;
+
+pub use guests::{
+    GuestProblem, netns as guests_netns, provision, ready, serial_tail, ssh_targets, verify,
+};
+
 /// The libvirt URI when neither `--connect` nor LIBVIRT_DEFAULT_URI says one.
 pub const DEFAULT_URI: &str = "qemu:///system";
 
@@ -90,25 +96,116 @@ impl Target {
     }
 }
 
-/// `lab up`: converge libvirt to the lab. A first `up` that fails leaves no state behind.
-pub fn up(t: &Target, accel: Accel, image: &Path, progress: &dyn Progress) -> anyhow::Result<bool> {
+/// What `lab up` did.
+#[derive(Debug, Default)]
+pub struct UpReport {
+    /// Whether libvirt objects were created or started.
+    pub changed: bool,
+    /// Provisioning steps (empty with `--no-provision`).
+    pub steps: Vec<crate::provision::engine::StepEvent>,
+    pub checks: Vec<crate::provision::verify::CheckResult>,
+    /// Whether this run took the `lab-up` snapshot.
+    pub snapshot_saved: bool,
+}
+
+/// Where `lab up` reports progress.
+pub struct UpProgress<'a> {
+    pub objects: &'a dyn Progress,
+    pub steps: &'a dyn crate::provision::engine::StepProgress,
+}
+
+/// `lab up`: converge libvirt to the lab; with `provision`, wait for SSH, provision, verify
+/// from the other node, and take the `lab-up` snapshot that bare `lab reset` returns to.
+/// A first `up` that fails before the nodes exist leaves no state behind.
+pub fn up(
+    t: &Target,
+    accel: Accel,
+    image: &Path,
+    provision: Option<&crate::ssh::Timeouts>,
+    progress: &UpProgress,
+) -> anyhow::Result<UpReport> {
     let _lock = t.state.lock("up")?;
     let fresh = !t.state.exists();
-    let result = (|| {
-        let ctx = t.context(accel)?;
+    let ctx = t.context(accel)?;
+    let created = (|| {
         t.state
             .write(names::state::LAB_FILE, t.source.text.as_bytes())?;
+        access_files(t)?;
         let hv = t.connect()?;
         let opts = UpOptions {
             image,
             check_routes: is_local(&t.uri),
         };
-        Ok(lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?)
+        Ok::<_, anyhow::Error>((
+            lifecycle::up(&hv, &t.lab, &ctx, &opts, progress.objects)?,
+            hv,
+        ))
     })();
-    if result.is_err() && fresh {
-        let _ = t.state.remove();
+    let (changed, hv) = match created {
+        Ok(r) => r,
+        Err(e) => {
+            if fresh {
+                let _ = t.state.remove();
+            }
+            return Err(e);
+        }
+    };
+    let mut report = UpReport {
+        changed,
+        ..Default::default()
+    };
+    let Some(timeouts) = provision else {
+        return Ok(report);
+    };
+    let rt = runtime()?;
+    let (steps, checks) = rt.block_on(async {
+        let guests = ready(t, &ctx, timeouts).await?;
+        let steps =
+            guests::provision(t, &ctx, &guests, &Default::default(), progress.steps).await?;
+        let checks = verify(t, &ctx, &guests).await?;
+        Ok::<_, anyhow::Error>((steps, checks))
+    })?;
+    report.steps = steps;
+    report.checks = checks;
+    if let Some(failed) = report.checks.iter().find(|c| !c.passed) {
+        let msg = format!(
+            "check {} failed on {}: {}
+{}",
+            failed.name, failed.node, failed.proves, failed.measured
+        );
+        return Err(GuestProblem(msg).into());
     }
-    result
+    if !lifecycle::list_snapshots(&hv, &t.lab)?
+        .iter()
+        .any(|s| s == lifecycle::UP_SNAPSHOT)
+    {
+        lifecycle::save_snapshot(&hv, &t.lab, lifecycle::UP_SNAPSHOT, progress.objects)?;
+        report.snapshot_saved = true;
+    }
+    Ok(report)
+}
+
+/// The async runtime for SSH work (libvirt calls stay on plain threads).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Connects to every node (they must be up) and runs `f` with them.
+pub fn with_guests<T>(
+    t: &Target,
+    timeouts: &crate::ssh::Timeouts,
+    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    // The accel only shapes domain XML, which SSH work never renders.
+    let ctx = t.context(Accel::Tcg)?;
+    runtime()?.block_on(async {
+        let guests = ready(t, &ctx, timeouts).await?;
+        f(&ctx, guests).await
+    })
 }
 
 /// `lab down`: remove what libvirt says the lab owns, then its state.

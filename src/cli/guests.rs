@@ -1,0 +1,145 @@
+//! `lab provision`, `lab verify`, `lab ssh`: parse and delegate to [`crate::app`].
+
+use std::os::unix::process::CommandExt;
+
+use crate::cli::LabArgs;
+use crate::cli::output::{StepLines, print_checks};
+use crate::guest::Guest;
+use crate::provision::engine::Selection;
+
+/// Re-run provisioning steps; steps already done report `ok` and change nothing.
+#[derive(Debug, clap::Args)]
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Only this node.
+    #[arg(long)]
+    node: Option<String>,
+    /// Only this step (e.g. sql, mq-user, memcached; `lab plan --out` lists them).
+    #[arg(long)]
+    step: Option<String>,
+    /// Seconds to wait for the nodes to answer SSH.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+/// Prove the guide's result from the compute node: MariaDB, RabbitMQ, memcached, chrony,
+/// the OpenStack client. Exits 4 when a check fails.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Print JSON: [{name, node, proves, passed, measured, seconds}].
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the nodes to answer SSH.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+/// Run a command on a node as root (`lab ssh controller -- systemctl status mariadb`), or
+/// open a shell (OpenSSH with the lab's key and pinned host keys; no host-key prompt).
+#[derive(Debug, clap::Args)]
+pub struct SshArgs {
+    node: String,
+    #[command(flatten)]
+    lab: LabArgs,
+    /// The command; its exit status becomes `lab ssh`'s.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    crate::app::secrets(&t)?;
+    let sel = Selection {
+        node: args.node,
+        step: args.step,
+    };
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let events = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
+        crate::app::provision(&t, ctx, &guests, &sel, &StepLines).await
+    })?;
+    let changed = events
+        .iter()
+        .filter(|e| e.outcome == crate::provision::engine::Outcome::Changed)
+        .count();
+    println!("{} steps, {changed} changed", events.len());
+    Ok(())
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    crate::app::secrets(&t)?;
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let checks = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
+        Ok(crate::app::verify(&t, ctx, &guests).await?)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        print_checks(&checks);
+    }
+    match checks.iter().filter(|c| !c.passed).count() {
+        0 => Ok(()),
+        n => Err(crate::app::GuestProblem(format!("{n} of {} checks failed", checks.len())).into()),
+    }
+}
+
+pub fn ssh(args: SshArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    crate::app::secrets(&t)?;
+    if t.lab.node(&args.node).is_none() {
+        let known: Vec<&str> = t.lab.nodes.iter().map(|n| n.name.as_str()).collect();
+        anyhow::bail!(
+            "lab {} has no node {}: nodes are {}",
+            t.lab.name,
+            args.node,
+            known.join(", ")
+        );
+    }
+    if args.command.is_empty() {
+        return Err(interactive(&t, &args.node));
+    }
+    let script = args
+        .command
+        .iter()
+        .map(|a| crate::provision::quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let timeouts = crate::cli::timeouts(60);
+    let node = args.node.clone();
+    let out = crate::app::with_guests(&t, &timeouts, async |_, guests| {
+        let guest = guests
+            .iter()
+            .find(|g| g.node() == node)
+            .expect("every node connected");
+        Ok(guest.run(&script).await?)
+    })?;
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    std::process::exit(i32::try_from(out.status).unwrap_or(255));
+}
+
+/// Replaces this process with OpenSSH on the lab's generated config; returns only on error.
+fn interactive(t: &crate::app::Target, node: &str) -> anyhow::Error {
+    let (identity, known_hosts) = match crate::app::access_files(t) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let config = crate::render::access::ssh_config(&t.lab, &identity, &known_hosts);
+    let path = t.state.dir().join("ssh_config");
+    if let Err(e) = t.state.write("ssh_config", config.as_bytes()) {
+        return e.into();
+    }
+    let mut cmd = match crate::app::guests_netns() {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", &ns, "ssh"]);
+            c
+        }
+        None => std::process::Command::new("ssh"),
+    };
+    let err = cmd.arg("-F").arg(&path).arg(node).exec();
+    anyhow::anyhow!("cannot run ssh: {err}: install openssh-client")
+}
