@@ -3,6 +3,7 @@
 //! The library holds everything; the `lab` binary only parses its command line
 //! ([`cli`]) and delegates. See ARCHITECTURE.md for the map of modules.
 
+pub mod build;
 pub mod cli;
 pub mod host;
 pub mod image;
