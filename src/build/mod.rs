@@ -247,3 +247,50 @@ fn write(path: &Path, text: &str, phase: &'static str) -> Result<(), BuildError>
 }
 
 mod steps;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Catalogue;
+
+    #[test]
+    fn files_beside_the_output() {
+        let out = Path::new("/cache/debian12-base-abc.qcow2");
+        assert_eq!(
+            recipe_file(out),
+            Path::new("/cache/debian12-base-abc.qcow2.recipe")
+        );
+        let work = work_dir(out);
+        assert_eq!(work.parent(), Some(Path::new("/cache")));
+        assert!(
+            work.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".debian12-base-abc.qcow2.build-")
+        );
+        assert!(!is_current(Path::new("/nonexistent/x.qcow2"), false));
+    }
+
+    #[test]
+    fn only_debian12_has_a_recipe() {
+        let cat = Catalogue::builtin();
+        let centos = cat.get("centos7").unwrap();
+        let err = build(centos, &BuildOptions::default(), Path::new("/x"), &|_| {}).unwrap_err();
+        assert!(matches!(err, BuildError::NoRecipe(_)));
+        assert!(err.to_string().contains("lab image pull"), "{err}");
+    }
+
+    #[test]
+    fn is_current_compares_the_recorded_hash() {
+        let dir = std::env::temp_dir().join(format!("lab-build-current-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("d.qcow2");
+        std::fs::write(&out, "qcow2").unwrap();
+        std::fs::write(recipe_file(&out), "0000\n").unwrap();
+        assert!(!is_current(&out, false));
+        std::fs::write(recipe_file(&out), format!("{}\n", recipe_hash(false))).unwrap();
+        assert!(is_current(&out, false));
+        assert!(!is_current(&out, true));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
