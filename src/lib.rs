@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod build;
 pub mod cli;
 pub mod doctor;
 pub mod guest;

@@ -45,6 +45,12 @@ pub fn image_volume(image: &str) -> String {
     format!("image-{image}.qcow2")
 }
 
+/// File beside a built image recording the recipe hash it was built from
+/// (`lab image build`): `<image file>.recipe`.
+pub fn image_recipe_file(image_file: &str) -> String {
+    format!("{image_file}.recipe")
+}
+
 /// Serial console log file name of a node (in the hypervisor's log directory).
 pub fn serial_log(lab: &str, node: &str) -> String {
     format!("lab-{lab}-{node}-serial.log")
