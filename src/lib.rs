@@ -4,8 +4,8 @@
 //! ([`cli`]) and delegates. See ARCHITECTURE.md for the map of modules.
 
 pub mod app;
-pub mod cache;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod doctor;
 pub mod guest;

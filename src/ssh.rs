@@ -581,6 +581,11 @@ impl SshGuest {
     }
 }
 
+/// How a script runs: saved from stdin to a private temp file, then run with stdin from
+/// /dev/null. A plain `bash -s` would let any command that reads stdin (rabbitmqctl, apt)
+/// swallow the rest of the script, which then ends early with status 0.
+const RUN_SCRIPT: &str = "bash -c 'f=$(mktemp) || exit 125; trap \"rm -f $f\" EXIT; cat > \"$f\"; bash \"$f\" < /dev/null'";
+
 impl Guest for SshGuest {
     fn node(&self) -> &str {
         &self.target.node
@@ -589,7 +594,7 @@ impl Guest for SshGuest {
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
         let what = format!("script `{}`", first_line(script));
         let result = self
-            .exec(&what, &self.as_root("bash -s"), script.as_bytes())
+            .exec(&what, &self.as_root(RUN_SCRIPT), script.as_bytes())
             .await;
         let lines = script.lines().count();
         self.log_output(&format!("run {what} ({lines} lines)"), &result);

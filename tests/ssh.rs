@@ -179,6 +179,18 @@ async fn pinned_key_is_accepted_and_status_stdout_stderr_come_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_command_that_reads_stdin_cannot_swallow_the_rest_of_the_script() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    // rabbitmqctl and apt read stdin: under `bash -s` they ate the script's tail.
+    let out = guest
+        .run("cat > /dev/null\necho after\nexit 7\n")
+        .await
+        .unwrap();
+    assert_eq!((out.status, out.stdout.as_str()), (7, "after\n"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn another_host_key_is_refused_before_login() {
     let sshd = Sshd::start(None);
     let s = secrets();

@@ -61,8 +61,18 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let path = cache.import(&name, &file)?;
             println!("{name}: imported as {}", path.display());
         }
-        Command::Build { name, full, out, mirror, compress } => {
-            let opts = crate::build::BuildOptions { full, mirror, compress };
+        Command::Build {
+            name,
+            full,
+            out,
+            mirror,
+            compress,
+        } => {
+            let opts = crate::build::BuildOptions {
+                full,
+                mirror,
+                compress,
+            };
             build(&cache, &name, &opts, out)?;
         }
         Command::RecipeHash { name, full } => {
@@ -122,7 +132,12 @@ fn buildable<'a>(cache: &'a Cache, name: &str) -> anyhow::Result<&'a crate::imag
     Ok(image)
 }
 
-fn build(cache: &Cache, name: &str, opts: &crate::build::BuildOptions, out: Option<PathBuf>) -> anyhow::Result<()> {
+fn build(
+    cache: &Cache,
+    name: &str,
+    opts: &crate::build::BuildOptions,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let image = buildable(cache, name)?;
     let progress = |line: &str| eprintln!("{name}: {line}");
     let Some(out) = out else {
@@ -131,10 +146,18 @@ fn build(cache: &Cache, name: &str, opts: &crate::build::BuildOptions, out: Opti
         let imported = cache.import(name, &tmp);
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(crate::build::recipe_file(&tmp));
-        println!("{name}: built in {:.0}s, cached as {}", report.total.as_secs_f64(), imported?.display());
+        println!(
+            "{name}: built in {:.0}s, cached as {}",
+            report.total.as_secs_f64(),
+            imported?.display()
+        );
         return Ok(());
     };
     let report = crate::build::build(image, opts, &out, &progress)?;
-    println!("{name}: built in {:.0}s as {}", report.total.as_secs_f64(), out.display());
+    println!(
+        "{name}: built in {:.0}s as {}",
+        report.total.as_secs_f64(),
+        out.display()
+    );
     Ok(())
 }
