@@ -55,11 +55,14 @@ resp = b'\x00' + user.encode() + b'\x00' + pw.encode()
 args = struct.pack('>I', 0) + struct.pack('>B', 5) + b'PLAIN' + struct.pack('>I', len(resp)) + resp + struct.pack('>B', 5) + b'en_US'
 payload = struct.pack('>HH', 10, 11) + args
 s.sendall(struct.pack('>BHI', 1, 0, len(payload)) + payload + b'\xce')
-reply = frame()
+try:
+    reply = frame()
+except (socket.error, OSError):
+    reply = None  # RabbitMQ drops the connection on a failed login
 if reply == (10, 30):
     print('amqp login as %s on %s:5672 accepted (connection.tune)' % (user, host))
     sys.exit(0)
-print('amqp login as %s on %s:5672 refused (%s)' % (user, host, reply and 'connection.close' or 'connection closed'))
+print('amqp login as %s on %s:5672 refused (%s)' % (user, host, reply and 'connection.close' or 'connection dropped'))
 sys.exit(1)
 "#;
 
@@ -114,9 +117,11 @@ pub fn checks(lab: &Lab) -> Vec<Check> {
         check(
             "sql-remote",
             Role::Compute,
-            format!("MariaDB answers on {ip}:3306 from the compute node"),
             format!(
-                "exec 3<>/dev/tcp/{ip}/3306\ngreeting=$(timeout 5 head -c 64 <&3 | tr -dc '[:print:]')\necho \"greeting: $greeting\"\ncase $greeting in *MariaDB*|*[0-9].[0-9]*) ;; *) exit 1 ;; esac"
+                "MariaDB answers on {ip}:3306 from the compute node (a greeting, or its refusal of a host with no account yet)"
+            ),
+            format!(
+                "exec 3<>/dev/tcp/{ip}/3306\ngreeting=$(timeout 5 head -c 64 <&3 | tr -dc '[:print:]')\necho \"greeting: $greeting\"\ncase $greeting in *MariaDB*|*[0-9].[0-9]*|*\"is not allowed to connect\"*) ;; *) exit 1 ;; esac"
             ),
         ),
         rabbit,
