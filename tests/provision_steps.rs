@@ -273,7 +273,15 @@ fn rabbit_user_and_permissions() {
             s.apply
                 .contains("rabbitmqctl set_permissions openstack \".*\" \".*\" \".*\"")
         );
-        assert!(s.check.contains("rabbitmqctl -q list_users"));
+        assert!(
+            s.check
+                .starts_with("rabbitmqctl -q list_user_permissions openstack")
+        );
+        assert_eq!(
+            s.check.matches("rabbitmqctl").count(),
+            1,
+            "one Erlang boot per check"
+        );
         assert!(s.apply.starts_with("if ! rabbitmqctl -q list_users"));
         assert_eq!(
             s.apply

@@ -145,8 +145,7 @@ fi
 # == mq-user: Add the openstack user to RabbitMQ and let it configure, write and read everything.
 # secrets: /root/.lab/secrets/RABBIT_PASS
 if ! {
-  rabbitmqctl -q list_users | awk '$1 == "openstack" {found = 1} END {exit !found}' &&
-  rabbitmqctl -q list_permissions -p / | awk '$1 == "openstack" && $2 == ".*" && $3 == ".*" && $4 == ".*" {found = 1} END {exit !found}'
+  rabbitmqctl -q list_user_permissions openstack 2>/dev/null | awk '$1 == "/" && $2 == ".*" && $3 == ".*" && $4 == ".*" {found = 1} END {exit !found}'
 }; then
   if ! rabbitmqctl -q list_users | awk '$1 == "openstack" {found = 1} END {exit !found}'; then
     # The password goes on stdin, out of the process list.
