@@ -247,3 +247,40 @@ pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
     }
     Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))
 }
+
+/// `lab reset`: revert every node, set the clocks, and make chrony resynchronise at once over
+/// SSH (when the nodes answer). Returns notes for what could not be done.
+pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
+    let _lock = t.state.lock("reset")?;
+    let mut notes = lifecycle::reset(&t.connect()?, &t.lab, name, progress)?;
+    let timeouts = crate::ssh::Timeouts {
+        ready: std::time::Duration::from_secs(60),
+        ..Default::default()
+    };
+    let resync = with_guests(t, &timeouts, async |_, guests| {
+        let runs = guests
+            .iter()
+            .map(|g| crate::guest::Guest::run(g, crate::provision::CLOCK_RESYNC));
+        let outs = futures::future::join_all(runs).await;
+        Ok(guests
+            .iter()
+            .zip(outs)
+            .filter_map(|(g, o)| match o {
+                Ok(out) if out.success() => None,
+                Ok(out) => Some(format!(
+                    "{}: chrony not resynchronised: {}",
+                    crate::guest::Guest::node(g),
+                    out.tail(3)
+                )),
+                Err(e) => Some(e.to_string()),
+            })
+            .collect::<Vec<_>>())
+    });
+    match resync {
+        Ok(more) => notes.extend(more),
+        Err(e) => notes.push(format!(
+            "chrony not resynchronised (nodes not reachable over ssh): {e:#}"
+        )),
+    }
+    Ok(notes)
+}

@@ -72,9 +72,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 
 pub fn reset(args: ResetArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
-    let _lock = t.state.lock("reset")?;
     let start = std::time::Instant::now();
-    let notes = lifecycle::reset(&t.connect()?, &t.lab, &args.name, &Lines::new())?;
+    let notes = crate::app::reset(&t, &args.name, &Lines::new())?;
     notes.iter().for_each(|n| eprintln!("note: {n}"));
     println!(
         "lab {} reset to {} in {:.1}s",
