@@ -52,17 +52,31 @@ pub fn serial_tail(t: &LabTarget, ctx: &RenderContext, node: &str, lines: usize)
 }
 
 /// Waits until every node answers SSH and cloud-init has finished; connects to each.
+/// Each node's readiness is reported to `progress` as it comes, timed from the call.
 pub async fn ready(
     t: &LabTarget,
     ctx: &RenderContext,
     timeouts: &Timeouts,
+    progress: &dyn crate::lifecycle::Progress,
 ) -> anyhow::Result<Vec<SshGuest>> {
     std::fs::create_dir_all(t.state.dir().join("logs"))
         .context("cannot create the lab's log directory")?;
     let targets = ssh_targets(t, ctx);
-    let waits = targets
-        .iter()
-        .map(|target| ssh::wait_ready(target, timeouts));
+    let start = std::time::Instant::now();
+    let waits = targets.iter().map(|target| async move {
+        let r = ssh::wait_ready(target, timeouts).await;
+        if r.is_ok() {
+            let (kind, name) = ("node", target.node.clone());
+            let action = crate::lifecycle::Action::Ready;
+            progress.event(crate::lifecycle::Event {
+                kind,
+                name,
+                action,
+                elapsed: start.elapsed(),
+            });
+        }
+        r
+    });
     let results = futures::future::join_all(waits).await;
     let mut guests = Vec::new();
     for (target, r) in targets.iter().zip(results) {

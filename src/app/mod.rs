@@ -159,7 +159,7 @@ pub fn up(
     };
     let rt = runtime()?;
     let (steps, checks) = rt.block_on(async {
-        let guests = ready(t, &ctx, timeouts).await?;
+        let guests = ready(t, &ctx, timeouts, progress.objects).await?;
         let steps =
             guests::provision(t, &ctx, &guests, &Default::default(), progress.steps).await?;
         let checks = verify(t, &ctx, &guests).await?;
@@ -203,7 +203,7 @@ pub fn with_guests<T>(
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
     runtime()?.block_on(async {
-        let guests = ready(t, &ctx, timeouts).await?;
+        let guests = ready(t, &ctx, timeouts, &lifecycle::Quiet).await?;
         f(&ctx, guests).await
     })
 }

@@ -31,6 +31,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Saved => "saved",
         Action::Reverted => "reverted",
         Action::ClockSet => "set",
+        Action::Ready => "ready",
         Action::Deleted => "deleted",
         Action::RolledBack => "rolled back",
     }

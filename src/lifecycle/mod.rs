@@ -34,6 +34,8 @@ pub enum Action {
     Saved,
     Reverted,
     ClockSet,
+    /// A node answers SSH with cloud-init finished.
+    Ready,
     Deleted,
     RolledBack,
 }

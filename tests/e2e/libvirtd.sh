@@ -16,9 +16,13 @@ run=${3:?run directory for pid files}
 
 start() {
   mkdir -p "$run" /var/lib/libvirt/dnsmasq /var/log/libvirt/qemu /var/lib/libvirt/images
-  if [ -S /var/run/libvirt/libvirt-sock ] && [ ! -e "$run/libvirtd.pid" ]; then
-    echo "libvirt-sock exists: another libvirtd runs on this host; stop it first" >&2
-    exit 1
+  if [ -S /var/run/libvirt/libvirt-sock ]; then
+    if virsh -c qemu:///system version >/dev/null 2>&1; then
+      echo "a libvirtd already answers on this host: stop it first (this test starts its own)" >&2
+      exit 1
+    fi
+    # A socket left by a libvirtd that was killed: nothing listens on it.
+    rm -f /var/run/libvirt/libvirt-sock /var/run/libvirt/libvirt-sock-ro /var/run/libvirt/libvirt-admin-sock
   fi
   ip netns add "$ns"
   ip -n "$ns" link set lo up

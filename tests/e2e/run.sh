@@ -53,15 +53,18 @@ on_exit() {
 trap on_exit EXIT
 
 phase libvirtd tests/e2e/libvirtd.sh start "$ns" "$work/run"
-image=$(LAB="target/debug/lab" tests/e2e/build-image.sh --full "$image_cache" | tee /dev/stderr | awk '$1 == "IMAGE" {print $2}')
+# (No `tee /dev/stderr` here: reopening stderr truncates a log file it is redirected to.)
+built=$(LAB="target/debug/lab" tests/e2e/build-image.sh --full "$image_cache")
+echo "$built"
+image=$(echo "$built" | awk '$1 == "IMAGE" {print $2}')
 phase import "${lab[@]}" image import debian12 "$image"
 
 phase up "${lab[@]}" up -l "$lab_file"
 phase verify "${lab[@]}" verify -l "$lab_file"
 
-out=$("${lab[@]}" provision -l "$lab_file" 2>&1 | tee /dev/stderr)
+out=$(phase provision-again "${lab[@]}" provision -l "$lab_file" 2>&1)
+echo "$out"
 echo "$out" | grep -q ' 0 changed$' || { echo "a second provision changed something" >&2; exit 1; }
-phase provision-again "${lab[@]}" provision -l "$lab_file"
 
 phase snapshot-save "${lab[@]}" snapshot save ex1 -l "$lab_file"
 "${lab[@]}" ssh controller -l "$lab_file" -- touch /root/exercise-marker
