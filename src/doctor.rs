@@ -61,16 +61,9 @@ pub fn accel() -> Finding {
 
 /// Nested virtualization, for nova's own guests on the compute node.
 pub fn nested() -> Finding {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .ok()
-    };
-    let nested = read("/sys/module/kvm_intel/parameters/nested")
-        .or_else(|| read("/sys/module/kvm_amd/parameters/nested"));
-    match nested.as_deref() {
-        Some("Y" | "1") => finding("nested", Level::Ok, "nested virtualization is on", ""),
-        _ => finding(
+    match host::nested_virt() {
+        true => finding("nested", Level::Ok, "nested virtualization is on", ""),
+        false => finding(
             "nested",
             Level::Warn,
             "nested virtualization is off or unknown",

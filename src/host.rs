@@ -47,6 +47,17 @@ pub fn choose_accel(kvm_opens: bool, cpuinfo: &str) -> AccelChoice {
     }
 }
 
+/// Whether the host's kvm module offers nested virtualization.
+pub fn nested_virt() -> bool {
+    [
+        "/sys/module/kvm_intel/parameters/nested",
+        "/sys/module/kvm_amd/parameters/nested",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .any(|v| matches!(v.trim(), "Y" | "1"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

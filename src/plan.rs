@@ -201,7 +201,8 @@ pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result
     Ok(written)
 }
 
-/// The context `plan` renders with: the default system paths and fresh secrets.
+/// The context `plan` renders with: the default system paths and fresh secrets; no nested
+/// virtualization unless [`RenderContext::nested`] is set after.
 pub fn context(lab: &Lab, accel: Accel, seed: &[u8; 32]) -> RenderContext {
     RenderContext {
         accel,
@@ -209,7 +210,18 @@ pub fn context(lab: &Lab, accel: Accel, seed: &[u8; 32]) -> RenderContext {
         pool_dir: Path::new(DEFAULT_POOL_ROOT).join(names::pool(&lab.name)),
         log_dir: PathBuf::from(DEFAULT_LOG_DIR),
         generations: Default::default(),
+        nested: false,
     }
+}
+
+/// A note per compute node that will not see the host's CPU virtualization.
+pub fn nested_notes(lab: &Lab, accel: Accel, nested: bool) -> Vec<String> {
+    lab.nodes
+        .iter()
+        .filter(|n| n.role == crate::model::Role::Compute)
+        .filter(|n| !render::libvirt::passes_through_cpu(n, accel, nested))
+        .map(|n| format!("{}: no nested virtualization under kvm here, so nova on it will need virt_type = qemu", n.name))
+        .collect()
 }
 
 pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -218,10 +230,16 @@ pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let accel = opts
         .accel
         .unwrap_or_else(|| crate::host::detect_accel().accel);
-    let summary = summary(&lab, &source.path, accel, &notes);
+    let nested = crate::host::nested_virt();
+    let mut summary = summary(&lab, &source.path, accel, &notes);
+    summary.notes.extend(nested_notes(&lab, accel, nested));
     if let Some(dir) = &opts.out {
         let seed = secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;
-        let written = write_files(dir, &lab, &context(&lab, accel, &seed))?;
+        let ctx = RenderContext {
+            nested,
+            ..context(&lab, accel, &seed)
+        };
+        let written = write_files(dir, &lab, &ctx)?;
         if !opts.json {
             writeln!(out, "wrote {} files under {}", written.len(), dir.display())?;
         }

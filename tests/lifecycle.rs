@@ -151,6 +151,9 @@ impl Hypervisor for TestHost {
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
         self.inner.delete_snapshot(domain, snapshot)
     }
+    fn console(&self, domain: &str) -> Result<Box<dyn lab::libvirt::Console>> {
+        self.inner.console(domain)
+    }
     fn sync_clock(&self, domain: &str) -> Result<()> {
         if self.no_agent {
             return Err(LibvirtError::Call {
@@ -422,14 +425,23 @@ fn snapshots_save_list_reset_and_delete_lab_wide() {
     );
 
     let events = Events::default();
-    let notes = lifecycle::reset(&hv, &f.lab, "ex1", &events).unwrap();
-    assert_eq!(notes, Vec::<String>::new());
-    let clocks = events
+    lifecycle::reset(&hv, &f.lab, "ex1", &events).unwrap();
+    let reverted = events
         .actions()
         .iter()
-        .filter(|a| **a == lifecycle::Action::ClockSet)
+        .filter(|a| **a == lifecycle::Action::Reverted)
         .count();
-    assert_eq!(clocks, 2, "each node's clock set after its revert");
+    assert_eq!(reverted, 2);
+    let doms: Vec<String> = f
+        .lab
+        .nodes
+        .iter()
+        .map(|n| names::domain(&f.lab.name, &n.name))
+        .collect();
+    assert!(
+        lifecycle::sync_clocks(&hv, &doms, &events).is_empty(),
+        "the test driver sets clocks"
+    );
     let status = lifecycle::status(&hv, &f.lab).unwrap();
     assert!(
         status
@@ -520,17 +532,25 @@ fn a_failed_snapshot_is_all_or_nothing_and_resumes_the_nodes() {
 }
 
 #[test]
-fn reset_without_a_guest_agent_reverts_and_notes_the_stale_clocks() {
+fn clocks_without_a_guest_agent_are_reported_per_domain() {
     let (mut hv, f) = (TestHost::new(), fixture());
     up(&hv, &f, &Events::default()).unwrap();
-    lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
     hv.no_agent = true;
-    let notes = lifecycle::reset(&hv, &f.lab, "ex1", &Events::default()).unwrap();
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    let doms: Vec<String> = f
+        .lab
+        .nodes
+        .iter()
+        .map(|n| names::domain(&f.lab.name, &n.name))
+        .collect();
+    let failed = lifecycle::sync_clocks(&hv, &doms, &Events::default());
+    let mut names: Vec<&str> = failed.iter().map(|(d, _)| d.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["lab-ocata-deb-compute1", "lab-ocata-deb-controller"]
+    );
     assert!(
-        notes
-            .iter()
-            .all(|n| n.contains("clock not set") && n.contains("guest agent")),
-        "{notes:?}"
+        failed[0].1.to_string().contains("guest agent"),
+        "{failed:?}"
     );
 }

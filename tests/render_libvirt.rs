@@ -430,3 +430,27 @@ mod test_driver {
         drop(conn);
     }
 }
+
+#[test]
+fn only_the_compute_node_sees_the_host_cpu_and_only_with_nested_kvm() {
+    let lab = common::lab("openstack-ocata");
+    let mut ctx = common::context(&lab);
+    let cpu = |ctx: &lab::render::RenderContext, node: &str| {
+        libvirt::domain_xml(&lab, lab.node(node).unwrap(), ctx)
+            .contains(r#"<cpu mode="host-passthrough"/>"#)
+    };
+    ctx.nested = true;
+    assert!(!cpu(&ctx, "compute1"), "tcg: no passthrough");
+    ctx.accel = lab::render::Accel::Kvm;
+    assert!(cpu(&ctx, "compute1"));
+    assert!(!cpu(&ctx, "controller"));
+    ctx.nested = false;
+    assert!(!cpu(&ctx, "compute1"));
+    assert_eq!(
+        lab::plan::nested_notes(&lab, lab::render::Accel::Tcg, true),
+        [
+            "compute1: no nested virtualization under kvm here, so nova on it will need virt_type = qemu"
+        ]
+    );
+    assert!(lab::plan::nested_notes(&lab, lab::render::Accel::Kvm, true).is_empty());
+}

@@ -129,3 +129,48 @@ pub async fn verify(
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct GuestProblem(pub String);
+
+/// Sets every node's clock over SSH and makes chrony poll at once. Returns the nodes it could
+/// not reach or fix, with why.
+pub async fn resync_clocks(
+    t: &LabTarget,
+    ctx: &RenderContext,
+    progress: &dyn crate::lifecycle::Progress,
+) -> Vec<(String, String)> {
+    let timeouts = Timeouts {
+        ready: std::time::Duration::from_secs(20),
+        ..Default::default()
+    };
+    let targets = ssh_targets(t, ctx);
+    let runs = targets.iter().map(|target| async move {
+        let start = std::time::Instant::now();
+        let guest = ssh::wait_ready(target, &timeouts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let script = crate::provision::clock_resync(std::time::SystemTime::now());
+        let out = crate::guest::Guest::run(&guest, &script)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err(format!("clock not set over ssh: {}", out.tail(3)));
+        }
+        let (kind, name, action) = (
+            "clock",
+            target.node.clone(),
+            crate::lifecycle::Action::ClockSet,
+        );
+        progress.event(crate::lifecycle::Event {
+            kind,
+            name,
+            action,
+            elapsed: start.elapsed(),
+        });
+        Ok(())
+    });
+    let results = futures::future::join_all(runs).await;
+    targets
+        .iter()
+        .zip(results)
+        .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
+        .collect()
+}

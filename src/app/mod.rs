@@ -14,7 +14,10 @@ use crate::render::{Accel, RenderContext};
 use crate::secrets::LabSecrets;
 use crate::state::{self, LabState};
 
+mod console;
 mod guests;
+
+pub use console::{ESCAPE, RawMode, attach};
 
 pub use guests::{
     GuestProblem, netns as guests_netns, provision, ready, serial_tail, ssh_targets, verify,
@@ -92,6 +95,7 @@ impl Target {
             pool_dir,
             log_dir,
             generations: Default::default(),
+            nested: crate::host::nested_virt(),
         })
     }
 }
@@ -248,39 +252,27 @@ pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
     Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))
 }
 
-/// `lab reset`: revert every node, set the clocks, and make chrony resynchronise at once over
-/// SSH (when the nodes answer). Returns notes for what could not be done.
+/// `lab reset`: revert every node, then set the clocks over SSH (and make chrony poll at
+/// once); nodes SSH cannot reach get theirs through the guest agent. Returns notes for what
+/// could not be done.
 pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
     let _lock = t.state.lock("reset")?;
-    let mut notes = lifecycle::reset(&t.connect()?, &t.lab, name, progress)?;
-    let timeouts = crate::ssh::Timeouts {
-        ready: std::time::Duration::from_secs(60),
-        ..Default::default()
-    };
-    let resync = with_guests(t, &timeouts, async |_, guests| {
-        let runs = guests
-            .iter()
-            .map(|g| crate::guest::Guest::run(g, crate::provision::CLOCK_RESYNC));
-        let outs = futures::future::join_all(runs).await;
-        Ok(guests
-            .iter()
-            .zip(outs)
-            .filter_map(|(g, o)| match o {
-                Ok(out) if out.success() => None,
-                Ok(out) => Some(format!(
-                    "{}: chrony not resynchronised: {}",
-                    crate::guest::Guest::node(g),
-                    out.tail(3)
-                )),
-                Err(e) => Some(e.to_string()),
-            })
-            .collect::<Vec<_>>())
-    });
-    match resync {
-        Ok(more) => notes.extend(more),
-        Err(e) => notes.push(format!(
-            "chrony not resynchronised (nodes not reachable over ssh): {e:#}"
-        )),
-    }
+    let hv = t.connect()?;
+    lifecycle::reset(&hv, &t.lab, name, progress)?;
+    let ctx = t.context(Accel::Tcg)?;
+    let unreached = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));
+    let domains: Vec<String> = unreached
+        .iter()
+        .map(|(node, _)| names::domain(&t.lab.name, node))
+        .collect();
+    let failed = lifecycle::sync_clocks(&hv, &domains, progress);
+    let notes = unreached
+        .iter()
+        .zip(&domains)
+        .filter_map(|((node, ssh), d)| {
+            let (_, agent) = failed.iter().find(|(f, _)| f == d)?;
+            Some(format!("{node}: clock not set (ssh: {ssh}; guest agent: {agent}): it runs from the snapshot's time until ntp steps it"))
+        })
+        .collect();
     Ok(notes)
 }

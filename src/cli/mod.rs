@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one module per verb that parses and delegates.
 
 mod access;
+mod console;
 mod doctor;
 mod down;
 mod guests;
@@ -49,7 +50,16 @@ pub enum Command {
     Provision(guests::ProvisionArgs),
     Verify(guests::VerifyArgs),
     Ssh(guests::SshArgs),
+    Console(console::ConsoleArgs),
+    Logs(console::LogsArgs),
     Doctor(doctor::Args),
+    /// Print shell completions: `lab completions bash > /etc/bash_completion.d/lab`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `lab man | man -l -`.
+    Man,
     Creds(access::CredsArgs),
     SshConfig(access::SshConfigArgs),
     Inventory(access::InventoryArgs),
@@ -127,7 +137,20 @@ pub fn main() -> ExitCode {
         Command::Provision(args) => guests::provision(args),
         Command::Verify(args) => guests::verify(args),
         Command::Ssh(args) => guests::ssh(args),
+        Command::Console(args) => console::console(args),
+        Command::Logs(args) => console::logs(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "lab", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(Into::into)
+        }
         Command::Creds(args) => access::creds(args),
         Command::SshConfig(args) => access::ssh_config(args),
         Command::Inventory(args) => access::inventory(args),

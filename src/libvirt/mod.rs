@@ -115,4 +115,12 @@ pub trait Hypervisor: Send + Sync {
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()>;
     /// Sets the guest clock to the host's through the guest agent (stale after a revert).
     fn sync_clock(&self, domain: &str) -> Result<()>;
+    /// Attaches to the domain's serial console (taking it over from another client).
+    fn console(&self, domain: &str) -> Result<Box<dyn Console>>;
+}
+
+/// A bidirectional byte stream to a console; `recv` blocks, and returns 0 at its end.
+pub trait Console: Send + Sync {
+    fn recv(&self, buf: &mut [u8]) -> Result<usize>;
+    fn send(&self, data: &[u8]) -> Result<()>;
 }

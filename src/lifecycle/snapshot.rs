@@ -4,7 +4,7 @@
 use super::inventory::Inventory;
 use super::status::common_snapshots;
 use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
-use crate::libvirt::RunState;
+use crate::libvirt::{LibvirtError, RunState};
 use crate::model::Lab;
 use crate::names;
 use crate::render::libvirt::snapshot_xml;
@@ -108,30 +108,34 @@ pub fn delete_snapshot(
     })
 }
 
-/// Reverts every node to `name` in parallel; all are left running, their clocks set through
-/// the guest agent. Returns a note per node whose clock could not be set (no agent yet).
-pub fn reset(
-    hv: Hv,
-    lab: &Lab,
-    name: &str,
-    progress: &dyn Progress,
-) -> Result<Vec<String>, LifecycleError> {
+/// Reverts every node to `name` in parallel; all are left running. Their clocks are the
+/// snapshot's: set them after (over SSH, else [`sync_clocks`]).
+pub fn reset(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
-    let notes = std::sync::Mutex::new(Vec::new());
     each_parallel(&doms, |d| {
         timed(progress, "domain", d, Action::Reverted, || {
             hv.revert_snapshot(d, name)
-        })?;
+        })
+        .map_err(LifecycleError::from)
+    })
+}
+
+/// Sets the clocks of `domains` through the guest agent, in parallel. Returns the domains
+/// whose clock could not be set (no agent), with the error.
+pub fn sync_clocks(
+    hv: Hv,
+    domains: &[String],
+    progress: &dyn Progress,
+) -> Vec<(String, LibvirtError)> {
+    let failed = std::sync::Mutex::new(Vec::new());
+    let _ = each_parallel(domains, |d| {
         if let Err(e) = timed(progress, "clock", d, Action::ClockSet, || hv.sync_clock(d)) {
-            let note = format!(
-                "{d}: clock not set ({e}): it runs from the snapshot's time until ntp steps it"
-            );
-            notes.lock().unwrap().push(note);
+            failed.lock().unwrap().push((d.clone(), e));
         }
         Ok::<(), LifecycleError>(())
-    })?;
-    Ok(notes.into_inner().unwrap())
+    });
+    failed.into_inner().unwrap()
 }
 
 fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {

@@ -120,6 +120,12 @@ fn nat_addressing(w: &mut Xml, net: &Network) -> io::Result<()> {
 /// `<domain>` of a node: BIOS (so internal snapshots with memory work), the overlay on virtio,
 /// the seed ISO on virtio-scsi, one virtio NIC per lab network, a logged serial console.
 /// No `<uuid>`: libvirt assigns it.
+/// The compute node sees the host's CPU (vmx/svm included) when the host offers nested
+/// virtualization under kvm, so nova can later run its own guests with kvm.
+pub fn passes_through_cpu(node: &Node, accel: super::Accel, nested: bool) -> bool {
+    node.role == crate::model::Role::Compute && nested && accel == super::Accel::Kvm
+}
+
 pub fn domain_xml(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     document(|w| {
         parent_el(w, "domain", &[("type", ctx.accel.domain_type())], |w| {
@@ -133,6 +139,9 @@ pub fn domain_xml(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
             let kib = node.memory.bytes().div_ceil(1024).to_string();
             text_el(w, "memory", &[("unit", "KiB")], &kib)?;
             text_el(w, "vcpu", &[], &node.vcpus.to_string())?;
+            if passes_through_cpu(node, ctx.accel, ctx.nested) {
+                empty_el(w, "cpu", &[("mode", "host-passthrough")])?;
+            }
             machine(w)?;
             parent_el(w, "devices", &[], |w| devices(w, lab, node, ctx))
         })

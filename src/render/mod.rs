@@ -42,6 +42,8 @@ pub struct RenderContext {
     pub log_dir: PathBuf,
     /// Rebuild count per node (default 1): part of the cloud-init instance-id.
     pub generations: BTreeMap<String, u64>,
+    /// The host offers nested virtualization (kvm_intel/kvm_amd `nested`).
+    pub nested: bool,
 }
 
 impl RenderContext {

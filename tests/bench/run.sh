@@ -105,13 +105,13 @@ t0=$(now)
   printf '%s %s\n' "$(secs "$t0" "$(now)")" "$line"
 done > "$work/up.txt"
 up_total=$(secs "$t0" "$(now)")
-prepare=$(awk '$2 == "domain" && $5 == "started" {t = $1} END {print t}' "$work/up.txt")
+prepare=$(awk '$2 == "domain" && $4 == "started" {t = $1} END {print t}' "$work/up.txt")
 ssh_ready=$(awk '$2 == "node" && $4 == "ready" {t = $1} END {print t}' "$work/up.txt")
 figure up_prepare "$prepare"
 figure up_ssh_ready "$ssh_ready"
 awk '$2 == "node" && $4 == "ready" {sub(/s$/, "", $5); print "FIGURE boot_" $3, $5}' "$work/up.txt"
 awk 'NF == 5 && ($4 == "ok" || $4 == "changed") && $2 != "domain" && $2 != "network" && $2 != "pool" && $2 != "volume" {sub(/s$/, "", $5); print "FIGURE provision_" $2 "_" $3, $5}' "$work/up.txt"
-last_step=$(awk 'NF == 5 && ($4 == "ok" || $4 == "changed") {t = $1} END {print t}' "$work/up.txt")
+last_step=$(awk 'NF == 5 && ($4 == "ok" || $4 == "changed") && $2 != "domain" && $2 != "network" {t = $1} END {print t}' "$work/up.txt")
 awk -v a="$up_total" -v b="$last_step" 'BEGIN { printf "FIGURE verify %.3f\n", a - b }'
 figure up_total "$up_total"
 

@@ -1,0 +1,113 @@
+//! `lab console` and `lab logs`: parse and delegate to [`crate::app`].
+
+use std::io::{BufRead, Seek, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::LabArgs;
+use crate::libvirt::Hypervisor;
+
+/// Attach to a node's serial console (through libvirt, so it works on remote hosts too).
+///
+/// Ctrl-] leaves. With piped input, the console's output of the second after the input ends
+/// is still shown (`printf '\n' | lab console controller` shows the login prompt).
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    node: String,
+    #[command(flatten)]
+    lab: LabArgs,
+}
+
+/// Show a node's serial console log and its provisioning log.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    node: String,
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Keep printing what is appended (Ctrl-C ends).
+    #[arg(long, short)]
+    follow: bool,
+    /// Only the serial console log.
+    #[arg(long, conflicts_with = "provision")]
+    serial: bool,
+    /// Only the provisioning log (commands run over SSH and their output).
+    #[arg(long)]
+    provision: bool,
+}
+
+fn domain_of(t: &crate::app::Target, node: &str) -> anyhow::Result<String> {
+    if t.lab.node(node).is_none() {
+        let known: Vec<&str> = t.lab.nodes.iter().map(|n| n.name.as_str()).collect();
+        anyhow::bail!(
+            "lab {} has no node {node}: nodes are {}",
+            t.lab.name,
+            known.join(", ")
+        );
+    }
+    Ok(crate::names::domain(&t.lab.name, node))
+}
+
+pub fn console(args: ConsoleArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    let domain = domain_of(&t, &args.node)?;
+    let console: Arc<dyn crate::libvirt::Console> = Arc::from(t.connect()?.console(&domain)?);
+    let raw = crate::app::RawMode::enable(0);
+    if raw.is_some() {
+        eprint!("connected to {domain}'s serial console; escape with Ctrl-]\r\n");
+    }
+    let linger = Duration::from_secs(if raw.is_some() { 0 } else { 1 });
+    crate::app::attach(console, std::io::stdin(), std::io::stdout(), linger)?;
+    drop(raw);
+    eprintln!();
+    Ok(())
+}
+
+pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let t = args.lab.target()?;
+    domain_of(&t, &args.node)?;
+    let (_, log_dir) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
+    let mut files = Vec::new();
+    if !args.provision {
+        files.push(log_dir.join(crate::names::serial_log(&t.lab.name, &args.node)));
+    }
+    if !args.serial {
+        files.push(t.state.dir().join(crate::names::node_log(&args.node)));
+    }
+    for f in &files {
+        match std::fs::read_to_string(f) {
+            Ok(text) => println!("==> {} <==\n{text}", f.display()),
+            Err(e) => eprintln!(
+                "{}: {e} (not on this machine, or the node never ran)",
+                f.display()
+            ),
+        }
+    }
+    if args.follow {
+        follow(&files)?;
+    }
+    Ok(())
+}
+
+/// Prints what is appended to `files`, polling twice a second, until interrupted.
+fn follow(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let mut readers: Vec<_> = files
+        .iter()
+        .filter_map(|f| {
+            let mut file = std::fs::File::open(f).ok()?;
+            file.seek(std::io::SeekFrom::End(0)).ok()?;
+            Some(std::io::BufReader::new(file))
+        })
+        .collect();
+    let mut out = std::io::stdout();
+    loop {
+        for r in &mut readers {
+            let mut line = String::new();
+            while r.read_line(&mut line)? > 0 {
+                out.write_all(line.as_bytes())?;
+                line.clear();
+            }
+        }
+        out.flush()?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
