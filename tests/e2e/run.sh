@@ -62,6 +62,25 @@ phase import "${lab[@]}" image import debian12 "$image"
 phase up "${lab[@]}" up -l "$lab_file"
 phase verify "${lab[@]}" verify -l "$lab_file"
 
+# Living in the lab: every user-facing command on the running lab.
+expect() { # expect WHAT PATTERN CMD...: CMD's output must match PATTERN
+  local what=$1 pattern=$2 out
+  shift 2
+  out=$("$@" 2>&1) || { echo "$what failed: $out" >&2; return 1; }
+  grep -qE "$pattern" <<<"$out" || { echo "$what: no '$pattern' in: $out" >&2; return 1; }
+  echo "ok: $what"
+}
+expect "status --json" '"state": "running"' "${lab[@]}" status --json -l "$lab_file"
+expect "creds" '^RABBIT_PASS +[0-9a-f]{20}$' "${lab[@]}" creds -l "$lab_file"
+expect "inventory" '^compute1 ansible_host=203\.0\.113\.31' "${lab[@]}" inventory -l "$lab_file"
+"${lab[@]}" ssh-config -l "$lab_file" > "$work/ssh_config"
+expect "openssh with ssh-config" '^controller$' ip netns exec "$ns" ssh -F "$work/ssh_config" -o BatchMode=yes controller hostname
+expect "lab ssh" '^10\.0\.0\.11' "${lab[@]}" ssh compute1 -l "$lab_file" -- getent hosts controller
+expect "console" 'login:' bash -c "printf '\\n' | timeout 30 target/debug/lab console controller -l $lab_file"
+expect "logs --provision" 'run script' "${lab[@]}" logs controller --provision -l "$lab_file"
+expect "logs --serial" 'cloud-init' "${lab[@]}" logs controller --serial -l "$lab_file"
+expect "doctor" 'ok +image' "${lab[@]}" doctor -l "$lab_file"
+
 out=$(phase provision-again "${lab[@]}" provision -l "$lab_file" 2>&1)
 echo "$out"
 echo "$out" | grep -q ' 0 changed$' || { echo "a second provision changed something" >&2; exit 1; }
@@ -75,6 +94,7 @@ if "${lab[@]}" ssh controller -l "$lab_file" -- test -e /root/exercise-marker; t
   exit 1
 fi
 phase verify-after-reset "${lab[@]}" verify -l "$lab_file"
+expect "snapshot list --json" '"ex1"' "${lab[@]}" snapshot list --json -l "$lab_file"
 
 phase down "${lab[@]}" down -l "$lab_file"
 left=$(virsh -c qemu:///system "list --all --name; net-list --all --name; pool-list --all --name" | grep -c "lab-$lab_name" || true)
