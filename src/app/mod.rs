@@ -81,6 +81,24 @@ impl Target {
         })
     }
 
+    /// The libvirt domain of node `name`, or an error listing the lab's nodes.
+    pub fn domain(&self, name: &str) -> Result<String, lifecycle::LifecycleError> {
+        match self.lab.node(name) {
+            Some(n) => Ok(names::domain(&self.lab.name, &n.name)),
+            None => Err(lifecycle::LifecycleError::NoSuchNode {
+                lab: self.lab.name.clone(),
+                node: name.to_string(),
+                known: self
+                    .lab
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
     pub fn connect(&self) -> anyhow::Result<Libvirt> {
         Ok(Libvirt::open(&self.uri)?)
     }

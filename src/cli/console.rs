@@ -35,21 +35,9 @@ pub struct LogsArgs {
     provision: bool,
 }
 
-fn domain_of(t: &crate::app::Target, node: &str) -> anyhow::Result<String> {
-    if t.lab.node(node).is_none() {
-        let known: Vec<&str> = t.lab.nodes.iter().map(|n| n.name.as_str()).collect();
-        anyhow::bail!(
-            "lab {} has no node {node}: nodes are {}",
-            t.lab.name,
-            known.join(", ")
-        );
-    }
-    Ok(crate::names::domain(&t.lab.name, node))
-}
-
 pub fn console(args: ConsoleArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
-    let domain = domain_of(&t, &args.node)?;
+    let domain = t.domain(&args.node)?;
     let console: Arc<dyn crate::libvirt::Console> = Arc::from(t.connect()?.console(&domain)?);
     let raw = crate::app::RawMode::enable(0);
     if raw.is_some() {
@@ -64,7 +52,7 @@ pub fn console(args: ConsoleArgs) -> anyhow::Result<()> {
 
 pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
-    domain_of(&t, &args.node)?;
+    t.domain(&args.node)?;
     let (_, log_dir) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     let mut files = Vec::new();
     if !args.provision {

@@ -89,15 +89,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
 pub fn ssh(args: SshArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
     crate::app::secrets(&t)?;
-    if t.lab.node(&args.node).is_none() {
-        let known: Vec<&str> = t.lab.nodes.iter().map(|n| n.name.as_str()).collect();
-        anyhow::bail!(
-            "lab {} has no node {}: nodes are {}",
-            t.lab.name,
-            args.node,
-            known.join(", ")
-        );
-    }
+    t.domain(&args.node)?;
     if args.command.is_empty() {
         return Err(interactive(&t, &args.node));
     }

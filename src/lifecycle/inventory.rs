@@ -62,6 +62,14 @@ impl Inventory {
         ours(&self.domains, lab)
     }
 
+    /// Names of the domains whose metadata names this lab.
+    pub fn our_domain_names(&self, lab: &str) -> Vec<String> {
+        self.our_domains(lab)
+            .into_iter()
+            .map(|(d, _)| d.name.clone())
+            .collect()
+    }
+
     /// Networks whose metadata names this lab.
     pub fn our_networks(&self, lab: &str) -> Vec<(&Found<bool>, Owner)> {
         ours(&self.networks, lab)

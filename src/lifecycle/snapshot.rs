@@ -12,11 +12,7 @@ use crate::render::libvirt::snapshot_xml;
 /// The lab's domains, all of which must exist.
 fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name)?;
-    let ours: Vec<String> = inv
-        .our_domains(&lab.name)
-        .iter()
-        .map(|(d, _)| d.name.clone())
-        .collect();
+    let ours = inv.our_domain_names(&lab.name);
     let wanted: Vec<String> = lab
         .nodes
         .iter()

@@ -50,11 +50,7 @@ impl Status {
 
 pub fn status(hv: Hv, lab: &Lab) -> Result<Status, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name)?;
-    let ours: Vec<String> = inv
-        .our_domains(&lab.name)
-        .iter()
-        .map(|(d, _)| d.name.clone())
-        .collect();
+    let ours = inv.our_domain_names(&lab.name);
     let nodes = lab
         .nodes
         .iter()
