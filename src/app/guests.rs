@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -137,8 +138,11 @@ pub async fn resync_clocks(
     ctx: &RenderContext,
     progress: &dyn crate::lifecycle::Progress,
 ) -> Vec<(String, String)> {
+    // Right after a revert the node answers within a second or so: poll it closely.
     let timeouts = Timeouts {
-        ready: std::time::Duration::from_secs(20),
+        ready: Duration::from_secs(20),
+        connect: Duration::from_secs(3),
+        poll: Duration::from_millis(250),
         ..Default::default()
     };
     let targets = ssh_targets(t, ctx);
