@@ -175,13 +175,7 @@ mod tests {
             sent: Mutex::default(),
         });
         let out = Sink::default();
-        let got = attach(
-            echo,
-            &b"hello\n"[..],
-            out.clone(),
-            Duration::from_millis(200),
-        )
-        .unwrap();
+        let got = attach(echo, &b"hello\n"[..], out.clone(), Duration::from_secs(1)).unwrap();
         assert_eq!(out.0.lock().unwrap().as_slice(), b"hello\n");
         assert_eq!(got, 6);
     }

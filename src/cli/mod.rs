@@ -159,7 +159,13 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("lab: {err:#}");
-            ExitCode::from(exit_code(&err))
+            let code = exit_code(&err);
+            if code == exit::GUEST {
+                eprintln!(
+                    "hint: the nodes stay up for a look (`lab ssh`, `lab logs`, `lab console`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
+                );
+            }
+            ExitCode::from(code)
         }
     }
 }
