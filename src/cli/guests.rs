@@ -58,7 +58,7 @@ pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     };
     let timeouts = crate::cli::timeouts(args.timeout);
     let events = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
-        crate::app::provision(&t, ctx, &guests, &sel, &StepLines).await
+        crate::app::provision(&t, ctx, &guests, &sel, &StepLines::new()).await
     })?;
     let changed = events
         .iter()

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let provision = (!args.no_provision).then_some(&timeouts);
     let progress = crate::app::UpProgress {
         objects: &Lines::new(),
-        steps: &StepLines,
+        steps: &StepLines::new(),
     };
     let report = crate::app::up(&target, args.accel.resolve(), &image, provision, &progress)?;
     print_checks(&report.checks);
