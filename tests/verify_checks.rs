@@ -11,7 +11,8 @@ use lab::provision::verify::checks;
 
 fn rendered(lab: &str) -> String {
     let lab = common::lab(lab);
-    checks(&lab)
+    let all = checks(&lab);
+    let mut out: String = all
         .iter()
         .map(|c| {
             format!(
@@ -23,7 +24,16 @@ fn rendered(lab: &str) -> String {
                 c.script
             )
         })
-        .collect()
+        .collect();
+    let mut files: Vec<_> = all.iter().flat_map(|c| c.files.iter()).collect();
+    files.dedup();
+    for f in files {
+        out.push_str(&format!(
+            "# == uploaded {} (mode {:04o})\n{}",
+            f.path, f.mode, f.content
+        ));
+    }
+    out
 }
 
 #[test]
@@ -56,6 +66,12 @@ fn checks_run_from_the_compute_node_except_the_controller_local_ones() {
     }
     let amqp = all.iter().find(|c| c.name == "amqp-login").unwrap();
     assert_eq!(amqp.secrets, ["RABBIT_PASS"]);
+    let wrong = all
+        .iter()
+        .find(|c| c.name == "amqp-wrong-password")
+        .unwrap();
+    assert_eq!(amqp.files, wrong.files, "one AMQP login program for both");
+    assert_eq!(amqp.files.len(), 1);
     let secrets = lab::secrets::LabSecrets::from_seed(&lab, &common::SEED);
     for c in &all {
         for value in secrets.passwords.values() {
@@ -82,13 +98,13 @@ fn every_check_is_valid_bash_and_the_amqp_login_compiles() {
         assert_eq!(code, 0, "{}: {err}", c.name);
         let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
         assert_eq!(code, 0, "{}: {out}", c.name);
-        if let Some((_, py)) = c.script.split_once("<<'PY'\n") {
-            let py = py.trim_end_matches("PY").trim_end_matches("PY\n}");
-            let p = common::write_temp(
-                dir.path(),
-                &format!("{i}.py"),
-                py.split("\nPY").next().unwrap(),
+        for (j, file) in c.files.iter().enumerate() {
+            assert!(
+                c.script.contains(&file.path),
+                "{} runs the file it uploads",
+                c.name
             );
+            let p = common::write_temp(dir.path(), &format!("{i}-{j}.py"), &file.content);
             let (code, _, err) = run(Command::new("python3").args(["-m", "py_compile"]).arg(&p));
             assert_eq!(code, 0, "{}: {err}", c.name);
         }

@@ -244,9 +244,9 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
 
 /// Writes the lab user's key (0600) and the pinned known_hosts into the lab's state, for
 /// users' own ssh, scp, rsync and Ansible; returns their paths.
+/// An error when the lab was never brought up (no new keys are made here).
 pub fn access_files(t: &Target) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let seed = t.state.seed()?;
-    let secrets = LabSecrets::from_seed(&t.lab, &seed);
+    let secrets = secrets(t)?;
     use names::access::{IDENTITY, KNOWN_HOSTS};
     t.state
         .write(IDENTITY, secrets.user_key.private_openssh.as_bytes())?;

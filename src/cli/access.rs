@@ -44,7 +44,6 @@ pub fn creds(args: CredsArgs) -> anyhow::Result<()> {
 
 pub fn ssh_config(args: SshConfigArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
-    crate::app::secrets(&t)?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     print!("{}", access::ssh_config(&t.lab, &identity, &known_hosts));
     Ok(())
@@ -52,7 +51,6 @@ pub fn ssh_config(args: SshConfigArgs) -> anyhow::Result<()> {
 
 pub fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
-    crate::app::secrets(&t)?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     print!("{}", access::inventory(&t.lab, &identity, &known_hosts));
     Ok(())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::step::{quote, secret_path};
+use super::step::{Upload, quote, secret_path, staged};
 use crate::model::{Lab, Role};
 
 /// One check of the lab's services.
@@ -18,6 +18,8 @@ pub struct Check {
     pub script: String,
     /// Secrets the script reads from /root/.lab/secrets.
     pub secrets: Vec<&'static str>,
+    /// Files uploaded before the script runs (the AMQP login program).
+    pub files: Vec<Upload>,
     /// Retried until it passes for this long (services that settle, like chrony).
     pub settle: Duration,
 }
@@ -66,11 +68,26 @@ print('amqp login as %s on %s:5672 refused (%s)' % (user, host, reply and 'conne
 sys.exit(1)
 "#;
 
-/// The AMQP login run with `args`; `then` follows the command on its line (`|| ...`).
-fn python(args: &[&str], then: &str) -> String {
+/// Where the AMQP login program is uploaded on the node that runs it.
+fn amqp_login_path() -> String {
+    staged("verify", "amqp-login.py")
+}
+
+/// The AMQP login program, uploaded with the checks that run it.
+fn amqp_login_file() -> Upload {
+    Upload {
+        path: amqp_login_path(),
+        mode: 0o644,
+        content: AMQP_LOGIN.to_string(),
+    }
+}
+
+/// The AMQP login run with `args`, with whichever Python the node has.
+fn python(args: &[&str]) -> String {
     let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
     format!(
-        "py=$(command -v python3 || command -v python)\n\"$py\" - {} <<'PY'{then}\n{AMQP_LOGIN}PY",
+        "py=$(command -v python3 || command -v python)\n\"$py\" {} {}",
+        quote(&amqp_login_path()),
         args.join(" ")
     )
 }
@@ -87,15 +104,27 @@ pub fn checks(lab: &Lab) -> Vec<Check> {
         proves,
         script,
         secrets: Vec::new(),
+        files: Vec::new(),
         settle: Duration::ZERO,
     };
     let mut rabbit = check(
         "amqp-login",
         Role::Compute,
         format!("RabbitMQ on {name}:5672 accepts user openstack with RABBIT_PASS"),
-        python(&[name, "openstack", &secret_path("RABBIT_PASS")], ""),
+        python(&[name, "openstack", &secret_path("RABBIT_PASS")]),
     );
     rabbit.secrets.push("RABBIT_PASS");
+    rabbit.files.push(amqp_login_file());
+    let mut wrong = check(
+        "amqp-wrong-password",
+        Role::Compute,
+        format!("RabbitMQ on {name}:5672 refuses a wrong password"),
+        format!(
+            "status=0\n{} || status=$?\n[ \"$status\" -eq 1 ]",
+            python(&[name, "openstack", "not-the-password"])
+        ),
+    );
+    wrong.files.push(amqp_login_file());
     let mut chrony = check(
         "chrony",
         Role::Compute,
@@ -125,15 +154,7 @@ pub fn checks(lab: &Lab) -> Vec<Check> {
             ),
         ),
         rabbit,
-        check(
-            "amqp-wrong-password",
-            Role::Compute,
-            format!("RabbitMQ on {name}:5672 refuses a wrong password"),
-            format!(
-                "status=0\n{}\n[ \"$status\" -eq 1 ]",
-                python(&[name, "openstack", "not-the-password"], " || status=$?")
-            ),
-        ),
+        wrong,
         check(
             "memcached",
             Role::Compute,
@@ -187,6 +208,11 @@ pub async fn run<G: crate::guest::Guest>(
         for name in &check.secrets {
             guest
                 .write_file(&secret_path(name), 0o600, secrets.password(name).as_bytes())
+                .await?;
+        }
+        for f in &check.files {
+            guest
+                .write_file(&f.path, f.mode, f.content.as_bytes())
                 .await?;
         }
         let start = std::time::Instant::now();
