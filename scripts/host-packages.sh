@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   libvirt-dev pkg-config          # the virt crate links libvirt
   libvirt-clients                 # virt-xml-validate: libvirt's own schemas; virsh
+  libxml2-utils                   # xmllint, which virt-xml-validate runs
+  tini                            # subreaper the private libvirtd/virtlogd run under
   libvirt-daemon-system           # libvirtd + virtlogd
   qemu-system-x86 ipxe-qemu       # the guests (kvm or TCG); virtio NIC option ROM
   dnsmasq-base                    # libvirt's network driver expects it, even with dns off
