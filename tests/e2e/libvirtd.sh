@@ -8,11 +8,21 @@
 #
 # lab (in the host namespace) reaches the daemon through its unix socket at qemu:///system;
 # SSH to guests must run inside the namespace (ip netns exec NS ...).
+#
+# Each daemon runs in the foreground under a subreaper (`tini -s`, in a session of its own):
+# PID 1 of our machines reaps orphans late, and libvirt's QEMU capability probe otherwise waits
+# on unreaped zombies for 2-5 minutes at the first define (shared/facts/offline-e2e.md).
 set -euo pipefail
 
 cmd=${1:?start|stop}
 ns=${2:?namespace name}
 run=${3:?run directory for pid files}
+
+daemon() { # daemon NAME: NAME in the foreground under tini -s in the netns; tini's PID recorded
+  command -v tini >/dev/null || { echo "tini is missing: bash scripts/host-packages.sh installs it" >&2; exit 1; }
+  ip netns exec "$ns" setsid tini -s -- "$1" </dev/null >>"$run/$1.log" 2>&1 &
+  echo $! >"$run/$1.pid"
+}
 
 start() {
   mkdir -p "$run" /var/lib/libvirt/dnsmasq /var/log/libvirt/qemu /var/lib/libvirt/images
@@ -26,8 +36,8 @@ start() {
   fi
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  ip netns exec "$ns" virtlogd -d -p "$run/virtlogd.pid"
-  ip netns exec "$ns" libvirtd -d -p "$run/libvirtd.pid"
+  daemon virtlogd
+  daemon libvirtd
   for _ in $(seq 1 100); do
     [ -S /var/run/libvirt/libvirt-sock ] && virsh -c qemu:///system version >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -41,9 +51,11 @@ stop_pid() {
   [ -f "$f" ] || return 0
   local pid
   pid=$(cat "$f")
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+  local children
+  children=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+  if kill "$pid" 2>/dev/null; then # tini passes the signal on and exits with its child
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for p in $children $pid; do kill -9 "$p" 2>/dev/null || true; done
   fi
   rm -f "$f"
 }
