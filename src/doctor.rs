@@ -187,7 +187,7 @@ pub fn with_libvirt(lab: &Lab, hv: &dyn Hypervisor, local: bool) -> Vec<Finding>
         Ok(m) => out.push(memory(lab, m)),
         Err(e) => out.push(finding("memory", Level::Warn, e.to_string(), "")),
     }
-    match Inventory::read(hv, &lab.name) {
+    match Inventory::read(hv, &lab.name, None) {
         Ok(inv) => {
             let table = if local {
                 std::fs::read_to_string("/proc/net/route").unwrap_or_default()

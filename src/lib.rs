@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod guest;
 pub mod host;
 pub mod image;
+pub mod interrupt;
 pub mod libvirt;
 pub mod lifecycle;
 pub mod model;

@@ -40,6 +40,13 @@ pub fn seed_volume(node: &str) -> String {
     format!("{node}-seed.iso")
 }
 
+/// An empty volume beside an uploaded volume (image, seed), made only once the upload
+/// finished: a volume without it is half-made (a run was stopped) and is made again.
+/// Kept in the pool, so it is read back over the libvirt connection (remote hosts too).
+pub fn complete_marker(volume: &str) -> String {
+    format!("{volume}.complete")
+}
+
 /// Volume of the image in the lab's pool (the overlays' backing store).
 pub fn image_volume(image: &str) -> String {
     format!("image-{image}.qcow2")

@@ -177,7 +177,7 @@ pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result
     for net in &lab.networks {
         put(
             names::plan::network_xml(&net.name),
-            render::libvirt::network_xml(lab, net).as_bytes(),
+            render::libvirt::network_xml(lab, net, ctx).as_bytes(),
         )?;
     }
     for node in &lab.nodes {

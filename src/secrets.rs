@@ -68,6 +68,10 @@ pub struct LabSecrets {
     pub host_keys: BTreeMap<String, KeyPair>,
     /// Password per name of [`PASSWORD_NAMES`]: 20 hex digits, like `openssl rand -hex 10`.
     pub passwords: BTreeMap<&'static str, String>,
+    /// Identity of the state that holds the seed (16 hex digits, not secret): written into
+    /// the owner metadata of every libvirt object, so two state directories with the same
+    /// lab never take each other's objects for their own.
+    pub owner: String,
 }
 
 fn derive(seed: &[u8; 32], label: &str) -> [u8; 32] {
@@ -99,10 +103,15 @@ impl LabSecrets {
                 (name, hex)
             })
             .collect();
+        let owner = derive(seed, "owner")[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         LabSecrets {
             user_key,
             host_keys,
             passwords,
+            owner,
         }
     }
 

@@ -112,6 +112,15 @@ impl LabState {
         Ok(Lock { _file: file })
     }
 
+    /// The lab's secrets seed if the lab has state; never creates one.
+    pub fn existing_seed(&self) -> Result<Option<[u8; 32]>, StateError> {
+        if self.dir().join(names::state::SEED).exists() {
+            self.seed().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The lab's secrets seed: read it, or create it (0600) on first use.
     pub fn seed(&self) -> Result<[u8; 32], StateError> {
         let path = self.dir().join(names::state::SEED);

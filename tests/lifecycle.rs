@@ -5,235 +5,16 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use lab::libvirt::{Found, Hypervisor, Libvirt, LibvirtError, PoolFound, Result, RunState};
-use lab::lifecycle::{self, Clash, Event, LifecycleError, Progress, UpOptions};
-use lab::model::Lab;
+use lab::libvirt::{Hypervisor, RunState};
+use lab::lifecycle::{self, Clash, LifecycleError, UpOptions};
 use lab::names;
-use lab::render::RenderContext;
 
-/// The real [`Libvirt`] on a private test-driver host, with two test powers:
-/// - `fail_at`: the n-th changing call fails (fault injection);
-/// - uploads are counted and consumed, since the test driver has no volume upload (the real
-///   upload runs against libvirtd in the end-to-end test).
-struct TestHost {
-    inner: Libvirt,
-    fail_at: Option<usize>,
-    changes: AtomicUsize,
-    uploads: Mutex<Vec<(String, u64)>>,
-    free_memory: Option<u64>,
-    /// Guests without a guest agent: setting the clock fails.
-    no_agent: bool,
-    _dir: tempfile::TempDir,
-}
+#[path = "common/testhost.rs"]
+mod testhost;
 
-impl TestHost {
-    fn new() -> TestHost {
-        let dir = tempfile::tempdir().unwrap();
-        let node = dir.path().join("node.xml");
-        std::fs::write(&node, "<node/>").unwrap();
-        let inner = Libvirt::open(&format!("test://{}", node.display())).unwrap();
-        TestHost {
-            inner,
-            fail_at: None,
-            changes: AtomicUsize::new(0),
-            uploads: Mutex::new(Vec::new()),
-            free_memory: None,
-            no_agent: false,
-            _dir: dir,
-        }
-    }
-
-    fn change(&self, what: &str) -> Result<()> {
-        let n = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_at == Some(n) {
-            return Err(LibvirtError::Call {
-                action: "injected failure at",
-                object: format!("change {n} ({what})"),
-                message: "fault injection".into(),
-                code: 1,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Hypervisor for TestHost {
-    fn uri(&self) -> &str {
-        self.inner.uri()
-    }
-    fn free_memory(&self) -> Result<Option<u64>> {
-        Ok(self.free_memory)
-    }
-    fn networks(&self) -> Result<Vec<Found<bool>>> {
-        self.inner.networks()
-    }
-    fn define_network(&self, xml: &str) -> Result<()> {
-        self.change("define network")?;
-        self.inner.define_network(xml)
-    }
-    fn start_network(&self, name: &str) -> Result<()> {
-        self.change("start network")?;
-        self.inner.start_network(name)
-    }
-    fn remove_network(&self, name: &str) -> Result<()> {
-        self.inner.remove_network(name)
-    }
-    fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
-        self.inner.pool(name)
-    }
-    fn create_pool(&self, xml: &str) -> Result<()> {
-        self.change("create pool")?;
-        self.inner.create_pool(xml)
-    }
-    fn start_pool(&self, name: &str) -> Result<()> {
-        self.inner.start_pool(name)
-    }
-    fn create_volume(&self, pool: &str, xml: &str) -> Result<String> {
-        self.change("create volume")?;
-        self.inner.create_volume(pool, xml)
-    }
-    fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()> {
-        self.change("upload")?;
-        assert!(
-            self.inner
-                .pool(pool)?
-                .unwrap()
-                .volumes
-                .contains(&volume.to_string())
-        );
-        let mut buf = Vec::new();
-        data.read_to_end(&mut buf).unwrap();
-        assert_eq!(buf.len() as u64, len, "upload of {volume}: length");
-        self.uploads.lock().unwrap().push((volume.to_string(), len));
-        Ok(())
-    }
-    fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
-        self.inner.delete_volume(pool, volume)
-    }
-    fn remove_pool(&self, name: &str) -> Result<()> {
-        self.inner.remove_pool(name)
-    }
-    fn domains(&self) -> Result<Vec<Found<RunState>>> {
-        self.inner.domains()
-    }
-    fn define_domain(&self, xml: &str) -> Result<()> {
-        self.change("define domain")?;
-        self.inner.define_domain(xml)
-    }
-    fn start_domain(&self, name: &str) -> Result<()> {
-        self.change("start domain")?;
-        self.inner.start_domain(name)
-    }
-    fn suspend_domain(&self, name: &str) -> Result<()> {
-        self.inner.suspend_domain(name)
-    }
-    fn resume_domain(&self, name: &str) -> Result<()> {
-        self.inner.resume_domain(name)
-    }
-    fn remove_domain(&self, name: &str) -> Result<()> {
-        self.inner.remove_domain(name)
-    }
-    fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
-        self.inner.snapshots(domain)
-    }
-    fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()> {
-        self.change("create snapshot")?;
-        self.inner.create_snapshot(domain, xml)
-    }
-    fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
-        self.inner.revert_snapshot(domain, snapshot)
-    }
-    fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
-        self.inner.delete_snapshot(domain, snapshot)
-    }
-    fn console(&self, domain: &str) -> Result<Box<dyn lab::libvirt::Console>> {
-        self.inner.console(domain)
-    }
-    fn sync_clock(&self, domain: &str) -> Result<()> {
-        if self.no_agent {
-            return Err(LibvirtError::Call {
-                action: "set the clock of",
-                object: domain.into(),
-                message: "guest agent is not connected".into(),
-                code: 86,
-            });
-        }
-        self.inner.sync_clock(domain)
-    }
-}
-
-/// Progress events, kept for asserts.
-#[derive(Default)]
-struct Events(Mutex<Vec<Event>>);
-
-impl Progress for Events {
-    fn event(&self, e: Event) {
-        self.0.lock().unwrap().push(e);
-    }
-}
-
-impl Events {
-    fn actions(&self) -> Vec<lifecycle::Action> {
-        self.0.lock().unwrap().iter().map(|e| e.action).collect()
-    }
-}
-
-struct Fixture {
-    lab: Lab,
-    ctx: RenderContext,
-    image: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn fixture() -> Fixture {
-    let lab = common::lab("openstack-debian12");
-    let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("debian12.qcow2");
-    std::fs::write(&image, vec![0x51u8; 100_000]).unwrap();
-    let mut ctx = common::context(&lab);
-    ctx.pool_dir = dir.path().join("pool");
-    Fixture {
-        lab,
-        ctx,
-        image,
-        _dir: dir,
-    }
-}
-
-fn up(hv: &TestHost, f: &Fixture, events: &Events) -> std::result::Result<bool, LifecycleError> {
-    let opts = UpOptions {
-        image: &f.image,
-        check_routes: false,
-    };
-    lifecycle::up(hv, &f.lab, &f.ctx, &opts, events)
-}
-
-/// Everything named like a lab object on the host.
-fn leftovers(hv: &TestHost, lab: &str) -> Vec<String> {
-    let prefix = format!("lab-{lab}");
-    let mut out: Vec<String> = hv
-        .domains()
-        .unwrap()
-        .into_iter()
-        .map(|d| format!("domain {}", d.name))
-        .collect();
-    out.extend(
-        hv.networks()
-            .unwrap()
-            .into_iter()
-            .map(|n| format!("network {}", n.name)),
-    );
-    if let Some(p) = hv.pool(&names::pool(lab)).unwrap() {
-        out.push(format!("pool {} with {:?}", p.name, p.volumes));
-    }
-    out.retain(|o| o.contains(&prefix));
-    out
-}
+use testhost::*;
 
 #[test]
 fn up_creates_everything_running_and_a_second_up_changes_nothing() {
@@ -252,7 +33,11 @@ fn up_creates_everything_running_and_a_second_up_changes_nothing() {
         status.networks.iter().all(|n| n.active == Some(true)),
         "{status:?}"
     );
-    assert_eq!(status.pool, Some(5), "image, two seeds, two overlays");
+    assert_eq!(
+        status.pool,
+        Some(8),
+        "image, two seeds, two overlays, a completion marker per upload"
+    );
     let uploads = hv.uploads.lock().unwrap().clone();
     let names: Vec<&str> = uploads.iter().map(|(n, _)| n.as_str()).collect();
     assert!(
@@ -322,13 +107,26 @@ fn down_removes_everything_and_status_shows_nothing() {
     let (hv, f) = (TestHost::new(), fixture());
     up(&hv, &f, &Events::default()).unwrap();
     lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
-    let removed =
-        lifecycle::down(&hv, &f.lab.name, Some(&f.ctx.pool_dir), &Events::default()).unwrap();
-    assert_eq!(removed, 2 + 2 + 5 + 1, "domains, networks, volumes, pool");
+    let removed = lifecycle::down(
+        &hv,
+        &f.lab.name,
+        Some(&f.ctx.secrets.owner),
+        Some(&f.ctx.pool_dir),
+        &Events::default(),
+    )
+    .unwrap();
+    assert_eq!(removed, 2 + 2 + 8 + 1, "domains, networks, volumes, pool");
     assert!(lifecycle::status(&hv, &f.lab).unwrap().is_gone());
     assert_eq!(leftovers(&hv, &f.lab.name), Vec::<String>::new());
     assert_eq!(
-        lifecycle::down(&hv, &f.lab.name, None, &Events::default()).unwrap(),
+        lifecycle::down(
+            &hv,
+            &f.lab.name,
+            Some(&f.ctx.secrets.owner),
+            None,
+            &Events::default()
+        )
+        .unwrap(),
         0,
         "down twice is fine"
     );
@@ -366,7 +164,14 @@ fn up_refuses_objects_it_does_not_own_and_down_leaves_them() {
         lifecycle::status(&hv, &f.lab).unwrap().foreign,
         [format!("domain {name}")]
     );
-    lifecycle::down(&hv, &f.lab.name, None, &Events::default()).unwrap();
+    lifecycle::down(
+        &hv,
+        &f.lab.name,
+        Some(&f.ctx.secrets.owner),
+        None,
+        &Events::default(),
+    )
+    .unwrap();
     assert_eq!(
         leftovers(&hv, &f.lab.name),
         [format!("domain {name}")],
@@ -500,7 +305,14 @@ fn a_failure_at_any_step_leaves_nothing_then_a_rerun_converges_and_down_cleans_u
                 .iter()
                 .all(|n| n.state == Some(RunState::Running))
         );
-        lifecycle::down(&hv, &f.lab.name, Some(&f.ctx.pool_dir), &Events::default()).unwrap();
+        lifecycle::down(
+            &hv,
+            &f.lab.name,
+            Some(&f.ctx.secrets.owner),
+            Some(&f.ctx.pool_dir),
+            &Events::default(),
+        )
+        .unwrap();
         assert_eq!(
             leftovers(&hv, &f.lab.name),
             Vec::<String>::new(),
@@ -553,4 +365,172 @@ fn clocks_without_a_guest_agent_are_reported_per_domain() {
         failed[0].1.to_string().contains("guest agent"),
         "{failed:?}"
     );
+}
+
+#[test]
+fn objects_that_appear_meanwhile_are_looked_at_again_not_failures() {
+    let (mut hv, f) = (TestHost::new(), fixture());
+    hv.race = true;
+    up(&hv, &f, &Events::default()).unwrap();
+    let status = lifecycle::status(&hv, &f.lab).unwrap();
+    assert!(
+        status
+            .nodes
+            .iter()
+            .all(|n| n.state == Some(RunState::Running)),
+        "{status:?}"
+    );
+    hv.race = false;
+    assert!(!up(&hv, &f, &Events::default()).unwrap(), "converged");
+}
+
+/// The pool with the image volume as a run killed mid-upload leaves it: no marker.
+fn half_uploaded(hv: &TestHost, f: &Fixture) -> String {
+    let pool = names::pool(&f.lab.name);
+    hv.inner
+        .create_pool(&lab::render::libvirt::pool_xml(&f.lab, &f.ctx))
+        .unwrap();
+    let image = names::image_volume(&f.lab.image.name);
+    hv.inner
+        .create_volume(&pool, &lab::render::libvirt::raw_volume_xml(&image, 350))
+        .unwrap();
+    image
+}
+
+#[test]
+fn a_half_uploaded_image_is_uploaded_again_and_then_trusted() {
+    let (hv, f) = (TestHost::new(), fixture());
+    let image = half_uploaded(&hv, &f);
+    let events = Events::default();
+    up(&hv, &f, &events).unwrap();
+    let uploads = hv.uploads.lock().unwrap().clone();
+    assert!(
+        uploads
+            .iter()
+            .any(|(n, len)| *n == image && *len == 100_000),
+        "{uploads:?}"
+    );
+    let removed: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == lifecycle::Action::Removed)
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(removed, std::slice::from_ref(&image), "the half-made volume went first");
+    let volumes = hv.pool(&names::pool(&f.lab.name)).unwrap().unwrap().volumes;
+    assert!(
+        volumes.contains(&names::complete_marker(&image)),
+        "{volumes:?}"
+    );
+    hv.uploads.lock().unwrap().clear();
+    assert!(!up(&hv, &f, &Events::default()).unwrap());
+    assert!(hv.uploads.lock().unwrap().is_empty(), "complete: not again");
+}
+
+#[test]
+fn a_lab_file_that_differs_is_refused_until_the_node_is_recreated() {
+    let (hv, mut f) = (TestHost::new(), fixture());
+    up(&hv, &f, &Events::default()).unwrap();
+    f.lab.nodes[1].memory = lab::model::units::ByteSize(3 << 30);
+    f.lab.nodes[1].vcpus = 2;
+    let err = up(&hv, &f, &Events::default()).unwrap_err();
+    let LifecycleError::Drift { diffs, .. } = &err else {
+        panic!("{err}")
+    };
+    use lifecycle::drift::Difference;
+    assert_eq!(
+        diffs,
+        &[
+            Difference::Memory {
+                node: "compute1".into(),
+                have: lab::model::units::ByteSize(2 << 30),
+                want: lab::model::units::ByteSize(3 << 30)
+            },
+            Difference::Vcpus {
+                node: "compute1".into(),
+                have: 1,
+                want: 2
+            }
+        ]
+    );
+    assert!(err.to_string().contains("--recreate NODE"), "{err}");
+    let recreate = ["compute1".to_string()];
+    let opts = UpOptions {
+        image: &f.image,
+        check_routes: false,
+        recreate: &recreate,
+    };
+    hv.uploads.lock().unwrap().clear();
+    assert!(lifecycle::up(&hv, &f.lab, &f.ctx, &opts, &Events::default()).unwrap());
+    let uploads = hv.uploads.lock().unwrap().clone();
+    let names_up: Vec<&str> = uploads.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names_up,
+        ["compute1-seed.iso"],
+        "a new seed, the image kept"
+    );
+    let dom = names::domain(&f.lab.name, "compute1");
+    let xml = hv
+        .domains()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == dom)
+        .unwrap()
+        .xml;
+    let owner = lab::render::libvirt::read_owner(&xml).unwrap();
+    assert_eq!(owner.spec.unwrap().generation, 2, "a new instance-id");
+    assert_eq!(
+        lifecycle::drift::domain_facts(&xml).memory_kib,
+        Some(3 << 20)
+    );
+    assert!(!up(&hv, &f, &Events::default()).unwrap(), "converged");
+}
+
+#[test]
+fn another_state_directory_owns_its_lab_objects() {
+    let (hv, f) = (TestHost::new(), fixture());
+    up(&hv, &f, &Events::default()).unwrap();
+    let mut other = fixture();
+    other.ctx.pool_dir = f.ctx.pool_dir.clone();
+    other.ctx.secrets = lab::secrets::LabSecrets::from_seed(&other.lab, &[9u8; 32]);
+    assert_ne!(other.ctx.secrets.owner, f.ctx.secrets.owner);
+    let err = up(&hv, &other, &Events::default()).unwrap_err();
+    let LifecycleError::Clashes { clashes, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(clashes.len(), 4, "two domains, two networks: {clashes:?}");
+    assert!(
+        clashes
+            .iter()
+            .all(|c| matches!(c, Clash::OtherState { owner, .. } if *owner == f.ctx.secrets.owner)),
+        "{clashes:?}"
+    );
+    assert!(err.to_string().contains("another state directory"), "{err}");
+    let before = leftovers(&hv, &f.lab.name);
+    let removed = lifecycle::down(
+        &hv,
+        &f.lab.name,
+        Some(&other.ctx.secrets.owner),
+        Some(&f.ctx.pool_dir),
+        &Events::default(),
+    )
+    .unwrap();
+    assert_eq!(removed, 0);
+    assert_eq!(
+        leftovers(&hv, &f.lab.name),
+        before,
+        "down of the other kept all"
+    );
+    // Without a state directory, down removes every object named for the lab.
+    lifecycle::down(
+        &hv,
+        &f.lab.name,
+        None,
+        Some(&f.ctx.pool_dir),
+        &Events::default(),
+    )
+    .unwrap();
+    assert_eq!(leftovers(&hv, &f.lab.name), Vec::<String>::new());
 }

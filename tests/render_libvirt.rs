@@ -36,7 +36,7 @@ fn documents(lab: &Lab, ctx: &RenderContext) -> Vec<Doc> {
             doc(
                 format!("network-{}.xml", n.name),
                 "network",
-                libvirt::network_xml(lab, n),
+                libvirt::network_xml(lab, n, ctx),
             )
         })
         .collect();
@@ -205,6 +205,14 @@ fn memory_in_kib_and_owner_metadata_reads_back() {
         lab: "ocata".into(),
         node: Some("compute1".into()),
         role: Some("compute".into()),
+        network: None,
+        state: Some(ctx.secrets.owner.clone()),
+        spec: Some(libvirt::NodeSpec {
+            image: "centos7".into(),
+            disk: node.disk.bytes(),
+            addresses: vec!["203.0.113.31".into(), "10.0.0.31".into()],
+            generation: 1,
+        }),
         version: names::FORMAT_VERSION,
     };
     assert_eq!(libvirt::read_owner(&xml), Some(owner));
@@ -213,12 +221,16 @@ fn memory_in_kib_and_owner_metadata_reads_back() {
 #[test]
 fn nat_network_has_gateway_and_no_dhcp_isolated_has_only_a_bridge() {
     let lab = common::lab("openstack-ocata");
-    let nat = libvirt::network_xml(&lab, lab.network_of(NetKind::Nat));
+    let nat = libvirt::network_xml(&lab, lab.network_of(NetKind::Nat), &common::context(&lab));
     assert_eq!(attr_values(&nat, "forward", "mode"), ["nat"]);
     assert_eq!(attr_values(&nat, "ip", "address"), ["203.0.113.1"]);
     assert_eq!(attr_values(&nat, "ip", "prefix"), ["24"]);
     assert!(!nat.contains("<dhcp") && !nat.contains("<dns"), "{nat}");
-    let isolated = libvirt::network_xml(&lab, lab.network_of(NetKind::Isolated));
+    let isolated = libvirt::network_xml(
+        &lab,
+        lab.network_of(NetKind::Isolated),
+        &common::context(&lab),
+    );
     assert!(
         !isolated.contains("<forward") && !isolated.contains("<ip"),
         "{isolated}"
@@ -230,7 +242,7 @@ fn nat_network_has_gateway_and_no_dhcp_isolated_has_only_a_bridge() {
 #[test]
 fn dns_off_only_when_the_lab_says_so() {
     let lab = common::lab("openstack-debian12");
-    let nat = libvirt::network_xml(&lab, lab.network_of(NetKind::Nat));
+    let nat = libvirt::network_xml(&lab, lab.network_of(NetKind::Nat), &common::context(&lab));
     assert_eq!(attr_values(&nat, "dns", "enable"), ["no"]);
 }
 
@@ -309,7 +321,7 @@ mod test_driver {
         for lab in unique_labs("tdnet") {
             for net in &lab.networks {
                 let defined = conn
-                    .define_network_xml(&libvirt::network_xml(&lab, net))
+                    .define_network_xml(&libvirt::network_xml(&lab, net, &common::context(&lab)))
                     .unwrap();
                 let back = defined.xml_desc(0).unwrap();
                 let name = names::network(&lab.name, &net.name);

@@ -143,6 +143,7 @@ pub fn up(
     t: &Target,
     accel: Accel,
     image: &Path,
+    recreate: &[String],
     provision: Option<&crate::ssh::Timeouts>,
     progress: &UpProgress,
 ) -> anyhow::Result<UpReport> {
@@ -157,6 +158,7 @@ pub fn up(
         let opts = UpOptions {
             image,
             check_routes: is_local(&t.uri),
+            recreate,
         };
         Ok::<_, anyhow::Error>((
             lifecycle::up(&hv, &t.lab, &ctx, &opts, progress.objects)?,
@@ -180,13 +182,17 @@ pub fn up(
         return Ok(report);
     };
     let rt = runtime()?;
-    let (steps, checks) = rt.block_on(async {
-        let guests = ready(t, &ctx, timeouts, progress.objects).await?;
-        let steps =
-            guests::provision(t, &ctx, &guests, &Default::default(), progress.steps).await?;
-        let checks = verify(t, &ctx, &guests).await?;
-        Ok::<_, anyhow::Error>((steps, checks))
-    })?;
+    let (steps, checks) = rt.block_on(until_interrupted(
+        "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
+        async {
+            let guests = ready(t, &ctx, timeouts, progress.objects).await?;
+            let steps =
+                guests::provision(t, &ctx, &guests, &Default::default(), progress.steps)
+                    .await?;
+            let checks = verify(t, &ctx, &guests).await?;
+            Ok::<_, anyhow::Error>((steps, checks))
+        },
+    ))?;
     report.steps = steps;
     report.checks = checks;
     if let Some(failed) = report.checks.iter().find(|c| !c.passed) {
@@ -207,6 +213,19 @@ pub fn up(
     Ok(report)
 }
 
+/// Runs `work` until it ends or a stop is asked for ([`crate::interrupt`]); then it is
+/// dropped (its SSH sessions close; guest steps are idempotent, so a re-run redoes the one
+/// that was cut) and the error says `during`.
+pub async fn until_interrupted<T>(
+    during: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        out = work => out,
+        () = crate::interrupt::wait() => Err(crate::interrupt::check(during).unwrap_err().into()),
+    }
+}
+
 /// The async runtime for SSH work (libvirt calls stay on plain threads).
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -224,10 +243,54 @@ pub fn with_guests<T>(
 ) -> anyhow::Result<T> {
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
-    runtime()?.block_on(async {
-        let guests = ready(t, &ctx, timeouts, &lifecycle::Quiet).await?;
-        f(&ctx, guests).await
-    })
+    runtime()?.block_on(until_interrupted(
+        "while working on the nodes: re-run the command to go on",
+        async {
+            let guests = ready(t, &ctx, timeouts, &lifecycle::Quiet).await?;
+            f(&ctx, guests).await
+        },
+    ))
+}
+
+/// `lab snapshot save`: under the lab's lock, with every node resumed whatever happens
+/// (a stop asked for meanwhile waits for the few seconds a snapshot takes).
+pub fn snapshot_save(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
+    let _lock = t.state.lock("snapshot save")?;
+    let hv = t.connect()?;
+    check_owner(t, &hv)?;
+    Ok(lifecycle::save_snapshot(&hv, &t.lab, name, progress)?)
+}
+
+/// `lab snapshot delete`, under the lab's lock.
+pub fn snapshot_delete(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
+    let _lock = t.state.lock("snapshot delete")?;
+    let hv = t.connect()?;
+    check_owner(t, &hv)?;
+    Ok(lifecycle::delete_snapshot(&hv, &t.lab, name, progress)?)
+}
+
+/// An error when domains or networks of the lab's names belong to another state directory
+/// (for commands that act on the lab's objects without creating them).
+pub fn check_owner(t: &Target, hv: &Libvirt) -> anyhow::Result<()> {
+    let Some(seed) = t.state.existing_seed()? else {
+        return Ok(());
+    };
+    let owner = LabSecrets::from_seed(&t.lab, &seed).owner;
+    let inv = lifecycle::Inventory::read(hv, &t.lab.name, Some(&owner))?;
+    let clashes: Vec<_> = inv
+        .clashes(&t.lab)
+        .into_iter()
+        .filter(|c| matches!(c, lifecycle::Clash::OtherState { .. }))
+        .collect();
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(lifecycle::LifecycleError::Clashes {
+            lab: t.lab.name.clone(),
+            clashes,
+        }
+        .into())
+    }
 }
 
 /// `lab down`: remove what libvirt says the lab owns, then its state.
@@ -235,7 +298,18 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
     let _lock = t.state.lock("down")?;
     let hv = t.connect()?;
     let (pool_dir, _) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
-    let removed = lifecycle::down(&hv, &t.lab.name, Some(&pool_dir), progress)?;
+    // Without a state directory there is no identity: every object named for the lab goes.
+    let owner = t
+        .state
+        .existing_seed()?
+        .map(|seed| LabSecrets::from_seed(&t.lab, &seed).owner);
+    let removed = lifecycle::down(
+        &hv,
+        &t.lab.name,
+        owner.as_deref(),
+        Some(&pool_dir),
+        progress,
+    )?;
     t.state
         .remove()
         .context("the lab is down, but its state directory stays")?;
@@ -276,6 +350,7 @@ pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
 pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
     let _lock = t.state.lock("reset")?;
     let hv = t.connect()?;
+    check_owner(t, &hv)?;
     lifecycle::reset(&hv, &t.lab, name, progress)?;
     let ctx = t.context(Accel::Tcg)?;
     let unreached = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));

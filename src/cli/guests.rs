@@ -52,6 +52,7 @@ pub struct SshArgs {
 pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
     crate::app::secrets(&t)?;
+    let _lock = t.state.lock("provision")?;
     let sel = Selection {
         node: args.node,
         step: args.step,

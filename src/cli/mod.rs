@@ -65,6 +65,22 @@ pub enum Command {
     Inventory(access::InventoryArgs),
 }
 
+impl Command {
+    /// Whether the command changes libvirt, guests or files: those stop cleanly on SIGINT,
+    /// SIGTERM and SIGHUP ([`crate::interrupt`]); the others end at once as usual.
+    fn changes_things(&self) -> bool {
+        match self {
+            Command::Up(_)
+            | Command::Down(_)
+            | Command::Reset(_)
+            | Command::Provision(_)
+            | Command::Image(_) => true,
+            Command::Snapshot(cmd) => !matches!(cmd, snapshot::Command::List { .. }),
+            _ => false,
+        }
+    }
+}
+
 /// Which lab, and which libvirt host: shared by every verb that touches libvirt.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabArgs {
@@ -122,10 +138,31 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const HOST: u8 = 3;
     pub const GUEST: u8 = 4;
+    /// Stopped by SIGINT, SIGTERM or SIGHUP (as a shell reports Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Whether the error is a stop that was asked for, wherever it was wrapped.
+fn is_interrupted(err: &anyhow::Error) -> bool {
+    use crate::lifecycle::LifecycleError as L;
+    fn lifecycle(e: &L) -> bool {
+        match e {
+            L::Interrupted(_) => true,
+            L::RolledBack { error, .. } => lifecycle(error),
+            _ => false,
+        }
+    }
+    err.downcast_ref::<crate::interrupt::Interrupted>()
+        .is_some()
+        || err.downcast_ref::<L>().is_some_and(lifecycle)
+        || crate::interrupt::interrupted()
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.changes_things() {
+        crate::interrupt::install();
+    }
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Up(args) => up::run(args),
@@ -157,6 +194,10 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_interrupted(&err) => {
+            eprintln!("lab: {err:#}");
+            ExitCode::from(exit::INTERRUPTED)
+        }
         Err(err) => {
             eprintln!("lab: {err:#}");
             let code = exit_code(&err);

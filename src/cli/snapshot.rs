@@ -47,8 +47,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Save { name, lab } => {
             let t = lab.target()?;
-            let _lock = t.state.lock("snapshot save")?;
-            lifecycle::save_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            crate::app::snapshot_save(&t, &name, &Lines::new())?;
             println!("snapshot {name} saved");
         }
         Command::List { lab, json } => {
@@ -62,8 +61,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Delete { name, lab } => {
             let t = lab.target()?;
-            let _lock = t.state.lock("snapshot delete")?;
-            lifecycle::delete_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            crate::app::snapshot_delete(&t, &name, &Lines::new())?;
             println!("snapshot {name} deleted");
         }
     }

@@ -19,6 +19,7 @@ use crate::cli::{AccelArg, LabArgs};
 /// Examples:
 ///   lab image build debian12 --full && lab up --lab openstack-debian12
 ///   lab up --lab openstack-ocata --no-provision
+///   lab up --recreate compute1               # after changing compute1 in the lab file
 ///   lab up -c qemu:///session --lab openstack-ocata --timeout 1800
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -31,6 +32,10 @@ pub struct Args {
     /// Use this qcow2 file as the base image instead of the cached one (`lab image list`).
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
+    /// Rebuild this node from the image (new disk, new cloud-init instance-id), then go on
+    /// as usual; repeat for several. The way to apply a changed lab file to a node.
+    #[arg(long, value_name = "NODE")]
+    recreate: Vec<String>,
     /// Stop once the nodes are defined and running (no SSH provisioning).
     #[arg(long)]
     no_provision: bool,
@@ -54,7 +59,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         objects: &Lines::new(),
         steps: &StepLines::new(),
     };
-    let report = crate::app::up(&target, args.accel.resolve(), &image, provision, &progress)?;
+    let report = crate::app::up(
+        &target,
+        args.accel.resolve(),
+        &image,
+        &args.recreate,
+        provision,
+        &progress,
+    )?;
     print_checks(&report.checks);
     let what = if report.changed || !report.steps.is_empty() {
         "is up"

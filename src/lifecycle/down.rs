@@ -5,14 +5,17 @@ use super::inventory::Inventory;
 use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
 
 /// Removes the lab's domains (with snapshot metadata), networks, and its pool with every
-/// volume in it. Returns how many objects were removed.
+/// volume in it. Returns how many objects were removed. With `owner` (the state's identity),
+/// objects of the lab's name that another state directory made are left alone; without
+/// (the state directory is gone), every object whose metadata names the lab goes.
 pub fn down(
     hv: Hv,
     lab: &str,
+    owner: Option<&str>,
     pool_dir: Option<&std::path::Path>,
     progress: &dyn Progress,
 ) -> Result<usize, LifecycleError> {
-    let inv = Inventory::read(hv, lab)?;
+    let inv = Inventory::read(hv, lab, owner)?;
     let domains: Vec<String> = inv
         .our_domains(lab)
         .into_iter()
@@ -31,7 +34,11 @@ pub fn down(
         })?;
         removed += 1;
     }
-    if let Some(pool) = &inv.pool {
+    // The pool has no metadata: while another state's objects of this lab exist, their
+    // disks are in it, so it stays.
+    let rest = Inventory::read(hv, lab, None)?;
+    let shared = !rest.our_domains(lab).is_empty() || !rest.our_networks(lab).is_empty();
+    if let Some(pool) = inv.pool.as_ref().filter(|_| !shared) {
         // A pool of this name elsewhere than where the lab puts it is not the lab's.
         if pool_dir.is_none_or(|d| d == std::path::Path::new(&pool.path)) {
             if !pool.active {

@@ -17,6 +17,15 @@ pub enum Clash {
     #[error("a {kind} named {name} exists but does not belong to this lab: remove or rename it")]
     Foreign { kind: &'static str, name: String },
     #[error(
+        "{kind} {name} belongs to lab {lab} of another state directory (owner {owner}): bring it down with that state (LAB_STATE_DIR), or give this lab another name"
+    )]
+    OtherState {
+        kind: &'static str,
+        name: String,
+        lab: String,
+        owner: String,
+    },
+    #[error(
         "network {network} ({cidr}) overlaps libvirt network {other} ({other_cidr}): change the lab's cidr or stop {other}"
     )]
     Overlap {
@@ -46,20 +55,55 @@ pub struct Inventory {
     pub domains: Vec<Found<RunState>>,
     pub networks: Vec<Found<bool>>,
     pub pool: Option<PoolFound>,
+    /// The identity of the state reading it ([`crate::secrets::LabSecrets::owner`]): objects
+    /// another identity made are not ours. `None` (no state): every object of the lab's name.
+    pub owner: Option<String>,
 }
 
 impl Inventory {
-    pub fn read(hv: &dyn Hypervisor, lab: &str) -> Result<Inventory, LibvirtError> {
+    pub fn read(
+        hv: &dyn Hypervisor,
+        lab: &str,
+        owner: Option<&str>,
+    ) -> Result<Inventory, LibvirtError> {
         Ok(Inventory {
             domains: hv.domains()?,
             networks: hv.networks()?,
             pool: hv.pool(&names::pool(lab))?,
+            owner: owner.map(str::to_string),
         })
+    }
+
+    /// Whether an owner record is this lab's, made by this state (records without an
+    /// identity predate identities and count as ours).
+    fn is_ours(&self, owner: &Owner, lab: &str) -> bool {
+        owner.lab == lab
+            && match (&self.owner, &owner.state) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                _ => true,
+            }
+    }
+
+    /// Why an object with one of the lab's names is not ours, if it is not.
+    fn foreign(&self, kind: &'static str, name: &str, xml: &str, lab: &str) -> Option<Clash> {
+        match read_owner(xml) {
+            Some(o) if self.is_ours(&o, lab) => None,
+            Some(o) if o.lab == lab => Some(Clash::OtherState {
+                kind,
+                name: name.to_string(),
+                lab: o.lab,
+                owner: o.state.unwrap_or_default(),
+            }),
+            _ => Some(Clash::Foreign {
+                kind,
+                name: name.to_string(),
+            }),
+        }
     }
 
     /// Domains whose metadata names this lab, with their owner record.
     pub fn our_domains(&self, lab: &str) -> Vec<(&Found<RunState>, Owner)> {
-        ours(&self.domains, lab)
+        self.ours(&self.domains, lab)
     }
 
     /// Names of the domains whose metadata names this lab.
@@ -72,7 +116,17 @@ impl Inventory {
 
     /// Networks whose metadata names this lab.
     pub fn our_networks(&self, lab: &str) -> Vec<(&Found<bool>, Owner)> {
-        ours(&self.networks, lab)
+        self.ours(&self.networks, lab)
+    }
+
+    fn ours<'a, S>(&self, all: &'a [Found<S>], lab: &str) -> Vec<(&'a Found<S>, Owner)> {
+        all.iter()
+            .filter_map(|f| {
+                read_owner(&f.xml)
+                    .filter(|o| self.is_ours(o, lab))
+                    .map(|o| (f, o))
+            })
+            .collect()
     }
 
     pub fn domain(&self, name: &str) -> Option<&Found<RunState>> {
@@ -86,26 +140,30 @@ impl Inventory {
     /// Objects with this lab's names that are not this lab's, and subnets already in use.
     pub fn clashes(&self, lab: &Lab) -> Vec<Clash> {
         let mut out = Vec::new();
-        let foreign = |xml: &str| read_owner(xml).is_none_or(|o| o.lab != lab.name);
         for node in &lab.nodes {
             let name = names::domain(&lab.name, &node.name);
-            if self.domain(&name).is_some_and(|d| foreign(&d.xml)) {
-                out.push(Clash::Foreign {
-                    kind: "domain",
-                    name,
-                });
+            if let Some(d) = self.domain(&name) {
+                out.extend(self.foreign("domain", &name, &d.xml, &lab.name));
             }
         }
         for net in &lab.networks {
             let name = names::network(&lab.name, &net.name);
-            if self.network(&name).is_some_and(|n| foreign(&n.xml)) {
-                out.push(Clash::Foreign {
-                    kind: "network",
-                    name,
-                });
+            if let Some(n) = self.network(&name) {
+                out.extend(self.foreign("network", &name, &n.xml, &lab.name));
             }
         }
-        for other in self.networks.iter().filter(|n| foreign(&n.xml)) {
+        let foreign = |xml: &str| read_owner(xml).is_none_or(|o| !self.is_ours(&o, &lab.name));
+        let named_ours = |n: &str| {
+            lab.networks
+                .iter()
+                .any(|l| names::network(&lab.name, &l.name) == n)
+        };
+        // (One with the lab's network name is a clash already.)
+        for other in self
+            .networks
+            .iter()
+            .filter(|n| foreign(&n.xml) && !named_ours(&n.name))
+        {
             for other_cidr in network_cidrs(&other.xml) {
                 for net in lab.networks.iter().filter(|n| n.cidr.overlaps(other_cidr)) {
                     out.push(Clash::Overlap {
@@ -119,12 +177,6 @@ impl Inventory {
         }
         out
     }
-}
-
-fn ours<'a, S>(all: &'a [Found<S>], lab: &str) -> Vec<(&'a Found<S>, Owner)> {
-    all.iter()
-        .filter_map(|f| read_owner(&f.xml).filter(|o| o.lab == lab).map(|o| (f, o)))
-        .collect()
 }
 
 /// The IPv4 ranges of a libvirt network XML (`<ip address=... prefix=...|netmask=...>`).

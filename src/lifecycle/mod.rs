@@ -3,6 +3,7 @@
 //! Everything goes through the [`Hypervisor`] seam; per-node work runs on scoped threads.
 
 mod down;
+pub mod drift;
 mod inventory;
 mod snapshot;
 mod status;
@@ -93,10 +94,20 @@ pub enum LifecycleError {
     },
     #[error(transparent)]
     Render(#[from] crate::render::iso::IsoError),
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    #[error(
+        "lab {lab} runs differently from its lab file:\n{}\nrebuild a changed node from its image with `lab up --recreate NODE`, or bring the lab down (`lab down`) and up again",
+        list(.diffs)
+    )]
+    Drift {
+        lab: String,
+        diffs: Vec<drift::Difference>,
+    },
 }
 
-fn list(clashes: &[Clash]) -> String {
-    clashes
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
         .iter()
         .map(|c| format!("  - {c}"))
         .collect::<Vec<_>>()

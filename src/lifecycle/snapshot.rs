@@ -11,7 +11,7 @@ use crate::render::libvirt::snapshot_xml;
 
 /// The lab's domains, all of which must exist.
 fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
-    let inv = Inventory::read(hv, &lab.name)?;
+    let inv = Inventory::read(hv, &lab.name, None)?;
     let ours = inv.our_domain_names(&lab.name);
     let wanted: Vec<String> = lab
         .nodes
@@ -42,6 +42,15 @@ pub fn save_snapshot(
     let doms = domains(hv, lab)?;
     if common_snapshots(hv, &doms)?.iter().any(|s| s == name) {
         return Err(LifecycleError::SnapshotExists(name.to_string()));
+    }
+    // Left by a save that was killed, or by a node rebuilt since: not lab-wide, so not
+    // a snapshot anyone can return to.
+    for d in &doms {
+        if hv.snapshots(d)?.iter().any(|s| s == name) {
+            timed(progress, "snapshot", d, Action::Deleted, || {
+                hv.delete_snapshot(d, name)
+            })?;
+        }
     }
     let running: Vec<String> = hv
         .domains()?

@@ -49,7 +49,7 @@ impl Status {
 }
 
 pub fn status(hv: Hv, lab: &Lab) -> Result<Status, LifecycleError> {
-    let inv = Inventory::read(hv, &lab.name)?;
+    let inv = Inventory::read(hv, &lab.name, None)?;
     let ours = inv.our_domain_names(&lab.name);
     let nodes = lab
         .nodes

@@ -85,11 +85,17 @@ fn owner_metadata(w: &mut Xml, attrs: &[(&str, &str)]) -> io::Result<()> {
 /// The network carries the same `<metadata>` owner element as domains, with `network` in place
 /// of `node` and `role`: libvirt 9.0's network schema accepts `<metadata>` and its network
 /// driver keeps it (checked against the test driver in tests/render_libvirt.rs).
-pub fn network_xml(lab: &Lab, net: &Network) -> String {
+pub fn network_xml(lab: &Lab, net: &Network, ctx: &RenderContext) -> String {
+    let owner = &ctx.secrets.owner;
     document(|w| {
         parent_el(w, "network", &[], |w| {
             text_el(w, "name", &[], &names::network(&lab.name, &net.name))?;
-            owner_metadata(w, &[("lab", &lab.name), ("network", &net.name)])?;
+            let owner = [
+                ("lab", lab.name.as_str()),
+                ("network", net.name.as_str()),
+                ("state", owner.as_str()),
+            ];
+            owner_metadata(w, &owner)?;
             if net.kind == NetKind::Nat {
                 empty_el(w, "forward", &[("mode", "nat")])?;
             }
@@ -130,10 +136,16 @@ pub fn domain_xml(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     document(|w| {
         parent_el(w, "domain", &[("type", ctx.accel.domain_type())], |w| {
             text_el(w, "name", &[], &names::domain(&lab.name, &node.name))?;
+            let spec = NodeSpec::of(lab, node, ctx);
             let owner = [
                 ("lab", lab.name.as_str()),
                 ("node", node.name.as_str()),
                 ("role", role_name(node.role)),
+                ("state", ctx.secrets.owner.as_str()),
+                ("image", spec.image.as_str()),
+                ("disk", &spec.disk.to_string()),
+                ("addresses", &spec.addresses.join(",")),
+                ("generation", &spec.generation.to_string()),
             ];
             owner_metadata(w, &owner)?;
             let kib = node.memory.bytes().div_ceil(1024).to_string();
@@ -287,6 +299,31 @@ pub fn snapshot_xml(name: &str, description: &str) -> String {
     })
 }
 
+/// What a domain's owner metadata records of its node beyond libvirt's own XML, so that
+/// `lab up` can tell a changed lab file from the lab that runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Catalogue name of the image the node's disk is an overlay of.
+    pub image: String,
+    /// Disk size in bytes (after the image's minimum is applied).
+    pub disk: u64,
+    /// The node's static addresses, in NIC order.
+    pub addresses: Vec<String>,
+    /// Rebuild count: part of cloud-init's instance-id.
+    pub generation: u64,
+}
+
+impl NodeSpec {
+    pub fn of(lab: &Lab, node: &Node, ctx: &RenderContext) -> NodeSpec {
+        NodeSpec {
+            image: lab.image.name.clone(),
+            disk: node.disk.bytes(),
+            addresses: node.nics.iter().map(|n| n.address.to_string()).collect(),
+            generation: ctx.generation(&node.name),
+        }
+    }
+}
+
 /// The owner of a domain or network, as its lab metadata records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
@@ -295,6 +332,15 @@ pub struct Owner {
     pub node: Option<String>,
     /// Domains only.
     pub role: Option<String>,
+    /// Networks only.
+    pub network: Option<String>,
+    /// The identity of the state directory that created it ([`LabSecrets::owner`]); `None`
+    /// on objects made before identities were recorded.
+    ///
+    /// [`LabSecrets::owner`]: crate::secrets::LabSecrets::owner
+    pub state: Option<String>,
+    /// Domains only; `None` on objects made before it was recorded.
+    pub spec: Option<NodeSpec>,
     /// [`names::FORMAT_VERSION`] of the `lab` that defined the domain.
     pub version: u32,
 }
@@ -324,10 +370,25 @@ fn owner_from(e: &BytesStart) -> Option<Owner> {
         let a = e.try_get_attribute(name).ok()??;
         Some(a.unescape_value().ok()?.into_owned())
     };
+    let spec = (|| {
+        Some(NodeSpec {
+            image: attr("image")?,
+            disk: attr("disk")?.parse().ok()?,
+            addresses: attr("addresses")?
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
+            generation: attr("generation")?.parse().ok()?,
+        })
+    })();
     Some(Owner {
         lab: attr("lab")?,
         node: attr("node"),
         role: attr("role"),
+        network: attr("network"),
+        state: attr("state"),
+        spec,
         version: attr("version")?.parse().ok()?,
     })
 }

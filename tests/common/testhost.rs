@@ -1,0 +1,280 @@
+//! A libvirt host for lifecycle tests: the real [`Libvirt`] on libvirt's test driver with
+//! fault injection, races and counted uploads; progress events; a lab fixture.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lab::libvirt::{Found, Hypervisor, Libvirt, LibvirtError, PoolFound, Result, RunState};
+use lab::lifecycle::{self, Event, LifecycleError, Progress, UpOptions};
+use lab::model::Lab;
+use lab::names;
+use lab::render::RenderContext;
+
+use crate::common;
+
+/// The real [`Libvirt`] on a private test-driver host, with two test powers:
+/// - `fail_at`: the n-th changing call fails (fault injection);
+/// - uploads are counted and consumed, since the test driver has no volume upload (the real
+///   upload runs against libvirtd in the end-to-end test).
+pub struct TestHost {
+    pub inner: Libvirt,
+    pub fail_at: Option<usize>,
+    pub changes: AtomicUsize,
+    pub uploads: Mutex<Vec<(String, u64)>>,
+    pub free_memory: Option<u64>,
+    /// Guests without a guest agent: setting the clock fails.
+    pub no_agent: bool,
+    /// Asks `lab` to stop (as SIGINT would) when an upload starts.
+    pub interrupt_on_upload: bool,
+    /// Every define or create is first done behind `lab`'s back, as libvirtd finishing the
+    /// call of a killed client after the re-run looked: the call itself then meets "exists".
+    pub race: bool,
+    pub raced: Mutex<std::collections::HashSet<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    pub fn new() -> TestHost {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("node.xml");
+        std::fs::write(&node, "<node/>").unwrap();
+        let inner = Libvirt::open(&format!("test://{}", node.display())).unwrap();
+        TestHost {
+            inner,
+            fail_at: None,
+            changes: AtomicUsize::new(0),
+            uploads: Mutex::new(Vec::new()),
+            free_memory: None,
+            no_agent: false,
+            interrupt_on_upload: false,
+            race: false,
+            raced: Mutex::new(Default::default()),
+            _dir: dir,
+        }
+    }
+
+    /// Whether this call races (once per object).
+    fn races(&self, xml: &str) -> bool {
+        self.race && self.raced.lock().unwrap().insert(xml.to_string())
+    }
+
+    fn change(&self, what: &str) -> Result<()> {
+        let n = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_at == Some(n) {
+            return Err(LibvirtError::Call {
+                action: "injected failure at",
+                object: format!("change {n} ({what})"),
+                message: "fault injection".into(),
+                code: 1,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Hypervisor for TestHost {
+    fn uri(&self) -> &str {
+        self.inner.uri()
+    }
+    fn free_memory(&self) -> Result<Option<u64>> {
+        Ok(self.free_memory)
+    }
+    fn networks(&self) -> Result<Vec<Found<bool>>> {
+        self.inner.networks()
+    }
+    fn define_network(&self, xml: &str) -> Result<()> {
+        self.change("define network")?;
+        if self.races(xml) {
+            self.inner.define_network(xml)?;
+        }
+        self.inner.define_network(xml)
+    }
+    fn start_network(&self, name: &str) -> Result<()> {
+        self.change("start network")?;
+        self.inner.start_network(name)
+    }
+    fn remove_network(&self, name: &str) -> Result<()> {
+        self.inner.remove_network(name)
+    }
+    fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
+        self.inner.pool(name)
+    }
+    fn create_pool(&self, xml: &str) -> Result<()> {
+        self.change("create pool")?;
+        if self.races(xml) {
+            self.inner.create_pool(xml)?;
+        }
+        self.inner.create_pool(xml)
+    }
+    fn start_pool(&self, name: &str) -> Result<()> {
+        self.inner.start_pool(name)
+    }
+    fn create_volume(&self, pool: &str, xml: &str) -> Result<String> {
+        self.change("create volume")?;
+        if self.races(xml) {
+            self.inner.create_volume(pool, xml)?;
+        }
+        self.inner.create_volume(pool, xml)
+    }
+    fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()> {
+        self.change("upload")?;
+        if self.interrupt_on_upload {
+            lab::interrupt::request();
+        }
+        assert!(
+            self.inner
+                .pool(pool)?
+                .unwrap()
+                .volumes
+                .contains(&volume.to_string())
+        );
+        let mut buf = Vec::new();
+        data.read_to_end(&mut buf).map_err(|e| LibvirtError::Call {
+            action: "upload to",
+            object: volume.into(),
+            message: e.to_string(),
+            code: 1,
+        })?;
+        assert_eq!(buf.len() as u64, len, "upload of {volume}: length");
+        self.uploads.lock().unwrap().push((volume.to_string(), len));
+        Ok(())
+    }
+    fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
+        self.inner.delete_volume(pool, volume)
+    }
+    fn remove_pool(&self, name: &str) -> Result<()> {
+        self.inner.remove_pool(name)
+    }
+    fn domains(&self) -> Result<Vec<Found<RunState>>> {
+        self.inner.domains()
+    }
+    fn define_domain(&self, xml: &str) -> Result<()> {
+        self.change("define domain")?;
+        if self.races(xml) {
+            self.inner.define_domain(xml)?;
+            self.inner.start_domain(&domain_name(xml))?;
+        }
+        self.inner.define_domain(xml)
+    }
+    fn start_domain(&self, name: &str) -> Result<()> {
+        self.change("start domain")?;
+        self.inner.start_domain(name)
+    }
+    fn suspend_domain(&self, name: &str) -> Result<()> {
+        self.inner.suspend_domain(name)
+    }
+    fn resume_domain(&self, name: &str) -> Result<()> {
+        self.inner.resume_domain(name)
+    }
+    fn remove_domain(&self, name: &str) -> Result<()> {
+        self.inner.remove_domain(name)
+    }
+    fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
+        self.inner.snapshots(domain)
+    }
+    fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()> {
+        self.change("create snapshot")?;
+        self.inner.create_snapshot(domain, xml)
+    }
+    fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
+        self.inner.revert_snapshot(domain, snapshot)
+    }
+    fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
+        self.inner.delete_snapshot(domain, snapshot)
+    }
+    fn console(&self, domain: &str) -> Result<Box<dyn lab::libvirt::Console>> {
+        self.inner.console(domain)
+    }
+    fn sync_clock(&self, domain: &str) -> Result<()> {
+        if self.no_agent {
+            return Err(LibvirtError::Call {
+                action: "set the clock of",
+                object: domain.into(),
+                message: "guest agent is not connected".into(),
+                code: 86,
+            });
+        }
+        self.inner.sync_clock(domain)
+    }
+}
+
+pub fn domain_name(xml: &str) -> String {
+    let start = xml.find("<name>").unwrap() + "<name>".len();
+    xml[start..start + xml[start..].find("</name>").unwrap()].to_string()
+}
+
+/// Progress events, kept for asserts.
+#[derive(Default)]
+pub struct Events(pub Mutex<Vec<Event>>);
+
+impl Progress for Events {
+    fn event(&self, e: Event) {
+        self.0.lock().unwrap().push(e);
+    }
+}
+
+impl Events {
+    pub fn actions(&self) -> Vec<lifecycle::Action> {
+        self.0.lock().unwrap().iter().map(|e| e.action).collect()
+    }
+}
+
+pub struct Fixture {
+    pub lab: Lab,
+    pub ctx: RenderContext,
+    pub image: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn fixture() -> Fixture {
+    let lab = common::lab("openstack-debian12");
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("debian12.qcow2");
+    std::fs::write(&image, vec![0x51u8; 100_000]).unwrap();
+    let mut ctx = common::context(&lab);
+    ctx.pool_dir = dir.path().join("pool");
+    Fixture {
+        lab,
+        ctx,
+        image,
+        _dir: dir,
+    }
+}
+
+pub fn up(
+    hv: &TestHost,
+    f: &Fixture,
+    events: &Events,
+) -> std::result::Result<bool, LifecycleError> {
+    let opts = UpOptions {
+        image: &f.image,
+        check_routes: false,
+        recreate: &[],
+    };
+    lifecycle::up(hv, &f.lab, &f.ctx, &opts, events)
+}
+
+/// Everything named like a lab object on the host.
+pub fn leftovers(hv: &TestHost, lab: &str) -> Vec<String> {
+    let prefix = format!("lab-{lab}");
+    let mut out: Vec<String> = hv
+        .domains()
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("domain {}", d.name))
+        .collect();
+    out.extend(
+        hv.networks()
+            .unwrap()
+            .into_iter()
+            .map(|n| format!("network {}", n.name)),
+    );
+    if let Some(p) = hv.pool(&names::pool(lab)).unwrap() {
+        out.push(format!("pool {} with {:?}", p.name, p.volumes));
+    }
+    out.retain(|o| o.contains(&prefix));
+    out
+}
