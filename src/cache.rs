@@ -28,6 +28,9 @@ use crate::names;
 /// Everything that can go wrong in the cache, each saying what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// A stop was asked for; says where things stand and how to go on.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -402,6 +405,12 @@ impl Cache {
         self.images_dir()?;
         let tmp = self.root.join(names::cache::import_temp(name));
         fs::copy(file, &tmp).map_err(io("copy", file))?;
+        if crate::interrupt::interrupted() {
+            remove_file(&tmp)?;
+            return Err(CacheError::Interrupted(
+                "nothing was imported; run the import again".into(),
+            ));
+        }
         let actual = sha256_file(&tmp)?;
         if let Some(expected) = &image.sha256
             && !expected.eq_ignore_ascii_case(&actual)
@@ -867,6 +876,12 @@ impl Download<'_> {
         progress.update(done, total);
         let mut buf = vec![0u8; 256 << 10];
         loop {
+            if crate::interrupt::interrupted() {
+                let _ = file.sync_all();
+                return Err(Stop::Fatal(Box::new(CacheError::Interrupted(format!(
+                    "the download stopped after {done} bytes; `lab image pull` resumes it"
+                )))));
+            }
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,

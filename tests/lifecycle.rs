@@ -418,7 +418,11 @@ fn a_half_uploaded_image_is_uploaded_again_and_then_trusted() {
         .filter(|e| e.action == lifecycle::Action::Removed)
         .map(|e| e.name.clone())
         .collect();
-    assert_eq!(removed, std::slice::from_ref(&image), "the half-made volume went first");
+    assert_eq!(
+        removed,
+        std::slice::from_ref(&image),
+        "the half-made volume went first"
+    );
     let volumes = hv.pool(&names::pool(&f.lab.name)).unwrap().unwrap().volumes;
     assert!(
         volumes.contains(&names::complete_marker(&image)),

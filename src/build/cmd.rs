@@ -64,8 +64,19 @@ impl Cmd {
         self
     }
 
-    /// Runs the command to completion; its stdout on success.
+    /// Runs the command to completion; its stdout on success. A stop asked for meanwhile
+    /// ([`crate::interrupt`]) ends it.
     pub fn run(&self) -> Result<String, CommandError> {
+        self.run_stoppable(true)
+    }
+
+    /// Runs the command to completion even when a stop is asked for: for the cleanup that
+    /// a stop needs (unmount, detach).
+    pub fn run_always(&self) -> Result<String, CommandError> {
+        self.run_stoppable(false)
+    }
+
+    fn run_stoppable(&self, stoppable: bool) -> Result<String, CommandError> {
         let program = find_program(&self.program).ok_or_else(|| self.missing())?;
         let mut child = Command::new(program)
             .args(&self.args)
@@ -83,9 +94,12 @@ impl Cmd {
             pipe.write_all(text.as_bytes())
                 .map_err(|e| self.failed(format!("cannot write its stdin: {e}")))?;
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| self.failed(format!("cannot wait for it: {e}")))?;
+        let out = wait_or_stop(child, stoppable).map_err(|e| match e {
+            Waited::Stopped => CommandError::Interrupted {
+                command: self.to_string(),
+            },
+            Waited::Io(e) => self.failed(format!("cannot wait for it: {e}")),
+        })?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -123,6 +137,58 @@ impl fmt::Display for Cmd {
     }
 }
 
+enum Waited {
+    Stopped,
+    Io(std::io::Error),
+}
+
+/// Waits for `child`, collecting its output; when a stop is asked for
+/// ([`crate::interrupt`]) it is sent SIGTERM (so mmdebstrap and friends undo their own
+/// mounts), then SIGKILL after 20 s.
+fn wait_or_stop(
+    mut child: std::process::Child,
+    stoppable: bool,
+) -> Result<std::process::Output, Waited> {
+    use std::io::Read;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let mut stopping: Option<std::time::Instant> = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(Waited::Io)? {
+            break status;
+        }
+        if stoppable && crate::interrupt::interrupted() {
+            let since = *stopping.get_or_insert_with(|| {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                std::time::Instant::now()
+            });
+            if since.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if stopping.is_some() {
+        return Err(Waited::Stopped);
+    }
+    Ok(out)
+}
+
 /// Why a command did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -136,6 +202,9 @@ pub enum CommandError {
     /// end of its stderr.
     #[error("`{command}` failed: {detail}")]
     Failed { command: String, detail: String },
+    /// A stop was asked for (SIGINT, SIGTERM, SIGHUP) while it ran: it was ended.
+    #[error("interrupted while `{command}` ran: it was stopped")]
+    Interrupted { command: String },
 }
 
 /// The Debian package that ships `program` on the host.

@@ -183,12 +183,12 @@ fn undo(step: &Undo) -> Result<(), CommandError> {
             command: format!("rm -r {}", dir.display()),
             detail: format!("{e}: remove it by hand"),
         }),
-        Undo::Detach(dev) => Cmd::new("losetup").args(["-d", dev]).run().map(drop),
-        Undo::Partitions(dev) => partx("-d", dev).run().map(drop),
+        Undo::Detach(dev) => Cmd::new("losetup").args(["-d", dev]).run_always().map(drop),
+        Undo::Partitions(dev) => partx("-d", dev).run_always().map(drop),
         Undo::Unmount(dir) => Cmd::new("umount")
             .path(dir)
-            .run()
-            .or_else(|_| Cmd::new("umount").arg("--lazy").path(dir).run())
+            .run_always()
+            .or_else(|_| Cmd::new("umount").arg("--lazy").path(dir).run_always())
             .map(drop),
     }
 }

@@ -10,6 +10,7 @@
 pub mod cmd;
 pub mod disk;
 pub mod recipe;
+pub mod reclaim;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,9 @@ pub fn build(
         return Err(BuildError::NoRecipe(image.name.clone()));
     }
     check_host()?;
+    for line in reclaim::reclaim(out).map_err(BuildError::Cleanup)? {
+        progress(&line);
+    }
     let recipe = Recipe::debian12();
     let mut run = Run::new(progress);
     let work = work_dir(out);
