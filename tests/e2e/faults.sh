@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Fault tests: the real `lab` binary on a real libvirtd in a network namespace (its own, or
+# the one LAB_E2E_NETNS names: see lib.sh), a small two-node lab (tests/e2e/faults.toml,
+# booted with --no-provision), TCG guests. Each fault prints `FAULT <name> ok|FAILED`; the
+# script ends with `faults: N passed, N failed` and exits non-zero if any failed.
+#
+#   sudo tests/e2e/faults.sh
+#
+#   foreign-network     a network with the lab's name that is not the lab's blocks `up`
+#                       (nothing created) and survives `down`
+#   sigint-upload       SIGINT during the image upload: exit 130, nothing of the run left
+#   lock                a second `up` while one runs fails at once naming the holder;
+#                       `provision` too
+#   sigkill-upload      SIGKILL during the image upload (no handler runs) leaves a volume
+#                       without its completion marker
+#   sigint-domains      SIGINT while the domains are created: exit 130, the run undone
+#   up-after-faults     `up` converges after all that: the image is uploaded again, both
+#                       guests boot (they answer SSH with cloud-init finished)
+#   sigint-snapshot     SIGINT during `snapshot save`: no node is left paused
+#   host-key            a guest whose host key changed is refused (exit 4, cause in the
+#                       first line) and nothing runs on it
+#   down-without-state  `down` with the state directory deleted removes everything
+#   sigint-build        SIGINT during `image build` (disk phase): no mount, loop device or
+#                       work directory left
+#   reclaim-build       a killed build's mounts, loop device and work dir (made here as
+#                       SIGKILL leaves them) are removed by the next build
+# Bounded: every wait has a limit; every process started here is ended by its PID.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+source tests/e2e/lib.sh
+lab_file=tests/e2e/faults.toml
+lab_name=faults
+virsh=(virsh -q -c qemu:///system)
+passed=0
+failed=0
+
+fault() { # fault NAME FUNCTION: runs FUNCTION, prints FAULT NAME ok|FAILED
+  local name=$1 start ms
+  start=$(date +%s%N)
+  echo "== fault $name" >&2
+  if "$2"; then
+    passed=$((passed + 1))
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo "FAULT $name ok ($((ms / 1000)).$((ms % 1000 / 100)) s)"
+  else
+    failed=$((failed + 1))
+    echo "FAULT $name FAILED"
+  fi
+}
+
+say() { echo "$*" >&2; }
+objects() { lab_objects "$lab_name"; }
+no_objects() { local left; left=$(objects); [ -z "$left" ] || { say "left in libvirt: $left"; return 1; }; }
+
+# bg LOG ARGS...: runs `lab ARGS` in the background, output to LOG; sets $bg_pid.
+bg() {
+  local log=$1
+  shift
+  target/debug/lab "$@" >"$log" 2>&1 &
+  bg_pid=$!
+}
+
+# until_seen LOG PATTERN [TENTHS]: waits until LOG matches PATTERN or the process ended.
+until_seen() {
+  local log=$1 pattern=$2 tenths=${3:-1200}
+  for _ in $(seq 1 "$tenths"); do
+    grep -qE "$pattern" "$log" 2>/dev/null && return 0
+    kill -0 "$bg_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_bg SIGNAL: sends SIGNAL to the background lab and waits; sets $bg_status.
+stop_bg() {
+  kill "-$1" "$bg_pid" 2>/dev/null || true
+  bg_status=0
+  timeout 120 tail --pid="$bg_pid" -f /dev/null || true
+  wait "$bg_pid" || bg_status=$?
+}
+
+pool_has() { "${virsh[@]}" vol-list "lab-$lab_name" 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
+
+foreign_network() {
+  local xml=$work/foreign.xml
+  printf '<network><name>lab-%s-internal</name><bridge name="labforeign0"/></network>\n' "$lab_name" >"$xml"
+  "${virsh[@]}" net-define "$xml" >/dev/null || return 1
+  local out status=0
+  out=$("${lab[@]}" up -l "$lab_file" --no-provision 2>&1) || status=$?
+  say "$out"
+  if [ "$status" -eq 0 ] || ! grep -q "lab-$lab_name-internal" <<<"$out"; then say "up was not refused"; return 1; fi
+  [ "$(objects)" = "lab-$lab_name-internal" ] || { say "up created: $(objects)"; return 1; }
+  "${lab[@]}" down -l "$lab_file" >&2 || return 1
+  [ "$(objects)" = "lab-$lab_name-internal" ] || { say "down did not keep the foreign network"; return 1; }
+  "${virsh[@]}" net-undefine "lab-$lab_name-internal" >/dev/null
+}
+
+sigint_upload() {
+  local log=$work/sigint-upload.log
+  bg "$log" up -l "$lab_file" --no-provision
+  until_seen "$log" 'pool +lab-faults +created' || { cat "$log" >&2; return 1; }
+  sleep 0.3 # the image upload (1 GiB) is under way
+  stop_bg INT
+  cat "$log" >&2
+  [ "$bg_status" -eq 130 ] || { say "exit $bg_status, not 130"; return 1; }
+  grep -q 'interrupted by SIGINT' "$log" || return 1
+  no_objects
+}
+
+lock() {
+  local log=$work/lock.log out status=0
+  bg "$log" up -l "$lab_file" --no-provision
+  until_seen "$log" 'pool +lab-faults +created' || { cat "$log" >&2; return 1; }
+  out=$(timeout 10 target/debug/lab up -l "$lab_file" --no-provision 2>&1) || status=$?
+  say "$out"
+  if [ "$status" -eq 0 ] || ! grep -q "\`lab up\` (pid $bg_pid)" <<<"$out"; then say "second up not refused at once"; return 1; fi
+  status=0
+  out=$(timeout 10 target/debug/lab provision -l "$lab_file" 2>&1) || status=$?
+  say "$out"
+  if [ "$status" -eq 0 ] || ! grep -q "is busy" <<<"$out"; then say "provision not refused"; return 1; fi
+  # The first up goes on; the next fault kills it mid-upload.
+  kill -0 "$bg_pid"
+}
+
+sigkill_upload() {
+  local image=image-debian12.qcow2
+  for _ in $(seq 1 300); do pool_has "$image" && break; sleep 0.1; done
+  pool_has "$image" || { say "no upload under way"; return 1; }
+  stop_bg KILL
+  [ "$bg_status" -eq 137 ] || { say "exit $bg_status"; return 1; }
+  sleep 1
+  pool_has "$image.complete" && { say "a killed upload has a completion marker"; return 1; }
+  return 0
+}
+
+sigint_domains() {
+  local log=$work/sigint-domains.log
+  bg "$log" up -l "$lab_file" --no-provision
+  until_seen "$log" 'network +lab-faults-[a-z]+ +(created|started)' 3000 || { cat "$log" >&2; return 1; }
+  stop_bg INT
+  cat "$log" >&2
+  [ "$bg_status" -eq 130 ] || { say "exit $bg_status, not 130"; return 1; }
+  grep -q 'interrupted by SIGINT' "$log" || return 1
+  # What this run created is gone; the pool of the killed run stays for `up` to converge.
+  if "${virsh[@]}" list --all --name | grep -q "^lab-$lab_name-"; then say "domains left"; return 1; fi
+}
+
+ssh_ready() { # ssh_ready NODE: the node answers `lab ssh` (SSH + cloud-init done), bounded
+  for _ in $(seq 1 10); do
+    "${lab[@]}" ssh "$1" -l "$lab_file" -- true 2>/dev/null && return 0
+    sleep 5
+  done
+  return 1
+}
+
+up_after_faults() {
+  "${lab[@]}" up -l "$lab_file" --no-provision >&2 || return 1
+  pool_has image-debian12.qcow2.complete || { say "image not complete"; return 1; }
+  ssh_ready controller && ssh_ready compute1
+}
+
+sigint_snapshot() {
+  local log=$work/sigint-snapshot.log
+  bg "$log" snapshot save s1 -l "$lab_file"
+  until_seen "$log" 'domain +lab-faults-[a-z0-9]+ +paused' 300 || true
+  stop_bg INT
+  cat "$log" >&2
+  local paused
+  paused=$("${virsh[@]}" list --name --state-paused | grep "^lab-$lab_name-" || true)
+  [ -z "$paused" ] || { say "paused: $paused"; return 1; }
+  [ "$("${virsh[@]}" list --name --state-running | grep -c "^lab-$lab_name-")" -eq 2 ]
+}
+
+host_key() {
+  # A new host key on the controller, made behind lab's back.
+  "${lab[@]}" ssh controller -l "$lab_file" -- \
+    'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh' >&2 || return 1
+  local out status=0
+  out=$("${lab[@]}" ssh controller -l "$lab_file" -- touch /root/ran 2>&1) || status=$?
+  say "$out"
+  [ "$status" -eq 4 ] || { say "exit $status, not 4"; return 1; }
+  head -n1 <<<"$out" | grep -qi 'host key' || { say "the first line does not name the host key"; return 1; }
+  # Nothing ran: look with OpenSSH, accepting any host key (this test only).
+  local key=$LAB_STATE_DIR/$lab_name/id_ed25519
+  [ -f "$key" ] || "${lab[@]}" ssh-config -l "$lab_file" >/dev/null
+  ip netns exec "$ns" ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@203.0.113.11 'test ! -e /root/ran'
+}
+
+down_without_state() {
+  rm -rf "${LAB_STATE_DIR:?}/$lab_name"
+  "${lab[@]}" down -l "$lab_file" >&2 || return 1
+  no_objects
+}
+
+mounts_of() { grep -c "$1" /proc/self/mountinfo || true; }
+loops_of() { losetup -a | grep -c "$1" || true; }
+
+sigint_build() {
+  local out=$work/build/x.qcow2 log=$work/sigint-build.log
+  mkdir -p "$work/build"
+  bg "$log" image build debian12 --out "$out"
+  for _ in $(seq 1 3000); do
+    [ "$(mounts_of "$work/build/.x.qcow2.build-")" -gt 2 ] && break
+    kill -0 "$bg_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ "$(mounts_of "$work/build/.x.qcow2.build-")" -gt 2 ] || { cat "$log" >&2; say "the build never mounted"; return 1; }
+  stop_bg INT
+  cat "$log" >&2
+  [ "$bg_status" -eq 130 ] || { say "exit $bg_status, not 130"; return 1; }
+  [ "$(mounts_of "$work/build/")" -eq 0 ] || { say "mounts left"; return 1; }
+  [ "$(loops_of "$work/build/")" -eq 0 ] || { say "loop devices left"; return 1; }
+  [ -z "$(ls -A "$work/build")" ] || { say "left: $(ls -A "$work/build")"; return 1; }
+}
+
+reclaim_build() {
+  local dir=$work/build2/.x.qcow2.build-999999 log=$work/reclaim.log dev
+  mkdir -p "$dir/root/proc" "$dir/root/dev"
+  truncate -s 64M "$dir/disk.raw"
+  dev=$(losetup --find --show "$dir/disk.raw")
+  mount --bind /proc "$dir/root/proc" && mount --bind /dev "$dir/root/dev" || return 1
+  bg "$log" image build debian12 --out "$work/build2/x.qcow2"
+  until_seen "$log" 'bootstrap|removed what a stopped build left' 600 || true
+  stop_bg INT
+  cat "$log" >&2
+  grep -q 'removed what a stopped build left' "$log" || { say "no reclaim"; return 1; }
+  [ "$(mounts_of "$work/build2/")" -eq 0 ] || { say "mounts left"; return 1; }
+  losetup "$dev" >/dev/null 2>&1 && losetup "$dev" | grep -q build2 && { say "$dev still attached"; return 1; }
+  [ ! -e "$dir" ]
+}
+
+on_exit() {
+  [ -n "${bg_pid:-}" ] && kill -9 "$bg_pid" 2>/dev/null
+  "${lab[@]}" down -l "$lab_file" >/dev/null 2>&1 || true
+  "${virsh[@]}" net-undefine "lab-$lab_name-internal" >/dev/null 2>&1 || true
+  grep -oE "$work/build[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  for d in $(losetup -a | grep "$work/build" | cut -d: -f1); do losetup -d "$d"; done
+  e2e_teardown
+}
+trap on_exit EXIT
+set -e
+e2e_setup faults
+set +e
+
+fault foreign-network foreign_network
+fault sigint-upload sigint_upload
+fault lock lock
+fault sigkill-upload sigkill_upload
+fault sigint-domains sigint_domains
+fault up-after-faults up_after_faults
+fault sigint-snapshot sigint_snapshot
+fault host-key host_key
+fault down-without-state down_without_state
+fault sigint-build sigint_build
+fault reclaim-build reclaim_build
+
+echo "faults: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
