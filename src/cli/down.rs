@@ -9,12 +9,10 @@ use crate::cli::{LabArgs, output::Lines};
 /// The image cache stays.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    lab: LabArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let target = args.lab.target()?;
+pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+    let target = lab.target()?;
     let removed = crate::app::down(&target, &Lines::new())?;
     println!(
         "lab {} is down ({removed} objects removed)",

@@ -10,8 +10,6 @@ use crate::provision::engine::Selection;
 /// Re-run provisioning steps; steps already done report `ok` and change nothing.
 #[derive(Debug, clap::Args)]
 pub struct ProvisionArgs {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Only this node.
     #[arg(long)]
     node: Option<String>,
@@ -27,8 +25,6 @@ pub struct ProvisionArgs {
 /// the OpenStack client. Exits 4 when a check fails.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Print JSON: [{name, node, proves, passed, measured, seconds}].
     #[arg(long)]
     json: bool,
@@ -42,15 +38,13 @@ pub struct VerifyArgs {
 #[derive(Debug, clap::Args)]
 pub struct SshArgs {
     node: String,
-    #[command(flatten)]
-    lab: LabArgs,
     /// The command; its exit status becomes `lab ssh`'s.
     #[arg(last = true)]
     command: Vec<String>,
 }
 
-pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
     let sel = Selection {
         node: args.node,
@@ -68,8 +62,8 @@ pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
     let timeouts = crate::cli::timeouts(args.timeout);
     let checks = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
@@ -86,8 +80,8 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
-pub fn ssh(args: SshArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn ssh(lab: &LabArgs, args: SshArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
     t.domain(&args.node)?;
     if args.command.is_empty() {

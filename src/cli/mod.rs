@@ -32,6 +32,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "lab", version, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
+    #[command(flatten)]
+    pub lab: LabArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,12 +67,14 @@ pub enum Command {
     Inventory(access::InventoryArgs),
 }
 
-/// Which lab, and which libvirt host: shared by every verb that touches libvirt.
+/// Which lab, and which libvirt host: accepted anywhere on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabArgs {
     /// Lab file, or the name of a lab shipped in labs/ (openstack-ocata, openstack-debian12).
-    #[arg(long, short = 'l', default_value = "openstack-ocata", global = true)]
-    pub lab: String,
+    /// Default: $LAB_FILE, else ./lab.toml, else the lab the last `lab up` chose, else
+    /// openstack-ocata.
+    #[arg(long, short = 'l', value_name = "FILE|NAME", global = true)]
+    pub lab: Option<String>,
     /// libvirt URI, as virsh takes it (qemu:///system, qemu:///session, qemu+ssh://host/system).
     #[arg(long = "connect", short = 'c', env = "LIBVIRT_DEFAULT_URI", default_value = crate::app::DEFAULT_URI, global = true)]
     pub uri: String,
@@ -81,8 +85,13 @@ pub struct LabArgs {
 }
 
 impl LabArgs {
+    /// The lab chosen by `--lab`, or else the way every command picks it.
+    pub fn choice(&self) -> crate::app::LabChoice {
+        crate::app::LabChoice::find(self.lab.as_deref())
+    }
+
     pub fn target(&self) -> anyhow::Result<crate::app::Target> {
-        crate::app::Target::resolve(&self.lab, &self.uri, self.pool_root.clone())
+        crate::app::Target::resolve(self.choice(), &self.uri, self.pool_root.clone())
     }
 }
 
@@ -126,20 +135,21 @@ pub mod exit {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let lab = &cli.lab;
     let result = match cli.command {
-        Command::Plan(args) => plan::run(args),
-        Command::Up(args) => up::run(args),
-        Command::Down(args) => down::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Snapshot(cmd) => snapshot::run(cmd),
-        Command::Reset(args) => snapshot::reset(args),
+        Command::Plan(args) => plan::run(lab, args),
+        Command::Up(args) => up::run(lab, args),
+        Command::Down(args) => down::run(lab, args),
+        Command::Status(args) => status::run(lab, args),
+        Command::Snapshot(cmd) => snapshot::run(lab, cmd),
+        Command::Reset(args) => snapshot::reset(lab, args),
         Command::Image(cmd) => image::run(cmd),
-        Command::Provision(args) => guests::provision(args),
-        Command::Verify(args) => guests::verify(args),
-        Command::Ssh(args) => guests::ssh(args),
-        Command::Console(args) => console::console(args),
-        Command::Logs(args) => console::logs(args),
-        Command::Doctor(args) => doctor::run(args),
+        Command::Provision(args) => guests::provision(lab, args),
+        Command::Verify(args) => guests::verify(lab, args),
+        Command::Ssh(args) => guests::ssh(lab, args),
+        Command::Console(args) => console::console(lab, args),
+        Command::Logs(args) => console::logs(lab, args),
+        Command::Doctor(args) => doctor::run(lab, args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "lab", &mut std::io::stdout());
@@ -151,19 +161,30 @@ pub fn main() -> ExitCode {
                 .render(&mut std::io::stdout())
                 .map_err(Into::into)
         }
-        Command::Creds(args) => access::creds(args),
-        Command::SshConfig(args) => access::ssh_config(args),
-        Command::Inventory(args) => access::inventory(args),
+        Command::Creds(args) => access::creds(lab, args),
+        Command::SshConfig(args) => access::ssh_config(lab, args),
+        Command::Inventory(args) => access::inventory(lab, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("lab: {err:#}");
+            // Every `lab ...` command a message suggests names the lab when a bare one
+            // would pick another.
+            let flag = lab.choice().flag();
+            eprintln!("lab: {}", crate::app::name_the_lab(&format!("{err:#}"), &flag));
             let code = exit_code(&err);
             if code == exit::GUEST {
-                eprintln!(
-                    "hint: the nodes stay up for a look (`lab ssh`, `lab logs`, `lab console`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
+                let node = lab
+                    .choice()
+                    .source()
+                    .ok()
+                    .and_then(|s| s.load(&crate::image::Catalogue::builtin()).ok())
+                    .and_then(|(l, _)| l.nodes.first().map(|n| n.name.clone()))
+                    .unwrap_or_else(|| "NODE".into());
+                let hint = format!(
+                    "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
                 );
+                eprintln!("{}", crate::app::name_the_lab(&hint, &flag));
             }
             ExitCode::from(code)
         }
