@@ -23,7 +23,8 @@ pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_l
 pub use console::{ESCAPE, RawMode, attach};
 
 pub use guests::{
-    GuestProblem, netns as guests_netns, provision, ready, serial_tail, ssh_targets, verify,
+    GuestProblem, NodeError, netns as guests_netns, provision, ready, remote_command,
+    require_running, serial_tail, ssh_targets, verify,
 };
 
 /// The libvirt URI when neither `--connect` nor LIBVIRT_DEFAULT_URI says one.

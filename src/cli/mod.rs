@@ -192,7 +192,12 @@ pub fn main() -> ExitCode {
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
-    let guest = err.downcast_ref::<crate::app::GuestProblem>().is_some()
+    let not_ready = matches!(
+        err.downcast_ref::<crate::app::NodeError>(),
+        Some(crate::app::NodeError::NotReady { .. })
+    );
+    let guest = not_ready
+        || err.downcast_ref::<crate::app::GuestProblem>().is_some()
         || err.downcast_ref::<crate::guest::GuestError>().is_some()
         || err
             .downcast_ref::<crate::provision::engine::ProvisionError>()
