@@ -78,8 +78,7 @@ pub fn set_current(root: &Path, current: &Current) -> Result<(), StateError> {
     fs::create_dir_all(root).map_err(io("create", root))?;
     let path = root.join(names::state::CURRENT);
     let tmp = root.join(format!(".{}.tmp", names::state::CURRENT));
-    fs::write(&tmp, format!("{}\n{}\n", current.name, current.arg))
-        .map_err(io("write", &tmp))?;
+    fs::write(&tmp, format!("{}\n{}\n", current.name, current.arg)).map_err(io("write", &tmp))?;
     fs::rename(&tmp, &path).map_err(io("rename", &path))
 }
 

@@ -37,7 +37,9 @@ impl Env {
 
     /// What `lab up` leaves of the debian12 lab: its state (seed) and the current record.
     fn debian12_was_up(&self) {
-        LabState::new(self.state.path(), "ocata-deb").seed().unwrap();
+        LabState::new(self.state.path(), "ocata-deb")
+            .seed()
+            .unwrap();
         let current = Current {
             name: "ocata-deb".into(),
             arg: "openstack-debian12".into(),
@@ -52,7 +54,11 @@ impl Env {
         let (code, out, err) = self.lab(&line);
         assert_eq!(code, 0, "{line:?}: {err}");
         let first = out.lines().next().unwrap_or_default();
-        first.split_whitespace().nth(1).unwrap_or_default().to_string()
+        first
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -76,12 +82,27 @@ fn lab_and_connect_are_accepted_before_and_after_the_verb() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("lab ocata-deb "), "{out}");
     for line in [
-        ["--lab", "openstack-debian12", "-c", "test:///default", "status"],
-        ["status", "-c", "test:///default", "--lab", "openstack-debian12"],
+        [
+            "--lab",
+            "openstack-debian12",
+            "-c",
+            "test:///default",
+            "status",
+        ],
+        [
+            "status",
+            "-c",
+            "test:///default",
+            "--lab",
+            "openstack-debian12",
+        ],
     ] {
         let (code, out, err) = env.lab(&line);
         assert_eq!(code, 0, "{line:?}: {err}");
-        assert!(out.starts_with("lab ocata-deb on test:///default\n"), "{out}");
+        assert!(
+            out.starts_with("lab ocata-deb on test:///default\n"),
+            "{out}"
+        );
         assert!(
             out.contains("not created: run `lab up --lab openstack-debian12`"),
             "{out}"
@@ -105,7 +126,11 @@ fn bare_commands_follow_the_lab_the_last_up_chose_until_its_down() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("lab ocata-deb is down"), "{out}");
     assert!(state::current(env.state.path()).is_none());
-    assert_eq!(env.planned(&[]), "ocata", "after its down: the default again");
+    assert_eq!(
+        env.planned(&[]),
+        "ocata",
+        "after its down: the default again"
+    );
 }
 
 #[test]

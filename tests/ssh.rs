@@ -181,10 +181,7 @@ async fn pinned_key_is_accepted_and_status_stdout_stderr_come_back() {
 /// `lab ssh NODE WORDS...` as the CLI sends it: the words joined as OpenSSH does.
 async fn lab_ssh(guest: &SshGuest, words: &[&str]) -> lab::guest::Output {
     let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-    guest
-        .run(&lab::app::remote_command(&words))
-        .await
-        .unwrap()
+    guest.run(&lab::app::remote_command(&words)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -82,12 +82,7 @@ impl LabChoice {
                 .join(crate::names::state::LAB_FILE);
             Some((c, copy))
         });
-        LabChoice::choose(
-            flag,
-            env.as_deref(),
-            Path::new(DIR_FILE).is_file(),
-            current,
-        )
+        LabChoice::choose(flag, env.as_deref(), Path::new(DIR_FILE).is_file(), current)
     }
 
     /// The lab file. The recorded current lab whose file is gone is read from its state.
@@ -193,7 +188,10 @@ mod tests {
             Some(Path::new("/state/ocata-deb/lab.toml"))
         );
         let c = by(None, None, false, None);
-        assert_eq!((c.arg.as_str(), c.by), ("openstack-ocata", ChosenBy::Default));
+        assert_eq!(
+            (c.arg.as_str(), c.by),
+            ("openstack-ocata", ChosenBy::Default)
+        );
     }
 
     #[test]
@@ -212,17 +210,17 @@ mod tests {
             flag("openstack-debian12", ChosenBy::Flag),
             " --lab openstack-debian12"
         );
-        assert_eq!(flag("my labs/x.toml", ChosenBy::Env), " --lab 'my labs/x.toml'");
+        assert_eq!(
+            flag("my labs/x.toml", ChosenBy::Env),
+            " --lab 'my labs/x.toml'"
+        );
     }
 
     #[test]
     fn every_lab_command_in_a_message_gets_the_flag_once() {
         let flag = " --lab openstack-debian12";
         assert_eq!(
-            name_the_lab(
-                "lab ocata-deb has no state in /s: run `lab up` first",
-                flag
-            ),
+            name_the_lab("lab ocata-deb has no state in /s: run `lab up` first", flag),
             "lab ocata-deb has no state in /s: run `lab up --lab openstack-debian12` first"
         );
         assert_eq!(

@@ -17,13 +17,12 @@ pub struct CredsArgs {
 /// Host keys are pinned (StrictHostKeyChecking yes with the lab's known_hosts), so no
 /// prompt ever asks about an unknown host. Works with scp, rsync and VS Code remote too.
 #[derive(Debug, clap::Args)]
-pub struct SshConfigArgs {
-}
+pub struct SshConfigArgs {}
 
-/// Print an Ansible inventory (INI) of the lab: groups controller and compute.
+/// Print an Ansible inventory (INI) of the lab: groups controllers and computes, host keys
+/// pinned. `ansible all -i <(lab inventory) -m ping`.
 #[derive(Debug, clap::Args)]
-pub struct InventoryArgs {
-}
+pub struct InventoryArgs {}
 
 pub fn creds(lab: &LabArgs, args: CredsArgs) -> anyhow::Result<()> {
     let t = lab.target()?;

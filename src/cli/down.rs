@@ -8,8 +8,7 @@ use crate::cli::{LabArgs, output::Lines};
 /// works even if the state directory is gone, and never touches anything else.
 /// The image cache stays.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-}
+pub struct Args {}
 
 pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let target = lab.target()?;

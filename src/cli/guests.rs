@@ -48,7 +48,11 @@ pub struct VerifyArgs {
 pub struct SshArgs {
     node: String,
     /// The command line (after `--`, or from its first word on).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<String>,
 }
 
@@ -150,12 +154,31 @@ mod tests {
 
     #[test]
     fn a_command_is_taken_with_or_without_dashes_and_its_options_stay_its_own() {
-        let (node, words, _) = ssh_words(&["lab", "ssh", "controller", "systemctl status x | head"]);
-        assert_eq!((node.as_str(), words), ("controller", vec!["systemctl status x | head".to_string()]));
+        let (node, words, _) =
+            ssh_words(&["lab", "ssh", "controller", "systemctl status x | head"]);
+        assert_eq!(
+            (node.as_str(), words),
+            ("controller", vec!["systemctl status x | head".to_string()])
+        );
         let (_, words, _) = ssh_words(&["lab", "ssh", "controller", "--", "touch", "/root/x"]);
         assert_eq!(words, ["touch", "/root/x"]);
-        let (_, words, lab) = ssh_words(&["lab", "-l", "x.toml", "ssh", "controller", "ls", "-l", "--lab"]);
-        assert_eq!((words, lab.as_deref()), (vec!["ls".to_string(), "-l".into(), "--lab".into()], Some("x.toml")));
+        let (_, words, lab) = ssh_words(&[
+            "lab",
+            "-l",
+            "x.toml",
+            "ssh",
+            "controller",
+            "ls",
+            "-l",
+            "--lab",
+        ]);
+        assert_eq!(
+            (words, lab.as_deref()),
+            (
+                vec!["ls".to_string(), "-l".into(), "--lab".into()],
+                Some("x.toml")
+            )
+        );
         let (_, words, lab) = ssh_words(&["lab", "ssh", "controller", "--lab", "y.toml"]);
         assert_eq!((words.len(), lab.as_deref()), (0, Some("y.toml")));
     }

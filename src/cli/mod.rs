@@ -171,7 +171,10 @@ pub fn main() -> ExitCode {
             // Every `lab ...` command a message suggests names the lab when a bare one
             // would pick another.
             let flag = lab.choice().flag();
-            eprintln!("lab: {}", crate::app::name_the_lab(&format!("{err:#}"), &flag));
+            eprintln!(
+                "lab: {}",
+                crate::app::name_the_lab(&format!("{err:#}"), &flag)
+            );
             let code = exit_code(&err);
             if code == exit::GUEST {
                 let node = lab

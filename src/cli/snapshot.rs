@@ -10,9 +10,7 @@ use crate::lifecycle;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Take a lab-wide snapshot NAME.
-    Save {
-        name: String,
-    },
+    Save { name: String },
     /// List the lab-wide snapshots, oldest first.
     List {
         /// Print JSON (an array of names).
@@ -20,9 +18,7 @@ pub enum Command {
         json: bool,
     },
     /// Delete a lab-wide snapshot.
-    Delete {
-        name: String,
-    },
+    Delete { name: String },
 }
 
 /// Revert every node to a lab-wide snapshot.
