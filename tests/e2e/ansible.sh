@@ -31,7 +31,8 @@ ip netns list | grep -qw -- "$ns" || fail "no network namespace $ns: give the on
 grep -q 'StrictHostKeyChecking=yes' "$inv" || fail "$inv does not pin host keys (no StrictHostKeyChecking=yes)"
 
 # ansible-core 2.19.x in a venv of Debian's python3, reused while it holds a 2.19 release.
-if ! "$venv/bin/ansible" --version 2>/dev/null | head -n1 | grep -q "core $series\."; then
+installed() { "$venv/bin/ansible" --version 2>/dev/null | sed -n 1p || true; }
+if ! installed | grep -q "core $series\."; then
   if ! /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
     fail "python3-venv is missing: bash scripts/host-packages.sh installs it"
   fi
@@ -39,7 +40,7 @@ if ! "$venv/bin/ansible" --version 2>/dev/null | head -n1 | grep -q "core $serie
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core>=$series,<2.20"
 fi
-"$venv/bin/ansible" --version | head -n1
+installed
 
 # Ansible's own settings: nothing from the caller's environment or an ansible.cfg nearby.
 work=$(mktemp -d)
