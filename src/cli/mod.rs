@@ -24,11 +24,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// create without touching libvirt; `lab up` creates it; `lab down` removes it.
 ///
 /// Typical session:
-///   lab plan  --lab openstack-ocata          # what will be created
-///   lab up    --lab openstack-ocata          # create and boot the nodes
+///   lab plan  --lab openstack-debian12       # what will be created
+///   lab up    --lab openstack-debian12       # create, boot, provision: the current lab now
+///   lab ssh controller 'systemctl status mariadb | head'
 ///   lab snapshot save clean                  # before an exercise
 ///   lab reset clean                          # back to it, in seconds
 ///   lab down                                 # remove everything the lab owns
+///
+/// Which lab, without --lab: $LAB_FILE, else ./lab.toml, else the lab the last `lab up`
+/// brought up, else openstack-ocata.
 #[derive(Debug, Parser)]
 #[command(name = "lab", version, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
