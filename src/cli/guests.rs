@@ -46,6 +46,7 @@ pub struct VerifyArgs {
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct SshArgs {
+    /// The node, by its name in the lab file (controller, compute1).
     node: String,
     /// The command line (after `--`, or from its first word on).
     #[arg(
