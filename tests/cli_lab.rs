@@ -169,6 +169,22 @@ fn hints_name_the_lab_when_a_bare_command_would_pick_another() {
         err.contains("no state in") && err.contains("run `lab up --lab openstack-debian12` first"),
         "{err}"
     );
+    // A message from deep in the library gets the flag too.
+    let line = [
+        "snapshot",
+        "list",
+        "-c",
+        "test:///default",
+        "-l",
+        "openstack-debian12",
+    ];
+    let (code, _, err) = env.lab(&line);
+    assert_eq!(code, 3);
+    assert!(
+        err.starts_with("lab: lab ocata-deb is not up")
+            && err.contains("run `lab up --lab openstack-debian12` first"),
+        "{err}"
+    );
     let (code, _, err) = env.lab(&["creds"]);
     assert_eq!(code, 3);
     assert!(
@@ -190,6 +206,12 @@ fn ssh_to_a_node_libvirt_does_not_run_says_so_first() {
             "lab: controller is not running (domain lab-ocata-deb-controller is shut off on {uri}): `lab up` starts it"
         )),
         "{err}"
+    );
+    let (code, _, err) = env.lab(&["ssh", "-l", "openstack-debian12", "-c", &uri, "controller"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("shut off") && err.contains("`lab up --lab openstack-debian12` starts it"),
+        "named by --lab, the hint names it: {err}"
     );
     let (code, _, err) = env.lab(&["-c", &uri, "ssh", "compute1", "uptime"]);
     assert_eq!(code, 3, "{err}");
