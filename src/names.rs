@@ -104,6 +104,9 @@ pub mod state {
     pub const SEED: &str = "seed";
     /// The lab file as `up` used it, so `down` and `status` work without the original.
     pub const LAB_FILE: &str = "lab.toml";
+    /// In the state root: the lab the last `lab up` chose, which bare commands default to.
+    /// Its dot keeps it apart from lab directories (lab names have none).
+    pub const CURRENT: &str = "current.txt";
 }
 
 /// Files of a lab's state directory that users' own tools read (written by `up`).

@@ -18,7 +18,7 @@ pub const DEFAULT_POOL_ROOT: &str = "/var/lib/libvirt/images";
 pub const DEFAULT_LOG_DIR: &str = "/var/log/libvirt/qemu";
 
 pub struct PlanOptions {
-    pub lab: String,
+    pub source: Source,
     pub out: Option<PathBuf>,
     pub json: bool,
     /// `None`: detect.
@@ -111,7 +111,7 @@ pub fn summary(lab: &Lab, file: &Path, accel: Accel, notes: &[Note]) -> Summary 
 pub fn print_table(s: &Summary, lab: &Lab, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "lab {} ({}), image {}, accel {:?}",
+        "lab {} ({}), image {}, accel {}",
         s.lab, s.file, s.image, s.accel
     )?;
     writeln!(out)?;
@@ -225,7 +225,7 @@ pub fn nested_notes(lab: &Lab, accel: Accel, nested: bool) -> Vec<String> {
 }
 
 pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
-    let source = Source::resolve(&opts.lab)?;
+    let source = &opts.source;
     let (lab, notes) = source.load(&Catalogue::builtin())?;
     let accel = opts
         .accel

@@ -50,6 +50,51 @@ pub fn root() -> Result<PathBuf, StateError> {
         .ok_or(StateError::NoRoot)
 }
 
+/// The lab bare commands default to, as the last `lab up` recorded it in the state root:
+/// the lab's name and the `--lab` argument that gives it (a shipped lab's name, or the
+/// absolute path of its file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub name: String,
+    pub arg: String,
+}
+
+/// The recorded current lab, while its state directory exists: a lab taken down is no longer
+/// current, whoever took it down. A missing or unreadable record is no current lab.
+pub fn current(root: &Path) -> Option<Current> {
+    let text = fs::read_to_string(root.join(names::state::CURRENT)).ok()?;
+    let (name, arg) = text.split_once('\n')?;
+    let arg = arg.strip_suffix('\n').unwrap_or(arg);
+    let current = Current {
+        name: name.to_string(),
+        arg: arg.to_string(),
+    };
+    let usable = !name.is_empty() && !arg.is_empty() && !name.contains(['/', '.']);
+    (usable && LabState::new(root, name).exists()).then_some(current)
+}
+
+/// Records `current` as the lab bare commands default to (atomically).
+pub fn set_current(root: &Path, current: &Current) -> Result<(), StateError> {
+    fs::create_dir_all(root).map_err(io("create", root))?;
+    let path = root.join(names::state::CURRENT);
+    let tmp = root.join(format!(".{}.tmp", names::state::CURRENT));
+    fs::write(&tmp, format!("{}\n{}\n", current.name, current.arg)).map_err(io("write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("rename", &path))
+}
+
+/// Forgets the current lab if it is `name` (`lab down` of that lab).
+pub fn clear_current(root: &Path, name: &str) -> Result<(), StateError> {
+    let path = root.join(names::state::CURRENT);
+    let recorded = fs::read_to_string(&path).unwrap_or_default();
+    if recorded.split_once('\n').map(|(n, _)| n) != Some(name) {
+        return Ok(());
+    }
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+        _ => Ok(()),
+    }
+}
+
 /// One lab's state directory.
 #[derive(Debug, Clone)]
 pub struct LabState {
@@ -221,6 +266,26 @@ mod tests {
         );
         drop(held);
         s.lock("down").unwrap();
+    }
+
+    #[test]
+    fn the_current_lab_is_recorded_followed_while_its_state_exists_and_cleared_by_its_down() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        assert_eq!(current(root), None, "nothing recorded");
+        let deb = Current {
+            name: "ocata-deb".into(),
+            arg: "openstack-debian12".into(),
+        };
+        set_current(root, &deb).unwrap();
+        assert_eq!(current(root), None, "a lab without state is not current");
+        LabState::new(root, "ocata-deb").seed().unwrap();
+        assert_eq!(current(root), Some(deb.clone()));
+        clear_current(root, "ocata").unwrap();
+        assert_eq!(current(root), Some(deb), "another lab's down keeps it");
+        clear_current(root, "ocata-deb").unwrap();
+        assert_eq!(current(root), None);
+        assert!(!root.join(names::state::CURRENT).exists());
     }
 
     #[test]

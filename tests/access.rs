@@ -41,6 +41,27 @@ fn access_files_are_pinned_by_golden_files() {
 }
 
 #[test]
+fn no_inventory_group_shares_a_host_name() {
+    for name in ["openstack-ocata", "openstack-debian12"] {
+        let lab = common::lab(name);
+        let ini = access::inventory(&lab, Path::new(KEY), Path::new(HOSTS));
+        let groups: Vec<&str> = ini
+            .lines()
+            .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
+            .collect();
+        assert_eq!(groups, ["controllers", "computes", "all:vars"], "{ini}");
+        for node in &lab.nodes {
+            assert!(!groups.contains(&node.name.as_str()), "{name}: {ini}");
+            let in_group = ini
+                .lines()
+                .filter(|l| l.starts_with(&format!("{} ", node.name)))
+                .count();
+            assert_eq!(in_group, 1, "{name}: {} once: {ini}", node.name);
+        }
+    }
+}
+
+#[test]
 fn openssh_reads_the_config_and_finds_the_pinned_keys() {
     require_tool("ssh", "openssh-client");
     let lab = common::lab("openstack-ocata");

@@ -178,6 +178,32 @@ async fn pinned_key_is_accepted_and_status_stdout_stderr_come_back() {
     assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
 }
 
+/// `lab ssh NODE WORDS...` as the CLI sends it: the words joined as OpenSSH does.
+async fn lab_ssh(guest: &SshGuest, words: &[&str]) -> lab::guest::Output {
+    let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    guest.run(&lab::app::remote_command(&words)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lab_ssh_command_lines_run_in_the_remote_shell_as_with_openssh() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let dir = sshd.dir.path().display().to_string();
+    // One word holding a pipeline: the shell runs it (it was exec'd as a program name).
+    let out = lab_ssh(&guest, &["printf 'a\\nb\\nc\\n' | head -n 2 | wc -l"]).await;
+    assert_eq!((out.status, out.stdout.trim()), (0, "2"), "{out:?}");
+    // Several words, as after `--`: a command and its arguments.
+    let file = format!("{dir}/touched");
+    let out = lab_ssh(&guest, &["touch", &file]).await;
+    assert!(out.success(), "{out:?}");
+    assert!(Path::new(&file).exists());
+    // The remote shell splits and expands the joined line, as OpenSSH's does.
+    let out = lab_ssh(&guest, &["echo", "$((6 * 7))", "'a  b'"]).await;
+    assert_eq!(out.stdout, "42 a  b\n", "{out:?}");
+    let out = lab_ssh(&guest, &["exit 5"]).await;
+    assert_eq!(out.status, 5, "the exit status comes back: {out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_that_reads_stdin_cannot_swallow_the_rest_of_the_script() {
     let sshd = Sshd::start(None);

@@ -83,17 +83,22 @@ pub async fn ready(
     for (target, r) in targets.iter().zip(results) {
         match r {
             Ok(g) => guests.push(g),
-            Err(e) => {
-                let tail = serial_tail(t, ctx, &target.node, 25)
-                    .unwrap_or_else(|| "(serial console log not on this machine)".into());
-                return Err(anyhow::Error::new(e).context(format!(
-                    "{} is not ready; its serial console:\n{tail}",
-                    target.node
-                )));
-            }
+            Err(e) => return Err(not_ready(e, || serial_tail(t, ctx, &target.node, 25))),
         }
     }
     Ok(guests)
+}
+
+/// Why a node is not ready, cause first: a readiness timeout with the serial console's tail
+/// (from `tail`, read only then), anything else (a refused host key) as it is.
+pub fn not_ready(cause: GuestError, tail: impl FnOnce() -> Option<String>) -> anyhow::Error {
+    match cause {
+        GuestError::Timeout { .. } => {
+            let tail = tail().unwrap_or_else(|| "log is not on this machine".into());
+            NodeError::NotReady { cause, tail }.into()
+        }
+        other => other.into(),
+    }
 }
 
 /// Runs the selected provisioning steps on the connected nodes.
@@ -124,6 +129,64 @@ pub async fn verify(
     guests: &[SshGuest],
 ) -> Result<Vec<CheckResult>, GuestError> {
     verify::run(&t.lab, guests, &ctx.secrets).await
+}
+
+/// A node SSH cannot reach: not run by libvirt (said at once, instead of after an SSH
+/// timeout), or not ready in time.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{node} is not running (domain {domain} is {state} on {uri}): `lab up` starts it")]
+    NotRunning {
+        node: String,
+        domain: String,
+        state: String,
+        uri: String,
+    },
+    #[error("{node} does not exist (no domain {domain} on {uri}): `lab up` creates it")]
+    Missing {
+        node: String,
+        domain: String,
+        uri: String,
+    },
+    /// A readiness timeout; `tail` is the serial console's end, where boot problems show.
+    #[error("{cause}; its serial console {tail}")]
+    NotReady { cause: GuestError, tail: String },
+}
+
+/// Fails, cause first, unless libvirt runs node `node`'s domain.
+pub fn require_running(
+    t: &LabTarget,
+    hv: &dyn crate::libvirt::Hypervisor,
+    node: &str,
+) -> anyhow::Result<()> {
+    let domain = t.domain(node)?;
+    let found = hv.domains()?.into_iter().find(|d| d.name == domain);
+    let (node, uri) = (node.to_string(), t.uri.clone());
+    match found.map(|d| d.state) {
+        Some(crate::libvirt::RunState::Running) => Ok(()),
+        Some(state) => {
+            let state = match state {
+                crate::libvirt::RunState::Paused => "paused",
+                crate::libvirt::RunState::ShutOff => "shut off",
+                _ => "not running",
+            };
+            Err(NodeError::NotRunning {
+                node,
+                domain,
+                state: state.into(),
+                uri,
+            }
+            .into())
+        }
+        None => Err(NodeError::Missing { node, domain, uri }.into()),
+    }
+}
+
+/// The command line `lab ssh NODE -- WORDS...` runs, as OpenSSH builds it: the words joined
+/// with single spaces, for the remote shell to run as one line (so `'a | b'` is a pipeline
+/// and `touch /root/x` two words).
+pub fn remote_command(words: &[String]) -> String {
+    words.join(" ")
 }
 
 /// A guest or check failure, reported as such (exit status 4).
@@ -177,4 +240,71 @@ pub async fn resync_clocks(
         .zip(results)
         .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_line(e: &anyhow::Error) -> String {
+        format!("{e:#}").lines().next().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_refused_host_key_is_the_first_line_and_brings_no_boot_log() {
+        let cause = GuestError::HostKey {
+            node: "controller".into(),
+            got: "ssh-ed25519 AAAAgot".into(),
+            want: "ssh-ed25519 AAAAwant".into(),
+        };
+        let mut tail_read = false;
+        let e = not_ready(cause, || {
+            tail_read = true;
+            Some("boot log".into())
+        });
+        let text = format!("{e:#}");
+        assert!(
+            first_line(&e).starts_with(
+                "controller: host key ssh-ed25519 AAAAgot is not the lab's pinned key"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!tail_read && !text.contains("serial console"), "{text}");
+        assert!(e.downcast_ref::<GuestError>().is_some());
+    }
+
+    #[test]
+    fn a_readiness_timeout_leads_with_its_cause_then_the_serial_console() {
+        let cause = GuestError::Timeout {
+            node: "controller".into(),
+            what: "waiting for the node to be ready (reached: no answer on the ssh port yet; last: none)".into(),
+            secs: 900,
+        };
+        let e = not_ready(cause, || {
+            Some("/var/log/x-serial.log (last 2 lines):\nline 1\nline 2".into())
+        });
+        assert_eq!(
+            first_line(&e),
+            "controller: waiting for the node to be ready (reached: no answer on the ssh port yet; last: none) timed out after 900s; its serial console /var/log/x-serial.log (last 2 lines):"
+        );
+        assert!(format!("{e:#}").ends_with("line 1\nline 2"));
+    }
+
+    #[test]
+    fn the_remote_command_joins_words_with_spaces_as_openssh_does() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            remote_command(&words(&["systemctl status x | head"])),
+            "systemctl status x | head"
+        );
+        assert_eq!(
+            remote_command(&words(&["touch", "/root/x"])),
+            "touch /root/x"
+        );
+        assert_eq!(
+            remote_command(&words(&["echo", "'a  b'", ";", "id", "-u"])),
+            "echo 'a  b' ; id -u"
+        );
+    }
 }

@@ -14,13 +14,17 @@ use crate::render::{Accel, RenderContext};
 use crate::secrets::LabSecrets;
 use crate::state::{self, LabState};
 
+mod choice;
 mod console;
 mod guests;
+
+pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_lab};
 
 pub use console::{ESCAPE, RawMode, attach};
 
 pub use guests::{
-    GuestProblem, netns as guests_netns, provision, ready, serial_tail, ssh_targets, verify,
+    GuestProblem, NodeError, netns as guests_netns, provision, ready, remote_command,
+    require_running, serial_tail, ssh_targets, verify,
 };
 
 /// The libvirt URI when neither `--connect` nor LIBVIRT_DEFAULT_URI says one.
@@ -63,12 +67,18 @@ pub struct Target {
     pub uri: String,
     pub state: LabState,
     pub pool_root: Option<PathBuf>,
+    /// How the lab was chosen, for hints that name it.
+    pub choice: LabChoice,
 }
 
 impl Target {
-    /// Loads and validates the lab (`--lab FILE|NAME`).
-    pub fn resolve(lab_arg: &str, uri: &str, pool_root: Option<PathBuf>) -> anyhow::Result<Target> {
-        let source = Source::resolve(lab_arg)?;
+    /// Loads and validates the chosen lab.
+    pub fn resolve(
+        choice: LabChoice,
+        uri: &str,
+        pool_root: Option<PathBuf>,
+    ) -> anyhow::Result<Target> {
+        let source = choice.source()?;
         let (lab, notes) = source.load(&Catalogue::builtin())?;
         let state = LabState::new(&state::root()?, &lab.name);
         Ok(Target {
@@ -78,7 +88,14 @@ impl Target {
             uri: uri.to_string(),
             state,
             pool_root,
+            choice,
         })
+    }
+
+    /// `lab WORDS` as the user types it to reach this lab (with `--lab` when a bare command
+    /// would pick another), for hints.
+    pub fn command(&self, words: &str) -> String {
+        format!("lab {words}{}", self.choice.flag())
     }
 
     /// The libvirt domain of node `name`, or an error listing the lab's nodes.
@@ -174,6 +191,8 @@ pub fn up(
             return Err(e);
         }
     };
+    // The lab exists now: bare commands are about it, also while provisioning fails.
+    state::set_current(&t.state.root, &t.choice.record(&t.lab.name))?;
     let mut report = UpReport {
         changed,
         ..Default::default()
@@ -313,6 +332,7 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
     t.state
         .remove()
         .context("the lab is down, but its state directory stays")?;
+    state::clear_current(&t.state.root, &t.lab.name)?;
     Ok(removed)
 }
 
@@ -336,9 +356,10 @@ pub fn access_files(t: &Target) -> anyhow::Result<(PathBuf, PathBuf)> {
 pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
     if !t.state.exists() {
         anyhow::bail!(
-            "lab {} has no state in {}: run `lab up` first",
+            "lab {} has no state in {}: run `{}` first",
             t.lab.name,
-            t.state.dir().display()
+            t.state.dir().display(),
+            t.command("up")
         );
     }
     Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))

@@ -7,8 +7,6 @@ use crate::render::access;
 /// Show the lab's generated passwords (the install guide's password table).
 #[derive(Debug, clap::Args)]
 pub struct CredsArgs {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Print JSON: {"NAME": "value", ...}.
     #[arg(long)]
     json: bool,
@@ -19,20 +17,15 @@ pub struct CredsArgs {
 /// Host keys are pinned (StrictHostKeyChecking yes with the lab's known_hosts), so no
 /// prompt ever asks about an unknown host. Works with scp, rsync and VS Code remote too.
 #[derive(Debug, clap::Args)]
-pub struct SshConfigArgs {
-    #[command(flatten)]
-    lab: LabArgs,
-}
+pub struct SshConfigArgs {}
 
-/// Print an Ansible inventory (INI) of the lab: groups controller and compute.
+/// Print an Ansible inventory (INI) of the lab: groups controllers and computes, host keys
+/// pinned. `ansible all -i <(lab inventory) -m ping`.
 #[derive(Debug, clap::Args)]
-pub struct InventoryArgs {
-    #[command(flatten)]
-    lab: LabArgs,
-}
+pub struct InventoryArgs {}
 
-pub fn creds(args: CredsArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn creds(lab: &LabArgs, args: CredsArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let secrets = crate::app::secrets(&t)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&secrets.passwords)?);
@@ -42,15 +35,15 @@ pub fn creds(args: CredsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn ssh_config(args: SshConfigArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     print!("{}", access::ssh_config(&t.lab, &identity, &known_hosts));
     Ok(())
 }
 
-pub fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn inventory(lab: &LabArgs, _: InventoryArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     print!("{}", access::inventory(&t.lab, &identity, &known_hosts));
     Ok(())

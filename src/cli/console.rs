@@ -14,16 +14,12 @@ use crate::libvirt::Hypervisor;
 #[derive(Debug, clap::Args)]
 pub struct ConsoleArgs {
     node: String,
-    #[command(flatten)]
-    lab: LabArgs,
 }
 
 /// Show a node's serial console log and its provisioning log.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     node: String,
-    #[command(flatten)]
-    lab: LabArgs,
     /// Keep printing what is appended (Ctrl-C ends).
     #[arg(long, short)]
     follow: bool,
@@ -35,8 +31,8 @@ pub struct LogsArgs {
     provision: bool,
 }
 
-pub fn console(args: ConsoleArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let domain = t.domain(&args.node)?;
     let console: Arc<dyn crate::libvirt::Console> = Arc::from(t.connect()?.console(&domain)?);
     let raw = crate::app::RawMode::enable(0);
@@ -50,8 +46,8 @@ pub fn console(args: ConsoleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn logs(lab: &LabArgs, args: LogsArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     t.domain(&args.node)?;
     let (_, log_dir) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     let mut files = Vec::new();

@@ -11,15 +11,13 @@ use crate::doctor::{self, Finding, Level};
 /// verified; name and subnet clashes. Exits 0 when the lab can come up.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Print JSON: [{check, level (ok|warn|fail), detail, fix}].
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let (pool_dir, _) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     let mut findings = vec![doctor::accel(), doctor::nested()];
     match t.connect() {

@@ -8,13 +8,10 @@ use crate::cli::{LabArgs, output::Lines};
 /// works even if the state directory is gone, and never touches anything else.
 /// The image cache stays.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    lab: LabArgs,
-}
+pub struct Args {}
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let target = args.lab.target()?;
+pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+    let target = lab.target()?;
     let removed = crate::app::down(&target, &Lines::new())?;
     println!(
         "lab {} is down ({removed} objects removed)",

@@ -10,8 +10,6 @@ use crate::provision::engine::Selection;
 /// Re-run provisioning steps; steps already done report `ok` and change nothing.
 #[derive(Debug, clap::Args)]
 pub struct ProvisionArgs {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Only this node.
     #[arg(long)]
     node: Option<String>,
@@ -27,8 +25,6 @@ pub struct ProvisionArgs {
 /// the OpenStack client. Exits 4 when a check fails.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Print JSON: [{name, node, proves, passed, measured, seconds}].
     #[arg(long)]
     json: bool,
@@ -37,20 +33,32 @@ pub struct VerifyArgs {
     timeout: u64,
 }
 
-/// Run a command on a node as root (`lab ssh controller -- systemctl status mariadb`), or
-/// open a shell (OpenSSH with the lab's key and pinned host keys; no host-key prompt).
+/// Run a command on a node as root, or open a shell (OpenSSH with the lab's key and pinned
+/// host keys; no host-key prompt).
+///
+/// As with ssh, the words of the command are joined with spaces and the node's shell runs
+/// the line; its exit status becomes `lab ssh`'s.
+///
+/// Examples:
+///   lab ssh controller
+///   lab ssh controller -- touch /root/x
+///   lab ssh controller 'systemctl status mariadb | head'
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SshArgs {
+    /// The node, by its name in the lab file (controller, compute1).
     node: String,
-    #[command(flatten)]
-    lab: LabArgs,
-    /// The command; its exit status becomes `lab ssh`'s.
-    #[arg(last = true)]
+    /// The command line (after `--`, or from its first word on).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<String>,
 }
 
-pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
     let _lock = t.state.lock("provision")?;
     let sel = Selection {
@@ -69,8 +77,8 @@ pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
     let timeouts = crate::cli::timeouts(args.timeout);
     let checks = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
@@ -87,19 +95,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
-pub fn ssh(args: SshArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn ssh(lab: &LabArgs, args: SshArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     crate::app::secrets(&t)?;
-    t.domain(&args.node)?;
+    crate::app::require_running(&t, &t.connect()?, &args.node)?;
     if args.command.is_empty() {
         return Err(interactive(&t, &args.node));
     }
-    let script = args
-        .command
-        .iter()
-        .map(|a| crate::provision::quote(a))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let script = crate::app::remote_command(&args.command);
     let timeouts = crate::cli::timeouts(60);
     let node = args.node.clone();
     let out = crate::app::with_guests(&t, &timeouts, async |_, guests| {
@@ -135,4 +138,50 @@ fn interactive(t: &crate::app::Target, node: &str) -> anyhow::Error {
     };
     let err = cmd.arg("-F").arg(&path).arg(node).exec();
     anyhow::anyhow!("cannot run ssh: {err}: install openssh-client")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn ssh_words(line: &[&str]) -> (String, Vec<String>, Option<String>) {
+        let cli = Cli::try_parse_from(line).unwrap();
+        match cli.command {
+            Command::Ssh(a) => (a.node, a.command, cli.lab.lab),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_command_is_taken_with_or_without_dashes_and_its_options_stay_its_own() {
+        let (node, words, _) =
+            ssh_words(&["lab", "ssh", "controller", "systemctl status x | head"]);
+        assert_eq!(
+            (node.as_str(), words),
+            ("controller", vec!["systemctl status x | head".to_string()])
+        );
+        let (_, words, _) = ssh_words(&["lab", "ssh", "controller", "--", "touch", "/root/x"]);
+        assert_eq!(words, ["touch", "/root/x"]);
+        let (_, words, lab) = ssh_words(&[
+            "lab",
+            "-l",
+            "x.toml",
+            "ssh",
+            "controller",
+            "ls",
+            "-l",
+            "--lab",
+        ]);
+        assert_eq!(
+            (words, lab.as_deref()),
+            (
+                vec!["ls".to_string(), "-l".into(), "--lab".into()],
+                Some("x.toml")
+            )
+        );
+        let (_, words, lab) = ssh_words(&["lab", "ssh", "controller", "--lab", "y.toml"]);
+        assert_eq!((words.len(), lab.as_deref()), (0, Some("y.toml")));
+    }
 }

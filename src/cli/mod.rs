@@ -24,14 +24,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// create without touching libvirt; `lab up` creates it; `lab down` removes it.
 ///
 /// Typical session:
-///   lab plan  --lab openstack-ocata          # what will be created
-///   lab up    --lab openstack-ocata          # create and boot the nodes
+///   lab plan  --lab openstack-debian12       # what will be created
+///   lab up    --lab openstack-debian12       # create, boot, provision: the current lab now
+///   lab ssh controller 'systemctl status mariadb | head'
 ///   lab snapshot save clean                  # before an exercise
 ///   lab reset clean                          # back to it, in seconds
 ///   lab down                                 # remove everything the lab owns
+///
+/// Which lab, without --lab: $LAB_FILE, else ./lab.toml, else the lab the last `lab up`
+/// brought up, else openstack-ocata.
 #[derive(Debug, Parser)]
 #[command(name = "lab", version, propagate_version = true, verbatim_doc_comment)]
 pub struct Cli {
+    #[command(flatten)]
+    pub lab: LabArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -81,12 +87,14 @@ impl Command {
     }
 }
 
-/// Which lab, and which libvirt host: shared by every verb that touches libvirt.
+/// Which lab, and which libvirt host: accepted anywhere on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabArgs {
     /// Lab file, or the name of a lab shipped in labs/ (openstack-ocata, openstack-debian12).
-    #[arg(long, short = 'l', default_value = "openstack-ocata", global = true)]
-    pub lab: String,
+    /// Default: $LAB_FILE, else ./lab.toml, else the lab the last `lab up` chose, else
+    /// openstack-ocata.
+    #[arg(long, short = 'l', value_name = "FILE|NAME", global = true)]
+    pub lab: Option<String>,
     /// libvirt URI, as virsh takes it (qemu:///system, qemu:///session, qemu+ssh://host/system).
     #[arg(long = "connect", short = 'c', env = "LIBVIRT_DEFAULT_URI", default_value = crate::app::DEFAULT_URI, global = true)]
     pub uri: String,
@@ -97,8 +105,13 @@ pub struct LabArgs {
 }
 
 impl LabArgs {
+    /// The lab chosen by `--lab`, or else the way every command picks it.
+    pub fn choice(&self) -> crate::app::LabChoice {
+        crate::app::LabChoice::find(self.lab.as_deref())
+    }
+
     pub fn target(&self) -> anyhow::Result<crate::app::Target> {
-        crate::app::Target::resolve(&self.lab, &self.uri, self.pool_root.clone())
+        crate::app::Target::resolve(self.choice(), &self.uri, self.pool_root.clone())
     }
 }
 
@@ -163,20 +176,21 @@ pub fn main() -> ExitCode {
     if cli.command.changes_things() {
         crate::interrupt::install();
     }
+    let lab = &cli.lab;
     let result = match cli.command {
-        Command::Plan(args) => plan::run(args),
-        Command::Up(args) => up::run(args),
-        Command::Down(args) => down::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Snapshot(cmd) => snapshot::run(cmd),
-        Command::Reset(args) => snapshot::reset(args),
+        Command::Plan(args) => plan::run(lab, args),
+        Command::Up(args) => up::run(lab, args),
+        Command::Down(args) => down::run(lab, args),
+        Command::Status(args) => status::run(lab, args),
+        Command::Snapshot(cmd) => snapshot::run(lab, cmd),
+        Command::Reset(args) => snapshot::reset(lab, args),
         Command::Image(cmd) => image::run(cmd),
-        Command::Provision(args) => guests::provision(args),
-        Command::Verify(args) => guests::verify(args),
-        Command::Ssh(args) => guests::ssh(args),
-        Command::Console(args) => console::console(args),
-        Command::Logs(args) => console::logs(args),
-        Command::Doctor(args) => doctor::run(args),
+        Command::Provision(args) => guests::provision(lab, args),
+        Command::Verify(args) => guests::verify(lab, args),
+        Command::Ssh(args) => guests::ssh(lab, args),
+        Command::Console(args) => console::console(lab, args),
+        Command::Logs(args) => console::logs(lab, args),
+        Command::Doctor(args) => doctor::run(lab, args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "lab", &mut std::io::stdout());
@@ -188,23 +202,40 @@ pub fn main() -> ExitCode {
                 .render(&mut std::io::stdout())
                 .map_err(Into::into)
         }
-        Command::Creds(args) => access::creds(args),
-        Command::SshConfig(args) => access::ssh_config(args),
-        Command::Inventory(args) => access::inventory(args),
+        Command::Creds(args) => access::creds(lab, args),
+        Command::SshConfig(args) => access::ssh_config(lab, args),
+        Command::Inventory(args) => access::inventory(lab, args),
     };
+    // Every `lab ...` command a message suggests names the lab when a bare one would pick
+    // another.
+    let flag = lab.choice().flag();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_interrupted(&err) => {
-            eprintln!("lab: {err:#}");
+            eprintln!(
+                "lab: {}",
+                crate::app::name_the_lab(&format!("{err:#}"), &flag)
+            );
             ExitCode::from(exit::INTERRUPTED)
         }
         Err(err) => {
-            eprintln!("lab: {err:#}");
+            eprintln!(
+                "lab: {}",
+                crate::app::name_the_lab(&format!("{err:#}"), &flag)
+            );
             let code = exit_code(&err);
             if code == exit::GUEST {
-                eprintln!(
-                    "hint: the nodes stay up for a look (`lab ssh`, `lab logs`, `lab console`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
+                let node = lab
+                    .choice()
+                    .source()
+                    .ok()
+                    .and_then(|s| s.load(&crate::image::Catalogue::builtin()).ok())
+                    .and_then(|(l, _)| l.nodes.first().map(|n| n.name.clone()))
+                    .unwrap_or_else(|| "NODE".into());
+                let hint = format!(
+                    "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
                 );
+                eprintln!("{}", crate::app::name_the_lab(&hint, &flag));
             }
             ExitCode::from(code)
         }
@@ -212,7 +243,12 @@ pub fn main() -> ExitCode {
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
-    let guest = err.downcast_ref::<crate::app::GuestProblem>().is_some()
+    let not_ready = matches!(
+        err.downcast_ref::<crate::app::NodeError>(),
+        Some(crate::app::NodeError::NotReady { .. })
+    );
+    let guest = not_ready
+        || err.downcast_ref::<crate::app::GuestProblem>().is_some()
         || err.downcast_ref::<crate::guest::GuestError>().is_some()
         || err
             .downcast_ref::<crate::provision::engine::ProvisionError>()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::AccelArg;
+use crate::cli::{AccelArg, LabArgs};
 use crate::plan::{self, PlanOptions};
 
 /// Show what a lab will create, or write every file of it to a directory
@@ -17,9 +17,6 @@ use crate::plan::{self, PlanOptions};
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Lab file, or the name of a lab shipped in labs/ (openstack-ocata, openstack-debian12).
-    #[arg(long, short = 'l', default_value = "openstack-ocata")]
-    lab: String,
     /// Write the rendered files here: networks/<net>.xml and nodes/<node>/*.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -31,9 +28,9 @@ pub struct Args {
     accel: AccelArg,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let options = PlanOptions {
-        lab: args.lab,
+        source: lab.choice().source()?,
         out: args.out,
         json: args.json,
         accel: match args.accel {

@@ -10,25 +10,15 @@ use crate::lifecycle;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Take a lab-wide snapshot NAME.
-    Save {
-        name: String,
-        #[command(flatten)]
-        lab: LabArgs,
-    },
+    Save { name: String },
     /// List the lab-wide snapshots, oldest first.
     List {
-        #[command(flatten)]
-        lab: LabArgs,
         /// Print JSON (an array of names).
         #[arg(long)]
         json: bool,
     },
     /// Delete a lab-wide snapshot.
-    Delete {
-        name: String,
-        #[command(flatten)]
-        lab: LabArgs,
-    },
+    Delete { name: String },
 }
 
 /// Revert every node to a lab-wide snapshot.
@@ -39,18 +29,16 @@ pub enum Command {
 pub struct ResetArgs {
     #[arg(default_value = lifecycle::UP_SNAPSHOT)]
     name: String,
-    #[command(flatten)]
-    lab: LabArgs,
 }
 
-pub fn run(cmd: Command) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Save { name, lab } => {
+        Command::Save { name } => {
             let t = lab.target()?;
             crate::app::snapshot_save(&t, &name, &Lines::new())?;
             println!("snapshot {name} saved");
         }
-        Command::List { lab, json } => {
+        Command::List { json } => {
             let t = lab.target()?;
             let names = lifecycle::list_snapshots(&t.connect()?, &t.lab)?;
             if json {
@@ -59,7 +47,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 names.iter().for_each(|n| println!("{n}"));
             }
         }
-        Command::Delete { name, lab } => {
+        Command::Delete { name } => {
             let t = lab.target()?;
             crate::app::snapshot_delete(&t, &name, &Lines::new())?;
             println!("snapshot {name} deleted");
@@ -68,8 +56,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn reset(args: ResetArgs) -> anyhow::Result<()> {
-    let t = args.lab.target()?;
+pub fn reset(lab: &LabArgs, args: ResetArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
     let start = std::time::Instant::now();
     let notes = crate::app::reset(&t, &args.name, &Lines::new())?;
     notes.iter().for_each(|n| eprintln!("note: {n}"));

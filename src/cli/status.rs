@@ -9,30 +9,29 @@ use crate::lifecycle::Status;
 /// lab's names that belong to someone else.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Print JSON (fields: lab, uri, nodes[name, domain, state, addresses], networks[name,
     /// libvirt_name, active], pool, snapshots, foreign).
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let target = args.lab.target()?;
+pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+    let target = lab.target()?;
     let hv = target.connect()?;
     let status = crate::lifecycle::status(&hv, &target.lab)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", table(&status));
+        print!("{}", table(&status, &target.command("up")));
     }
     Ok(())
 }
 
-fn table(s: &Status) -> String {
+/// The human table; `up` is the command that creates the lab.
+fn table(s: &Status, up: &str) -> String {
     let mut out = format!("lab {} on {}\n", s.lab, s.uri);
     if s.is_gone() {
-        out.push_str("not created: run `lab up`\n");
+        out.push_str(&format!("not created: run `{up}`\n"));
     }
     for n in &s.nodes {
         let state = n
@@ -57,7 +56,7 @@ fn table(s: &Status) -> String {
         out.push_str(&format!("snapshots {}\n", s.snapshots.join(", ")));
     }
     for f in &s.foreign {
-        out.push_str(&format!("foreign {f}: not this lab's, blocks `lab up`\n"));
+        out.push_str(&format!("foreign {f}: not this lab's, blocks `{up}`\n"));
     }
     out
 }

@@ -24,8 +24,6 @@ use crate::cli::{AccelArg, LabArgs};
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    #[command(flatten)]
-    lab: LabArgs,
     /// Domain type: auto (kvm only on real hardware virtualization), kvm or tcg.
     #[arg(long, value_enum, default_value = "auto")]
     accel: AccelArg,
@@ -44,8 +42,8 @@ pub struct Args {
     timeout: u64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let target = args.lab.target()?;
+pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+    let target = lab.target()?;
     for note in &target.notes {
         eprintln!("note: {note}");
     }
@@ -76,8 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("lab {} {what} on {}", target.lab.name, target.uri);
     if report.snapshot_saved {
         println!(
-            "snapshot {} saved: `lab reset` returns to it",
-            crate::lifecycle::UP_SNAPSHOT
+            "snapshot {} saved: `{}` returns to it",
+            crate::lifecycle::UP_SNAPSHOT,
+            target.command("reset")
         );
     }
     Ok(())

@@ -23,11 +23,25 @@ pub enum Accel {
 }
 
 impl Accel {
+    /// The name users type (`--accel kvm|tcg`) and read.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+
     pub fn domain_type(self) -> &'static str {
         match self {
             Accel::Kvm => "kvm",
             Accel::Tcg => "qemu",
         }
+    }
+}
+
+impl std::fmt::Display for Accel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
