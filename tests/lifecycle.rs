@@ -79,14 +79,7 @@ fn up_restarts_a_stopped_node_without_redefining_it() {
     assert_eq!(status.nodes[1].state, Some(RunState::ShutOff));
     let events = Events::default();
     assert!(up(&hv, &f, &events).unwrap());
-    let started: Vec<String> = events
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.action == lifecycle::Action::Started)
-        .map(|e| e.name.clone())
-        .collect();
+    let started: Vec<String> = events.names(lifecycle::Action::Started);
     assert_eq!(started, [name]);
 }
 
@@ -107,14 +100,7 @@ fn down_removes_everything_and_status_shows_nothing() {
     let (hv, f) = (TestHost::new(), fixture());
     up(&hv, &f, &Events::default()).unwrap();
     lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
-    let removed = lifecycle::down(
-        &hv,
-        &f.lab.name,
-        Some(&f.ctx.secrets.owner),
-        Some(&f.ctx.pool_dir),
-        &Events::default(),
-    )
-    .unwrap();
+    let removed = down(&hv, &f);
     assert_eq!(removed, 2 + 2 + 8 + 1, "domains, networks, volumes, pool");
     assert!(lifecycle::status(&hv, &f.lab).unwrap().is_gone());
     assert_eq!(leftovers(&hv, &f.lab.name), Vec::<String>::new());
@@ -305,14 +291,7 @@ fn a_failure_at_any_step_leaves_nothing_then_a_rerun_converges_and_down_cleans_u
                 .iter()
                 .all(|n| n.state == Some(RunState::Running))
         );
-        lifecycle::down(
-            &hv,
-            &f.lab.name,
-            Some(&f.ctx.secrets.owner),
-            Some(&f.ctx.pool_dir),
-            &Events::default(),
-        )
-        .unwrap();
+        down(&hv, &f);
         assert_eq!(
             leftovers(&hv, &f.lab.name),
             Vec::<String>::new(),
@@ -410,14 +389,7 @@ fn a_half_uploaded_image_is_uploaded_again_and_then_trusted() {
             .any(|(n, len)| *n == image && *len == 100_000),
         "{uploads:?}"
     );
-    let removed: Vec<String> = events
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.action == lifecycle::Action::Removed)
-        .map(|e| e.name.clone())
-        .collect();
+    let removed: Vec<String> = events.names(lifecycle::Action::Removed);
     assert_eq!(
         removed,
         std::slice::from_ref(&image),

@@ -217,6 +217,16 @@ impl Progress for Events {
 }
 
 impl Events {
+    /// Names of the objects an action happened to, in order.
+    pub fn names(&self, action: lifecycle::Action) -> Vec<String> {
+        let events = self.0.lock().unwrap();
+        events
+            .iter()
+            .filter(|e| e.action == action)
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
     pub fn actions(&self) -> Vec<lifecycle::Action> {
         self.0.lock().unwrap().iter().map(|e| e.action).collect()
     }
@@ -255,6 +265,19 @@ pub fn up(
         recreate: &[],
     };
     lifecycle::up(hv, &f.lab, &f.ctx, &opts, events)
+}
+
+/// `lab down` of the fixture's lab by its own state; how many objects it removed.
+pub fn down(hv: &TestHost, f: &Fixture) -> usize {
+    let owner = Some(f.ctx.secrets.owner.as_str());
+    lifecycle::down(
+        hv,
+        &f.lab.name,
+        owner,
+        Some(&f.ctx.pool_dir),
+        &Events::default(),
+    )
+    .unwrap()
 }
 
 /// Everything named like a lab object on the host.
