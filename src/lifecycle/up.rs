@@ -91,7 +91,9 @@ pub fn up(
             || started_any(&inv, lab)
             || !opts.recreate.is_empty()),
         Err(error) => {
-            let error = match interrupt::check("during `lab up`") {
+            let error = match interrupt::check(
+                "during `lab up`: run `lab up` again to go on, or `lab down` to remove the lab",
+            ) {
                 Err(stop) => LifecycleError::Interrupted(stop),
                 Ok(()) => error,
             };
