@@ -60,11 +60,11 @@ pub enum BuildError {
     NoRecipe(String),
     #[error("building an image needs root (loop devices, mount, chroot): run it as root")]
     NotRoot,
-    #[error("{phase}: {source}")]
+    /// (The command's error is in the message, not a `source`: printed once.)
+    #[error("{phase}: {error}")]
     Command {
         phase: &'static str,
-        #[source]
-        source: CommandError,
+        error: CommandError,
     },
     #[error("{phase}: cannot {action} {}: {source}", path.display())]
     Io {
@@ -83,7 +83,7 @@ pub enum BuildError {
     )]
     GrubRoot(String),
     #[error("cleanup: {0}: unmount and detach by hand (see `losetup -a`, `findmnt`)")]
-    Cleanup(#[source] CommandError),
+    Cleanup(CommandError),
 }
 
 /// Where the recipe hash of the image at `out` is recorded: beside it.
@@ -172,7 +172,7 @@ fn check_host() -> Result<(), BuildError> {
     match tools.iter().find(|t| cmd::find_program(t).is_none()) {
         Some(t) => Err(BuildError::Command {
             phase: "check",
-            source: CommandError::Missing {
+            error: CommandError::Missing {
                 program: t.to_string(),
                 package: cmd::package_of(t),
             },
@@ -229,7 +229,7 @@ struct Build<'a> {
 /// Runs `cmd` as part of `phase`.
 fn exec(phase: &'static str, cmd: &Cmd) -> Result<String, BuildError> {
     cmd.run()
-        .map_err(|source| BuildError::Command { phase, source })
+        .map_err(|error| BuildError::Command { phase, error })
 }
 
 fn make_dir(dir: &Path, phase: &'static str) -> Result<(), BuildError> {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::cmd::{Cmd, CommandError};
-use super::disk::Undo;
+use super::disk::{Undo, partx};
 
 /// Work directories of earlier builds of `out` whose process is gone.
 pub fn stale_work_dirs(out: &Path, alive: impl Fn(u32) -> bool) -> Vec<PathBuf> {
@@ -97,15 +97,21 @@ pub fn reclaim(out: &Path) -> Result<Vec<String>, CommandError> {
         } else {
             Vec::new()
         };
-        let mut steps: Vec<Undo> = vec![Undo::RemoveDir(dir.clone())];
+        let mut unmount = super::disk::Cleanup::default();
+        mounts
+            .iter()
+            .rev()
+            .for_each(|m| unmount.push(Undo::Unmount(m.clone())));
+        unmount.undo_all()?;
         for dev in &loops {
-            steps.push(Undo::Detach(dev.clone()));
-            steps.push(Undo::Partitions(dev.clone()));
+            // No partition mappings if the build died before `partx -a`: nothing to undo.
+            let _ = partx("-d", dev).run_always();
+            Cmd::new("losetup").args(["-d", dev]).run_always()?;
         }
-        steps.extend(mounts.iter().rev().cloned().map(Undo::Unmount));
-        let mut guard = super::disk::Cleanup::default();
-        steps.into_iter().for_each(|s| guard.push(s));
-        guard.undo_all()?;
+        std::fs::remove_dir_all(&dir).map_err(|e| CommandError::Failed {
+            command: format!("rm -r {}", dir.display()),
+            detail: format!("{e}: remove it by hand"),
+        })?;
         said.push(format!(
             "removed what a stopped build left: {} ({} mounts, {} loop devices)",
             dir.display(),
