@@ -510,3 +510,30 @@ fn another_state_directory_owns_its_lab_objects() {
     .unwrap();
     assert_eq!(leftovers(&hv, &f.lab.name), Vec::<String>::new());
 }
+
+#[test]
+fn a_node_added_to_the_lab_file_is_created_alone() {
+    let (hv, mut f) = (TestHost::new(), fixture());
+    up(&hv, &f, &Events::default()).unwrap();
+    let mut node = f.lab.nodes[1].clone();
+    node.name = "compute2".into();
+    for (nic, address) in node.nics.iter_mut().zip(["203.0.113.32", "10.0.0.32"]) {
+        nic.address = address.parse().unwrap();
+        nic.mac = lab::model::units::Mac::derive(&f.lab.name, "compute2", &nic.network);
+    }
+    f.lab.nodes.push(node);
+    f.ctx.secrets = lab::secrets::LabSecrets::from_seed(&f.lab, &common::SEED);
+    let events = Events::default();
+    assert!(up(&hv, &f, &events).unwrap());
+    let created = events.names(lifecycle::Action::Created);
+    assert_eq!(
+        created,
+        [
+            "compute2-seed.iso",
+            "compute2.qcow2",
+            "lab-ocata-deb-compute2"
+        ],
+        "only the new node's objects"
+    );
+    assert!(!up(&hv, &f, &Events::default()).unwrap(), "converged");
+}
