@@ -312,9 +312,9 @@ pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<
             None => format!("{node}: {why}"),
         })
         .collect();
+    let first = &wrong[0].0;
     Err(guests::GuestProblem(format!(
-        "lab {} reset to {name}, but not every node is right: {}: see `lab logs NODE --provision`, then `lab reset {name}` again",
-        t.lab.name,
+        "{}: see `lab logs {first} --provision`, then run `lab reset {name}` again",
         lines.join("; ")
     ))
     .into())
