@@ -58,6 +58,34 @@ pub fn nested_virt() -> bool {
     .any(|v| matches!(v.trim(), "Y" | "1"))
 }
 
+/// The host's size, what `lab plan` compares a lab with; `None` where it cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostSize {
+    /// MemTotal of /proc/meminfo, in bytes.
+    pub memory: Option<u64>,
+    /// CPUs this process may run on.
+    pub cpus: Option<u32>,
+}
+
+/// Reads the host's memory (/proc/meminfo) and CPU count.
+pub fn host_size() -> HostSize {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    HostSize {
+        memory: mem_total(&meminfo),
+        cpus: std::thread::available_parallelism()
+            .ok()
+            .and_then(|n| u32::try_from(n.get()).ok()),
+    }
+}
+
+/// MemTotal of a /proc/meminfo text, in bytes.
+pub fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut words = line["MemTotal:".len()..].split_whitespace();
+    let kib: u64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +99,13 @@ mod tests {
         assert_eq!(choose_accel(true, none).accel, Accel::Tcg);
         assert_eq!(choose_accel(false, vmx).accel, Accel::Tcg);
         assert!(choose_accel(true, none).reason.contains("pvm"));
+    }
+
+    #[test]
+    fn mem_total_is_read_in_bytes() {
+        let meminfo = "MemTotal:       24683652 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total(meminfo), Some(24683652 * 1024));
+        assert_eq!(mem_total("MemFree: 1000 kB\n"), None);
+        assert_eq!(mem_total("MemTotal: lots\n"), None);
     }
 }

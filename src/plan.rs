@@ -224,6 +224,27 @@ pub fn nested_notes(lab: &Lab, accel: Accel, nested: bool) -> Vec<String> {
         .collect()
 }
 
+/// Notes when the lab needs more memory or vCPUs in all than `host` has. More memory than
+/// the host has cannot start; more vCPUs than its CPUs start, but share them and run slower.
+pub fn host_notes(lab: &Lab, host: &crate::host::HostSize) -> Vec<String> {
+    let mut notes = Vec::new();
+    let memory: u64 = lab.nodes.iter().map(|n| n.memory.bytes()).sum();
+    if let Some(have) = host.memory.filter(|&have| memory > have) {
+        notes.push(format!(
+            "the nodes need {} of memory and this host has {} in all: lower memory in the lab file, or bring the lab up on a bigger host",
+            crate::model::units::ByteSize(memory),
+            crate::model::units::ByteSize(have).human()
+        ));
+    }
+    let vcpus: u64 = lab.nodes.iter().map(|n| u64::from(n.vcpus)).sum();
+    if let Some(cpus) = host.cpus.filter(|&cpus| vcpus > u64::from(cpus)) {
+        notes.push(format!(
+            "the nodes have {vcpus} vCPUs and this host {cpus} CPUs: they will share them and run slower; lower vcpus in the lab file for a faster lab"
+        ));
+    }
+    notes
+}
+
 pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let source = &opts.source;
     let (lab, notes) = source.load(&Catalogue::builtin())?;
@@ -233,6 +254,9 @@ pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
     let nested = crate::host::nested_virt();
     let mut summary = summary(&lab, &source.path, accel, &notes);
     summary.notes.extend(nested_notes(&lab, accel, nested));
+    summary
+        .notes
+        .extend(host_notes(&lab, &crate::host::host_size()));
     if let Some(dir) = &opts.out {
         let seed = secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;
         let ctx = RenderContext {
@@ -251,4 +275,47 @@ pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
         print_table(&summary, &lab, out)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_notes;
+    use crate::host::HostSize;
+
+    fn lab() -> crate::model::Lab {
+        let source = crate::model::Source::resolve("openstack-debian12").unwrap();
+        source.load(&crate::image::Catalogue::builtin()).unwrap().0
+    }
+
+    #[test]
+    fn a_lab_bigger_than_the_host_is_noted() {
+        let lab = lab(); // controller 4GiB + compute1 2GiB, 1 vCPU each
+        let roomy = HostSize {
+            memory: Some(6 << 30),
+            cpus: Some(2),
+        };
+        assert!(
+            host_notes(&lab, &roomy).is_empty(),
+            "exactly enough is enough"
+        );
+        let small = HostSize {
+            memory: Some(5 << 30),
+            cpus: Some(1),
+        };
+        let notes = host_notes(&lab, &small);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with("the nodes need 6GiB of memory and this host has 5.0GiB in all"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with("the nodes have 2 vCPUs and this host 1 CPUs"),
+            "{notes:?}"
+        );
+        let unknown = HostSize {
+            memory: None,
+            cpus: None,
+        };
+        assert!(host_notes(&lab, &unknown).is_empty());
+    }
 }

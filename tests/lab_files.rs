@@ -168,6 +168,18 @@ fn node_sizes_are_checked() {
         },
     );
     invalid(
+        "too-many-vcpus",
+        "nodes[1].vcpus",
+        Some(27),
+        E::TooManyVcpus {
+            node: "compute1".into(),
+            value: 256,
+            max: 255,
+        },
+    );
+    let err = load("too-many-vcpus").unwrap_err().to_string();
+    assert!(err.contains("give it at most 255"), "{err}");
+    invalid(
         "zero-memory",
         "nodes[0].memory",
         Some(18),
@@ -175,6 +187,32 @@ fn node_sizes_are_checked() {
     );
     let no_unit = E::BadValue("\"4096\" has no unit: write it like 4GiB or 5GB".into());
     invalid("size-without-unit", "nodes[0].memory", Some(18), no_unit);
+}
+
+#[test]
+fn the_most_vcpus_qemus_pc_machine_takes_are_accepted() {
+    let bad = common::root().join("tests/labs/bad/too-many-vcpus.toml");
+    let text = std::fs::read_to_string(bad).unwrap();
+    assert!(text.contains("\nvcpus = 256\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_temp(
+        dir.path(),
+        "max.toml",
+        &text.replace("vcpus = 256", "vcpus = 255"),
+    );
+    let (lab, _) = Source::resolve(path.to_str().unwrap())
+        .unwrap()
+        .load(&Catalogue::builtin())
+        .unwrap();
+    assert_eq!(lab.nodes[1].vcpus, lab::model::validate::MAX_VCPUS);
+    let ctx = common::context(&lab);
+    let domain = lab::render::node_files(&lab, &lab.nodes[1], &ctx)
+        .unwrap()
+        .domain_xml;
+    assert!(
+        domain.contains(r#"machine="pc""#),
+        "MAX_VCPUS is the pc machine's limit: {domain}"
+    );
 }
 
 #[test]

@@ -216,22 +216,19 @@ fn snapshots_save_list_reset_and_delete_lab_wide() {
     );
 
     let events = Events::default();
-    lifecycle::reset(&hv, &f.lab, "ex1", &events).unwrap();
-    let reverted = events
-        .actions()
+    let unset = lifecycle::reset(&hv, &f.lab, "ex1", &events).unwrap();
+    assert!(unset.is_empty(), "the test driver sets clocks: {unset:?}");
+    let acts = events.actions();
+    let count = |act| acts.iter().filter(|a| **a == act).count();
+    assert_eq!(count(lifecycle::Action::Reverted), 2);
+    assert_eq!(count(lifecycle::Action::ClockSet), 2, "{acts:?}");
+    let first_set = acts
         .iter()
-        .filter(|a| **a == lifecycle::Action::Reverted)
-        .count();
-    assert_eq!(reverted, 2);
-    let doms: Vec<String> = f
-        .lab
-        .nodes
-        .iter()
-        .map(|n| names::domain(&f.lab.name, &n.name))
-        .collect();
+        .position(|a| *a == lifecycle::Action::ClockSet)
+        .unwrap();
     assert!(
-        lifecycle::sync_clocks(&hv, &doms, &events).is_empty(),
-        "the test driver sets clocks"
+        acts[..first_set].contains(&lifecycle::Action::Reverted),
+        "a clock is set after its node's revert: {acts:?}"
     );
     let status = lifecycle::status(&hv, &f.lab).unwrap();
     assert!(
@@ -326,14 +323,10 @@ fn a_failed_snapshot_is_all_or_nothing_and_resumes_the_nodes() {
 fn clocks_without_a_guest_agent_are_reported_per_domain() {
     let (mut hv, f) = (TestHost::new(), fixture());
     up(&hv, &f, &Events::default()).unwrap();
+    lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
     hv.no_agent = true;
-    let doms: Vec<String> = f
-        .lab
-        .nodes
-        .iter()
-        .map(|n| names::domain(&f.lab.name, &n.name))
-        .collect();
-    let failed = lifecycle::sync_clocks(&hv, &doms, &Events::default());
+    let failed = lifecycle::reset(&hv, &f.lab, "ex1", &Events::default())
+        .expect("a clock the agent cannot set does not fail the revert");
     let mut names: Vec<&str> = failed.iter().map(|(d, _)| d.as_str()).collect();
     names.sort();
     assert_eq!(
@@ -343,6 +336,14 @@ fn clocks_without_a_guest_agent_are_reported_per_domain() {
     assert!(
         failed[0].1.to_string().contains("guest agent"),
         "{failed:?}"
+    );
+    let status = lifecycle::status(&hv, &f.lab).unwrap();
+    assert!(
+        status
+            .nodes
+            .iter()
+            .all(|n| n.state == Some(RunState::Running)),
+        "{status:?}"
     );
 }
 

@@ -110,3 +110,116 @@ fn every_check_is_valid_bash_and_the_amqp_login_compiles() {
         }
     }
 }
+
+/// Runs `lab reset`'s clock resync script with stub `chronyc`, `systemctl` and `date` first on
+/// PATH; each logs its arguments. `chrony` says how the stub chronyc behaves. Returns the exit
+/// status, stdout and the logged calls.
+fn resync(
+    set_time: Option<std::time::SystemTime>,
+    follow: bool,
+    chrony: &str,
+) -> (i32, String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let stub = |name: &str, body: &str| {
+        let p = common::write_temp(
+            dir.path(),
+            name,
+            &format!("#!/bin/bash\necho \"{name} $*\" >> \"$CALLS\"\n{body}\n"),
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    stub(
+        "chronyc",
+        r#"case "$CHRONY:$*" in
+  stopped:*) echo '506 Cannot talk to daemon' >&2; exit 1 ;;
+  *:'-n tracking') echo 'Reference ID    : 0A00000B (10.0.0.11)'; echo 'Stratum         : 11'; echo 'Leap status     : Normal' ;;
+  v3:'-a reset sources') echo 'Unrecognized command' >&2; exit 1 ;;
+  nosync:waitsync*) echo 'try: 60, refid: 00000000'; exit 1 ;;
+  *:'-n sources') echo '^? 10.0.0.11   0   6   0   -   +0ns[   +0ns] +/-    0ns' ;;
+esac"#,
+    );
+    stub("systemctl", "");
+    stub("date", "");
+    let script = lab::provision::verify::clock_resync(set_time, follow);
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let (code, out, err) = run(Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path)
+        .env("CALLS", &log)
+        .env("CHRONY", chrony));
+    assert!(err.is_empty() || code != 0, "{err}");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    (code, out, calls.lines().map(String::from).collect())
+}
+
+#[test]
+fn clock_resync_drops_chronys_samples_and_waits_for_its_source_on_a_follower() {
+    let (code, out, calls) = resync(None, true, "v4");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        calls,
+        [
+            "chronyc -n tracking",
+            "chronyc -a reset sources",
+            "chronyc -a burst 4/4",
+            "chronyc waitsync 60 0 0 1",
+            "chronyc -n tracking",
+        ],
+        "the clock stays as the guest agent set it, chronyd keeps running"
+    );
+    assert!(
+        out.contains("Reference ID    : 0A00000B (10.0.0.11)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn clock_resync_restarts_a_chrony_without_reset_sources_and_sets_the_clock_when_asked() {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_769_509, 42);
+    let (code, out, calls) = resync(Some(now), false, "v3");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        calls,
+        [
+            "date -u -s @1795769509.000000042",
+            "chronyc -n tracking",
+            "chronyc -a reset sources",
+            "systemctl restart chronyd.service",
+        ],
+        "the controller does not wait for its (maybe unreachable) upstream"
+    );
+}
+
+#[test]
+fn clock_resync_leaves_a_stopped_chrony_alone_and_fails_when_no_source_follows() {
+    let (code, _, calls) = resync(None, true, "stopped");
+    assert_eq!(code, 0);
+    assert_eq!(calls, ["chronyc -n tracking"]);
+    let (code, out, calls) = resync(None, true, "nosync");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("chrony follows no source 60 s after the reset"),
+        "{out}"
+    );
+    assert!(out.contains("^? 10.0.0.11"), "the sources are shown: {out}");
+    assert_eq!(calls.last().unwrap(), "chronyc -n sources");
+}
+
+#[test]
+fn clock_resync_is_valid_bash() {
+    require_tool("shellcheck", "shellcheck");
+    let dir = tempfile::tempdir().unwrap();
+    let f = common::write_temp(
+        dir.path(),
+        "resync.sh",
+        &format!(
+            "#!/bin/bash\n{}",
+            lab::provision::verify::clock_resync(None, true)
+        ),
+    );
+    let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
+    assert_eq!(code, 0, "{out}");
+}

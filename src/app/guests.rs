@@ -194,16 +194,19 @@ pub fn remote_command(words: &[String]) -> String {
 #[error("{0}")]
 pub struct GuestProblem(pub String);
 
-/// Sets every node's clock over SSH and makes chrony poll at once. Returns the nodes it could
-/// not reach or fix, with why.
+/// After a revert, on every node at once over SSH: sets the clock when the guest agent could
+/// not (`unset`: the nodes it failed on), makes chrony follow its source again (on compute
+/// nodes: until it does), then reads the clock back against the host's. Returns the nodes
+/// that are not right, with why.
 pub async fn resync_clocks(
     t: &LabTarget,
     ctx: &RenderContext,
+    unset: &[String],
     progress: &dyn crate::lifecycle::Progress,
 ) -> Vec<(String, String)> {
     // Right after a revert the node answers within a second or so: poll it closely.
     let timeouts = Timeouts {
-        ready: Duration::from_secs(20),
+        ready: Duration::from_secs(60),
         connect: Duration::from_secs(3),
         poll: Duration::from_millis(250),
         ..Default::default()
@@ -211,27 +214,47 @@ pub async fn resync_clocks(
     let targets = ssh_targets(t, ctx);
     let runs = targets.iter().map(|target| async move {
         let start = std::time::Instant::now();
+        let event = |kind, action| {
+            progress.event(crate::lifecycle::Event {
+                kind,
+                name: target.node.clone(),
+                action,
+                elapsed: start.elapsed(),
+            });
+        };
         let guest = ssh::wait_ready(target, &timeouts)
             .await
-            .map_err(|e| e.to_string())?;
-        let script = crate::provision::clock_resync(std::time::SystemTime::now());
+            .map_err(|e| format!("not reachable after the revert: {e}"))?;
+        let set_time = unset
+            .contains(&target.node)
+            .then(std::time::SystemTime::now);
+        let follow = t
+            .lab
+            .nodes
+            .iter()
+            .any(|n| n.name == target.node && verify::follows_a_node(n.role));
+        let script = verify::clock_resync(set_time, follow);
         let out = crate::guest::Guest::run(&guest, &script)
             .await
             .map_err(|e| e.to_string())?;
         if !out.success() {
-            return Err(format!("clock not set over ssh: {}", out.tail(3)));
+            return Err(format!(
+                "chrony does not follow its source after the revert: {}",
+                out.tail(8)
+            ));
         }
-        let (kind, name, action) = (
-            "clock",
-            target.node.clone(),
-            crate::lifecycle::Action::ClockSet,
-        );
-        progress.event(crate::lifecycle::Event {
-            kind,
-            name,
-            action,
-            elapsed: start.elapsed(),
-        });
+        if set_time.is_some() {
+            event("clock", crate::lifecycle::Action::ClockSet);
+        }
+        event("chrony", crate::lifecycle::Action::Ready);
+        let reading = read_clock(&guest).await?;
+        if reading.too_far() {
+            let (offset, half) = reading.offset();
+            return Err(format!(
+                "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
+                verify::MAX_CLOCK_OFFSET
+            ));
+        }
         Ok(())
     });
     let results = futures::future::join_all(runs).await;
@@ -240,6 +263,34 @@ pub async fn resync_clocks(
         .zip(results)
         .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
         .collect()
+}
+
+/// Reads the guest's clock three times against the host's; the reading with the shortest
+/// round trip.
+async fn read_clock(guest: &SshGuest) -> Result<verify::ClockReading, String> {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    let mut readings = Vec::new();
+    for _ in 0..3 {
+        let sent = now();
+        let out = crate::guest::Guest::run(guest, verify::READ_CLOCK)
+            .await
+            .map_err(|e| e.to_string())?;
+        let received = now();
+        let guest = verify::parse_clock(&out.stdout)
+            .filter(|_| out.success())
+            .ok_or_else(|| format!("cannot read its clock: {}", out.tail(3)))?;
+        readings.push(verify::ClockReading {
+            sent,
+            guest,
+            received,
+        });
+    }
+    Ok(verify::best_reading(&readings).expect("three readings"))
 }
 
 #[cfg(test)]

@@ -365,28 +365,53 @@ pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
     Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))
 }
 
-/// `lab reset`: revert every node, then set the clocks over SSH (and make chrony poll at
-/// once); nodes SSH cannot reach get theirs through the guest agent. Returns notes for what
-/// could not be done.
+/// `lab reset`: revert every node and set its clock through the guest agent at once, then
+/// over SSH (the clock too where the agent failed) make chrony follow its source again and
+/// read each clock back. A node SSH cannot reach, whose chrony does not follow its source or
+/// whose clock is more than 0.5 s off the host's is an error naming it (exit status 4).
+/// Returns a note per node whose clock the guest agent could not set.
 pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
     let _lock = t.state.lock("reset")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
-    lifecycle::reset(&hv, &t.lab, name, progress)?;
-    let ctx = t.context(Accel::Tcg)?;
-    let unreached = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));
-    let domains: Vec<String> = unreached
+    let unset_domains = lifecycle::reset(&hv, &t.lab, name, progress)?;
+    let unset: Vec<String> = t
+        .lab
+        .nodes
         .iter()
-        .map(|(node, _)| names::domain(&t.lab.name, node))
+        .filter(|n| {
+            let d = names::domain(&t.lab.name, &n.name);
+            unset_domains.iter().any(|(u, _)| *u == d)
+        })
+        .map(|n| n.name.clone())
         .collect();
-    let failed = lifecycle::sync_clocks(&hv, &domains, progress);
-    let notes = unreached
+    let ctx = t.context(Accel::Tcg)?;
+    let wrong = runtime()?.block_on(guests::resync_clocks(t, &ctx, &unset, progress));
+    let agent = |node: &str| {
+        let d = names::domain(&t.lab.name, node);
+        unset_domains.iter().find(|(u, _)| *u == d).map(|(_, e)| e)
+    };
+    if wrong.is_empty() {
+        let notes = unset
+            .iter()
+            .filter_map(|node| {
+                let e = agent(node)?;
+                Some(format!("{node}: clock set over ssh, the guest agent failed ({e}): is qemu-guest-agent running in it?"))
+            })
+            .collect();
+        return Ok(notes);
+    }
+    let lines: Vec<String> = wrong
         .iter()
-        .zip(&domains)
-        .filter_map(|((node, ssh), d)| {
-            let (_, agent) = failed.iter().find(|(f, _)| f == d)?;
-            Some(format!("{node}: clock not set (ssh: {ssh}; guest agent: {agent}): it runs from the snapshot's time until ntp steps it"))
+        .map(|(node, why)| match agent(node) {
+            Some(e) => format!("{node}: {why} (the guest agent failed too: {e})"),
+            None => format!("{node}: {why}"),
         })
         .collect();
-    Ok(notes)
+    let first = &wrong[0].0;
+    Err(guests::GuestProblem(format!(
+        "{}: see `lab logs {first} --provision`, then run `lab reset {name}` again",
+        lines.join("; ")
+    ))
+    .into())
 }

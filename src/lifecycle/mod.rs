@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use down::down;
 pub use inventory::{Clash, Inventory, route_clashes};
-pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot, sync_clocks};
+pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, up};
 

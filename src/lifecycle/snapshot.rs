@@ -113,34 +113,35 @@ pub fn delete_snapshot(
     })
 }
 
-/// Reverts every node to `name` in parallel; all are left running. Their clocks are the
-/// snapshot's: set them after (over SSH, else [`sync_clocks`]).
-pub fn reset(hv: Hv, lab: &Lab, name: &str, progress: &dyn Progress) -> Result<(), LifecycleError> {
+/// Reverts every node to `name` in parallel, all left running, and sets each node's clock
+/// through the guest agent right after its revert (the agent answers at once; the clock is
+/// the snapshot's until then). Returns the domains whose clock the agent could not set, with
+/// the error: set theirs over SSH.
+pub fn reset(
+    hv: Hv,
+    lab: &Lab,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<(String, LibvirtError)>, LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
+    let failed = std::sync::Mutex::new(Vec::new());
     each_parallel(&doms, |d| {
         timed(progress, "domain", d, Action::Reverted, || {
             hv.revert_snapshot(d, name)
-        })
-        .map_err(LifecycleError::from)
-    })
-}
-
-/// Sets the clocks of `domains` through the guest agent, in parallel. Returns the domains
-/// whose clock could not be set (no agent), with the error.
-pub fn sync_clocks(
-    hv: Hv,
-    domains: &[String],
-    progress: &dyn Progress,
-) -> Vec<(String, LibvirtError)> {
-    let failed = std::sync::Mutex::new(Vec::new());
-    let _ = each_parallel(domains, |d| {
-        if let Err(e) = timed(progress, "clock", d, Action::ClockSet, || hv.sync_clock(d)) {
+        })?;
+        if let Err(e) = sync_clock(hv, d, progress) {
             failed.lock().unwrap().push((d.clone(), e));
         }
         Ok::<(), LifecycleError>(())
-    });
-    failed.into_inner().unwrap()
+    })?;
+    Ok(failed.into_inner().unwrap())
+}
+
+fn sync_clock(hv: Hv, domain: &str, progress: &dyn Progress) -> Result<(), LibvirtError> {
+    timed(progress, "clock", domain, Action::ClockSet, || {
+        hv.sync_clock(domain)
+    })
 }
 
 fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {

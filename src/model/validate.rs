@@ -12,6 +12,11 @@ use super::lab::{Lab, Network, Nic, Node, Note, Settings};
 use super::units::{ByteSize, Cidr, Mac};
 use crate::image::Catalogue;
 
+/// The most vCPUs a node may have: QEMU's limit for the machine the domain XML asks for
+/// (`pc`, i440FX; `src/render/libvirt.rs`), 255 without an IOMMU (`query-machines` says
+/// cpu-max 255 for pc-i440fx-7.2; q35 would take 288). libvirt refuses more at define.
+pub const MAX_VCPUS: u32 = 255;
+
 /// What is wrong with a lab file. Tests compare these values; [`std::fmt::Display`] adds
 /// what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +84,10 @@ pub enum ValidationError {
     ControllerCount(usize),
     #[error("node {node:?} has vcpus = {value}: give it at least 1")]
     ZeroVcpus { node: String, value: i64 },
+    #[error(
+        "node {node:?} has vcpus = {value}, more than the {max} of QEMU's pc machine: give it at most {max}"
+    )]
+    TooManyVcpus { node: String, value: u32, max: u32 },
     #[error("node {0:?} has no memory: give it at least 512MiB, like memory = \"2GiB\"")]
     ZeroMemory(String),
     #[error("node {0:?} has no disk: give it a size, like disk = \"10GB\"")]
@@ -499,13 +508,22 @@ impl Validator {
     ) -> Option<(u32, ByteSize, ByteSize)> {
         let vcpus_v = f.vcpus.as_ref().expect("defaulted");
         let vcpus = self.check(vcpus_v, &key("vcpus"), |&v| {
-            u32::try_from(v)
-                .ok()
-                .filter(|&v| v > 0)
-                .ok_or(ValidationError::ZeroVcpus {
+            let vcpus =
+                u32::try_from(v)
+                    .ok()
+                    .filter(|&v| v > 0)
+                    .ok_or(ValidationError::ZeroVcpus {
+                        node: name.to_string(),
+                        value: v,
+                    })?;
+            if vcpus > MAX_VCPUS {
+                return Err(ValidationError::TooManyVcpus {
                     node: name.to_string(),
-                    value: v,
-                })
+                    value: vcpus,
+                    max: MAX_VCPUS,
+                });
+            }
+            Ok(vcpus)
         });
         let memory_v = f.memory.as_ref().expect("defaulted");
         let memory: Option<ByteSize> = self.parse(memory_v, &key("memory"));

@@ -32,33 +32,3 @@ pub fn steps(lab: &Lab, node: &Node) -> Vec<Step> {
 pub fn script(lab: &Lab, node: &Node) -> String {
     script::render(lab, node, &steps(lab, node))
 }
-
-/// Run on a node after a revert, when its clock is the snapshot's: set the clock to `now`
-/// (the host's), then make chrony poll its server at once instead of after its long poll
-/// interval.
-pub fn clock_resync(now: std::time::SystemTime) -> String {
-    let t = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!(
-        "date -u -s @{}.{:09} >/dev/null\ncommand -v chronyc >/dev/null || exit 0\nchronyc -a 'burst 4/4' >/dev/null\n",
-        t.as_secs(),
-        t.subsec_nanos()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn clock_resync_sets_the_given_time_to_the_nanosecond_then_bursts() {
-        let now = UNIX_EPOCH + Duration::new(1_795_769_509, 42);
-        let script = super::clock_resync(now);
-        assert!(
-            script.starts_with("date -u -s @1795769509.000000042 >/dev/null\n"),
-            "{script}"
-        );
-        assert!(script.contains("chronyc -a 'burst 4/4'"), "{script}");
-    }
-}

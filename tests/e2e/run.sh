@@ -85,6 +85,8 @@ if "${lab[@]}" ssh controller -l "$lab_file" -- test -e /root/exercise-marker; t
   exit 1
 fi
 phase verify-after-reset "${lab[@]}" verify -l "$lab_file"
+phase reset-lab-up "${lab[@]}" reset -l "$lab_file"
+phase verify-after-reset-lab-up "${lab[@]}" verify -l "$lab_file"
 expect "snapshot list --json" '"ex1"' "${lab[@]}" snapshot list --json -l "$lab_file"
 
 phase down "${lab[@]}" down -l "$lab_file"
