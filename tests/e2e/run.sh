@@ -65,7 +65,7 @@ expect "status --json" '"state": "running"' "${lab[@]}" status --json -l "$lab_f
 expect "creds" '^RABBIT_PASS +[0-9a-f]{20}$' "${lab[@]}" creds -l "$lab_file"
 expect "inventory" '^compute1 ansible_host=203\.0\.113\.31' "${lab[@]}" inventory -l "$lab_file"
 "${lab[@]}" inventory -l "$lab_file" > "$work/inventory"
-phase ansible bash tests/e2e/ansible.sh "$work/inventory" "$ns"
+bash tests/e2e/ansible.sh "$work/inventory" "$ns"   # prints PHASE ansible
 "${lab[@]}" ssh-config -l "$lab_file" > "$work/ssh_config"
 expect "openssh with ssh-config" '^controller$' ip netns exec "$ns" ssh -F "$work/ssh_config" -o BatchMode=yes controller hostname
 expect "lab ssh" '^10\.0\.0\.11' "${lab[@]}" ssh compute1 -l "$lab_file" -- getent hosts controller
