@@ -3,7 +3,7 @@
 //! stderr into the error and names the Debian package of a missing program.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -66,6 +66,12 @@ impl Cmd {
 
     /// Runs the command to completion; its stdout on success.
     pub fn run(&self) -> Result<String, CommandError> {
+        self.run_each(&mut |_| {})
+    }
+
+    /// Runs the command to completion like [`Cmd::run`], handing each piece of its stdout
+    /// to `each` as it comes, split at `\r` and `\n` (where progress meters end a line).
+    pub fn run_each(&self, each: &mut dyn FnMut(&str)) -> Result<String, CommandError> {
         let program = find_program(&self.program).ok_or_else(|| self.missing())?;
         let mut child = Command::new(program)
             .args(&self.args)
@@ -79,18 +85,49 @@ impl Cmd {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| self.failed(format!("cannot start: {e}")))?;
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
         if let (Some(text), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
             pipe.write_all(text.as_bytes())
                 .map_err(|e| self.failed(format!("cannot write its stdin: {e}")))?;
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| self.failed(format!("cannot wait for it: {e}")))?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let (mut all, mut piece, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
+        loop {
+            let n = match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.failed(format!("cannot read its output: {e}"))),
+            };
+            for &b in &buf[..n] {
+                if b == b'\r' || b == b'\n' {
+                    if !piece.is_empty() {
+                        each(&String::from_utf8_lossy(&piece));
+                        piece.clear();
+                    }
+                } else {
+                    piece.push(b);
+                }
+            }
+            all.extend_from_slice(&buf[..n]);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(self.failed(format!("{}: {}", out.status, tail(&stderr, 40))))
+        if !piece.is_empty() {
+            each(&String::from_utf8_lossy(&piece));
+        }
+        let status = child
+            .wait()
+            .map_err(|e| self.failed(format!("cannot wait for it: {e}")))?;
+        let stderr = stderr.join().unwrap_or_default();
+        if status.success() {
+            return Ok(String::from_utf8_lossy(&all).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&stderr);
+        Err(self.failed(format!("{status}: {}", tail(&stderr, 40))))
     }
 
     fn missing(&self) -> CommandError {
@@ -200,5 +237,21 @@ mod tests {
         assert!(text.contains("oops") && text.contains('3'), "{text}");
         let out = Cmd::new("cat").stdin("fed").run().unwrap();
         assert_eq!(out, "fed");
+    }
+
+    #[test]
+    fn output_comes_in_pieces_split_at_carriage_returns_and_newlines() {
+        let mut pieces = Vec::new();
+        let out = Cmd::new("printf")
+            .arg(r"  (0.00/100%%)\r  (50.00/100%%)\r\ndone")
+            .run_each(&mut |p| pieces.push(p.to_string()))
+            .unwrap();
+        assert_eq!(pieces, ["  (0.00/100%)", "  (50.00/100%)", "done"]);
+        assert_eq!(out, "  (0.00/100%)\r  (50.00/100%)\r\ndone");
+        let err = Cmd::new("sh")
+            .args(["-c", "echo half; echo broken >&2; exit 2"])
+            .run_each(&mut |_| {})
+            .unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
     }
 }

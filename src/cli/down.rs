@@ -1,6 +1,6 @@
 //! `lab down`: parse and delegate to [`crate::app::down`].
 
-use crate::cli::{LabArgs, output::Lines};
+use crate::cli::{LabArgs, output::Screen};
 
 /// Remove everything the lab owns.
 ///
@@ -15,7 +15,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let target = args.lab.target()?;
-    let removed = crate::app::down(&target, &Lines::new())?;
+    let removed = crate::app::down(&target, &Screen::new(false))?;
     println!(
         "lab {} is down ({removed} objects removed)",
         target.lab.name

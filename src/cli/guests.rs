@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 
 use crate::cli::LabArgs;
-use crate::cli::output::{StepLines, print_checks};
+use crate::cli::output::{Screen, print_checks};
 use crate::guest::Guest;
 use crate::provision::engine::Selection;
 
@@ -58,7 +58,7 @@ pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     };
     let timeouts = crate::cli::timeouts(args.timeout);
     let events = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
-        crate::app::provision(&t, ctx, &guests, &sel, &StepLines::new()).await
+        crate::app::provision(&t, ctx, &guests, &sel, &Screen::new(false)).await
     })?;
     let changed = events
         .iter()

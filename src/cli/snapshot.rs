@@ -1,6 +1,6 @@
 //! `lab snapshot` and `lab reset`: parse and delegate to [`crate::lifecycle`].
 
-use crate::cli::{LabArgs, output::Lines};
+use crate::cli::{LabArgs, output::Screen};
 use crate::lifecycle;
 
 /// Save, list or delete lab-wide snapshots.
@@ -48,7 +48,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Save { name, lab } => {
             let t = lab.target()?;
             let _lock = t.state.lock("snapshot save")?;
-            lifecycle::save_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            lifecycle::save_snapshot(&t.connect()?, &t.lab, &name, &Screen::new(false))?;
             println!("snapshot {name} saved");
         }
         Command::List { lab, json } => {
@@ -63,7 +63,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Delete { name, lab } => {
             let t = lab.target()?;
             let _lock = t.state.lock("snapshot delete")?;
-            lifecycle::delete_snapshot(&t.connect()?, &t.lab, &name, &Lines::new())?;
+            lifecycle::delete_snapshot(&t.connect()?, &t.lab, &name, &Screen::new(false))?;
             println!("snapshot {name} deleted");
         }
     }
@@ -73,7 +73,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 pub fn reset(args: ResetArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
     let start = std::time::Instant::now();
-    let notes = crate::app::reset(&t, &args.name, &Lines::new())?;
+    let notes = crate::app::reset(&t, &args.name, &Screen::new(false))?;
     notes.iter().for_each(|n| eprintln!("note: {n}"));
     println!(
         "lab {} reset to {} in {:.1}s",

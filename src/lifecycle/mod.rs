@@ -4,11 +4,10 @@
 
 mod down;
 mod inventory;
+mod probe;
 mod snapshot;
 mod status;
 mod up;
-
-use std::time::Duration;
 
 pub use down::down;
 pub use inventory::{Clash, Inventory, route_clashes};
@@ -16,50 +15,12 @@ pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot, sync_c
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, up};
 
+pub use crate::progress::{Action, Event, Progress, Quiet};
+
 use crate::libvirt::{Hypervisor, LibvirtError};
 
 /// The snapshot `lab up` takes of a freshly provisioned lab; bare `lab reset` returns to it.
 pub const UP_SNAPSHOT: &str = "lab-up";
-
-/// What happened to one object, for progress lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Created,
-    Started,
-    Unchanged,
-    Removed,
-    Paused,
-    Resumed,
-    Saved,
-    Reverted,
-    ClockSet,
-    /// A node answers SSH with cloud-init finished.
-    Ready,
-    Deleted,
-    RolledBack,
-}
-
-/// One progress event: `network lab-ocata-internal created 0.1s`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub kind: &'static str,
-    pub name: String,
-    pub action: Action,
-    pub elapsed: Duration,
-}
-
-/// Where progress goes (a terminal, plain CI lines, or a test's vector).
-pub trait Progress: Sync {
-    fn event(&self, event: Event);
-}
-
-/// Progress that goes nowhere.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn event(&self, _: Event) {}
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {

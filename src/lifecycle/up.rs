@@ -55,7 +55,7 @@ pub fn up(
         progress,
         created: Mutex::new(Vec::new()),
     };
-    match run.converge(&inv, opts.image) {
+    match super::probe::overlapped(hv, lab, &inv, progress, || run.converge(&inv, opts.image)) {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty() || started_any(&inv, lab)),
         Err(error) => Err(run.rollback(error)),
     }
@@ -180,7 +180,9 @@ impl Run<'_> {
         timed(self.progress, "volume", volume, Action::Created, || {
             self.hv.create_volume(pool, &vol_xml)?;
             self.record(Created::Volume(pool.to_string(), volume.to_string()));
-            self.hv.upload_volume(pool, volume, data, len)
+            let p = self.progress;
+            let mut counted = crate::progress::Counting::new(data, len, "volume", volume, p);
+            self.hv.upload_volume(pool, volume, &mut counted, len)
         })?;
         Ok(())
     }
