@@ -28,6 +28,8 @@ struct TestHost {
     free_memory: Option<u64>,
     /// Guests without a guest agent: setting the clock fails.
     no_agent: bool,
+    /// The capabilities probe fails.
+    probe_fails: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +46,7 @@ impl TestHost {
             uploads: Mutex::new(Vec::new()),
             free_memory: None,
             no_agent: false,
+            probe_fails: false,
             _dir: dir,
         }
     }
@@ -68,6 +71,19 @@ impl Hypervisor for TestHost {
     }
     fn free_memory(&self) -> Result<Option<u64>> {
         Ok(self.free_memory)
+    }
+    fn probe_capabilities(&self) -> Result<()> {
+        if self.probe_fails {
+            return Err(LibvirtError::Call {
+                action: "read the emulator capabilities of",
+                object: self.uri().into(),
+                message: "fault injection".into(),
+                code: 1,
+            });
+        }
+        // The test driver has host capabilities but no domain capabilities: the real
+        // call must take that as probed.
+        self.inner.probe_capabilities()
     }
     fn networks(&self) -> Result<Vec<Found<bool>>> {
         self.inner.networks()
@@ -281,6 +297,54 @@ fn up_creates_everything_running_and_a_second_up_changes_nothing() {
         "{:?}",
         again.actions()
     );
+}
+
+#[test]
+fn up_reports_the_qemu_probe_and_the_bytes_of_the_image_upload() {
+    use lifecycle::Action::{Created, Done, Failed, Moved, Running};
+    let (hv, f) = (TestHost::new(), fixture());
+    let events = Events::default();
+    up(&hv, &f, &events).unwrap();
+    let of = |kind: &str, name: &str| -> Vec<lifecycle::Action> {
+        let all = events.0.lock().unwrap();
+        all.iter()
+            .filter(|e| e.kind == kind && e.name == name)
+            .map(|e| e.action)
+            .collect()
+    };
+    assert_eq!(of("probe", "qemu capabilities"), [Running, Done]);
+    let image = of("volume", "image-debian12.qcow2");
+    let all_bytes = Moved {
+        done: 100_000,
+        total: Some(100_000),
+    };
+    assert_eq!(image[image.len() - 2..], [all_bytes, Created], "{image:?}");
+    assert!(
+        image[..image.len() - 1]
+            .iter()
+            .all(|a| matches!(a, Moved { .. })),
+        "{image:?}"
+    );
+    let seed = of("volume", "controller-seed.iso");
+    assert_eq!(seed.last(), Some(&Created));
+    assert!(
+        seed.iter().any(|a| matches!(a, Moved { done, total } if Some(*done) == *total)),
+        "{seed:?}"
+    );
+
+    let mut hv = TestHost::new();
+    hv.probe_fails = true;
+    let events = Events::default();
+    up(&hv, &f, &events).unwrap();
+    let probe: Vec<_> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "probe")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(probe, [Running, Failed], "a failed probe is reported, not fatal");
 }
 
 #[test]

@@ -128,15 +128,17 @@ impl State {
     }
 
     /// The bar of `key`, made (and added below the others) when missing.
-    fn bar(&mut self, key: &str, style: &ProgressStyle) -> ProgressBar {
+    fn bar(&mut self, key: &str, make: impl FnOnce() -> ProgressBar) -> ProgressBar {
         if let Some(bar) = self.bars.get(key) {
             return bar.clone();
         }
-        let bar = ProgressBar::new_spinner().with_style(style.clone());
+        let bar = make();
         let bar = match &self.multi {
             Some(multi) => multi.add(bar),
             None => bar,
         };
+        // New work shows at once; then the tick redraws it (its elapsed time, its bytes).
+        bar.force_draw();
         bar.enable_steady_tick(Duration::from_millis(200));
         self.bars.insert(key.to_string(), bar.clone());
         bar
@@ -154,23 +156,26 @@ impl State {
 
     fn live_event(&mut self, e: &Event) {
         let key = key(e.kind, &e.name);
+        let labelled = |bar: ProgressBar, style: ProgressStyle| {
+            bar.with_style(style)
+                .with_prefix(e.kind)
+                .with_message(e.name.clone())
+        };
         match e.action {
             Action::Running => {
-                let bar = self.bar(&key, &spinner_style());
-                bar.set_prefix(e.kind);
-                bar.set_message(e.name.clone());
+                self.bar(&key, || labelled(ProgressBar::new_spinner(), spinner_style()));
             }
             Action::Moved { done, total } => {
-                let fresh = !self.bars.contains_key(&key);
-                let style = match total {
+                let style = || match total {
                     Some(_) => bytes_style(),
                     None => spinner_bytes_style(),
                 };
-                let bar = self.bar(&key, &style);
-                if fresh || bar.length() != total {
-                    bar.set_style(style);
-                    bar.set_prefix(e.kind);
-                    bar.set_message(e.name.clone());
+                let bar = self.bar(&key, || {
+                    labelled(ProgressBar::new(total.unwrap_or(0)), style()).with_position(done)
+                });
+                if bar.length() != total {
+                    // A spinner of the same work (it was running) becomes a bar.
+                    bar.set_style(style());
                     if let Some(t) = total {
                         bar.set_length(t);
                     }
@@ -201,10 +206,13 @@ impl State {
         let key = key("step", &e.node);
         match step_line(e) {
             None => {
-                let bar = self.bar(&key, &step_style());
-                bar.set_prefix(e.node.clone());
-                bar.set_message(e.step);
-                bar.reset_elapsed();
+                let bar = ProgressBar::new_spinner()
+                    .with_style(step_style())
+                    .with_prefix(e.node.clone())
+                    .with_message(e.step);
+                // A node runs one step at a time: a start replaces what it showed.
+                self.end(&key);
+                self.bar(&key, || bar);
             }
             Some(text) => {
                 self.end(&key);
