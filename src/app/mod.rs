@@ -222,10 +222,20 @@ pub fn with_guests<T>(
     timeouts: &crate::ssh::Timeouts,
     f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    with_guests_reporting(t, timeouts, &lifecycle::Quiet, f)
+}
+
+/// [`with_guests`], reporting the wait for each node (`node NAME ready`) to `progress`.
+pub fn with_guests_reporting<T>(
+    t: &Target,
+    timeouts: &crate::ssh::Timeouts,
+    progress: &dyn Progress,
+    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
     runtime()?.block_on(async {
-        let guests = ready(t, &ctx, timeouts, &lifecycle::Quiet).await?;
+        let guests = ready(t, &ctx, timeouts, progress).await?;
         f(&ctx, guests).await
     })
 }

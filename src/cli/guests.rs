@@ -29,7 +29,8 @@ pub struct ProvisionArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     lab: LabArgs,
-    /// Print JSON: [{name, node, proves, passed, measured, seconds}].
+    /// Print JSON: [{name, node, proves, passed, measured, seconds}]; progress goes to stderr
+    /// as JSON lines ({kind, name, action, elapsed}).
     #[arg(long)]
     json: bool,
     /// Seconds to wait for the nodes to answer SSH.
@@ -57,9 +58,12 @@ pub fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
         step: args.step,
     };
     let timeouts = crate::cli::timeouts(args.timeout);
-    let events = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
-        crate::app::provision(&t, ctx, &guests, &sel, &Screen::new(false)).await
-    })?;
+    let screen = Screen::new(false);
+    let events = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
+        crate::app::provision(&t, ctx, &guests, &sel, &screen).await
+    });
+    drop(screen);
+    let events = events?;
     let changed = events
         .iter()
         .filter(|e| e.outcome == crate::provision::engine::Outcome::Changed)
@@ -72,9 +76,12 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let t = args.lab.target()?;
     crate::app::secrets(&t)?;
     let timeouts = crate::cli::timeouts(args.timeout);
-    let checks = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
+    let screen = Screen::new(args.json);
+    let checks = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
         Ok(crate::app::verify(&t, ctx, &guests).await?)
-    })?;
+    });
+    drop(screen);
+    let checks = checks?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
