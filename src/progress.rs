@@ -30,7 +30,10 @@ pub enum Action {
     Running,
     /// Bytes moved so far (`total` when known); more events follow until an event with
     /// another action ends it.
-    Moved { done: u64, total: Option<u64> },
+    Moved {
+        done: u64,
+        total: Option<u64>,
+    },
     /// A phase or a probe finished.
     Done,
     /// A phase or a probe failed (its error is reported where it is handled).
@@ -193,13 +196,7 @@ mod tests {
     fn counting_reader_passes_every_byte_and_reports_start_steps_and_end() {
         let data: Vec<u8> = (0..5 * MIN_STEP + 123).map(|i| i as u8).collect();
         let events = Events::default();
-        let mut reader = Counting::new(
-            data.as_slice(),
-            data.len() as u64,
-            "volume",
-            "v",
-            &events,
-        );
+        let mut reader = Counting::new(data.as_slice(), data.len() as u64, "volume", "v", &events);
         let mut out = Vec::new();
         // Small reads: the reader must not report each one.
         let mut buf = vec![0u8; 64 << 10];
@@ -216,7 +213,11 @@ mod tests {
         let total = Some(data.len() as u64);
         assert_eq!(moved.first(), Some(&(64 << 10, total)));
         assert_eq!(moved.last(), Some(&(data.len() as u64, total)));
-        assert_eq!(moved.len(), 6, "first read, one per MiB, the end: {moved:?}");
+        assert_eq!(
+            moved.len(),
+            6,
+            "first read, one per MiB, the end: {moved:?}"
+        );
         assert!(
             moved.windows(2).all(|w| w[1].0 > w[0].0),
             "each event reports more: {moved:?}"

@@ -328,7 +328,8 @@ fn up_reports_the_qemu_probe_and_the_bytes_of_the_image_upload() {
     let seed = of("volume", "controller-seed.iso");
     assert_eq!(seed.last(), Some(&Created));
     assert!(
-        seed.iter().any(|a| matches!(a, Moved { done, total } if Some(*done) == *total)),
+        seed.iter()
+            .any(|a| matches!(a, Moved { done, total } if Some(*done) == *total)),
         "{seed:?}"
     );
 
@@ -344,7 +345,11 @@ fn up_reports_the_qemu_probe_and_the_bytes_of_the_image_upload() {
         .filter(|e| e.kind == "probe")
         .map(|e| e.action)
         .collect();
-    assert_eq!(probe, [Running, Failed], "a failed probe is reported, not fatal");
+    assert_eq!(
+        probe,
+        [Running, Failed],
+        "a failed probe is reported, not fatal"
+    );
 }
 
 #[test]

@@ -155,10 +155,13 @@ fn a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines() {
     let stamped = |l: &&str| {
         let b = l.as_bytes();
         b.len() > 9
-            && b[..8]
-                .iter()
-                .enumerate()
-                .all(|(i, c)| if i % 3 == 2 { *c == b':' } else { c.is_ascii_digit() })
+            && b[..8].iter().enumerate().all(|(i, c)| {
+                if i % 3 == 2 {
+                    *c == b':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
             && b[8] == b' '
     };
     assert!(lines.iter().all(stamped), "{plain}");

@@ -151,10 +151,12 @@ impl Build<'_> {
                 run.moved((size as f64 * pct / 100.0) as u64, size);
             }
         };
-        let converted = cmd.run_each(&mut each).map_err(|source| BuildError::Command {
-            phase: "convert",
-            source,
-        });
+        let converted = cmd
+            .run_each(&mut each)
+            .map_err(|source| BuildError::Command {
+                phase: "convert",
+                source,
+            });
         let done = converted.and_then(|_| {
             std::fs::rename(&tmp, out).map_err(|source| BuildError::Io {
                 phase: "convert",

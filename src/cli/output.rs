@@ -7,7 +7,7 @@
 //!   or step, one when long work starts (`...`), byte counts every 5% or 5 s;
 //! - with `--json`, one JSON object per line.
 //!
-//! The line formats are pure functions ([`line`], [`step_line`], [`json_line`]).
+//! The line formats are pure functions ([`line()`], [`step_line`], [`json_line`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -67,7 +67,11 @@ struct State {
 impl Screen {
     /// A screen in the mode [`Mode::detect`] finds, JSON lines when `json`.
     pub fn new(json: bool) -> Screen {
-        Screen::with(Mode::detect(json), Box::new(std::io::stderr()), SystemTime::now)
+        Screen::with(
+            Mode::detect(json),
+            Box::new(std::io::stderr()),
+            SystemTime::now,
+        )
     }
 
     /// A screen of `mode` writing plain and JSON lines to `out`, stamped by `clock` (live
@@ -163,7 +167,9 @@ impl State {
         };
         match e.action {
             Action::Running => {
-                self.bar(&key, || labelled(ProgressBar::new_spinner(), spinner_style()));
+                self.bar(&key, || {
+                    labelled(ProgressBar::new_spinner(), spinner_style())
+                });
             }
             Action::Moved { done, total } => {
                 let style = || match total {
@@ -511,7 +517,11 @@ mod tests {
         );
         let moved = |done, total| Action::Moved { done, total };
         assert_eq!(
-            line(&ev("volume", "image-debian12.qcow2", moved(1 << 20, Some(8 << 20)))),
+            line(&ev(
+                "volume",
+                "image-debian12.qcow2",
+                moved(1 << 20, Some(8 << 20))
+            )),
             "volume   image-debian12.qcow2             12% (1.0 MiB of 8.0 MiB)"
         );
         assert_eq!(
