@@ -313,6 +313,12 @@ fn up_reports_the_qemu_probe_and_the_bytes_of_the_image_upload() {
             .collect()
     };
     assert_eq!(of("probe", "qemu capabilities"), [Running, Done]);
+    // Calls that wait on QEMU are announced: a define can wait for minutes.
+    let controller = names::domain(&f.lab.name, "controller");
+    assert_eq!(
+        of("domain", &controller),
+        [Running, Created, Running, lifecycle::Action::Started]
+    );
     let image = of("volume", "image-debian12.qcow2");
     let all_bytes = Moved {
         done: 100_000,

@@ -64,7 +64,12 @@ fn list(clashes: &[Clash]) -> String {
         .join("\n")
 }
 
-/// Times one call and reports it.
+/// Kinds of objects whose calls wait on QEMU (define, start, pause, snapshot, revert):
+/// seconds, minutes at the first define on a fresh libvirtd. Their calls are reported as
+/// running when they begin, so no wait is silent.
+const ANNOUNCED: &[&str] = &["domain", "snapshot"];
+
+/// Times one call and reports it (and its start, for the kinds in [`ANNOUNCED`]).
 fn timed<T>(
     progress: &dyn Progress,
     kind: &'static str,
@@ -73,7 +78,19 @@ fn timed<T>(
     f: impl FnOnce() -> Result<T, LibvirtError>,
 ) -> Result<T, LibvirtError> {
     let start = std::time::Instant::now();
-    let out = f()?;
+    if ANNOUNCED.contains(&kind) {
+        progress.event(Event::running(kind, name));
+    }
+    let out = f();
+    if out.is_err() && ANNOUNCED.contains(&kind) {
+        progress.event(Event {
+            kind,
+            name: name.to_string(),
+            action: Action::Failed,
+            elapsed: start.elapsed(),
+        });
+    }
+    let out = out?;
     progress.event(Event {
         kind,
         name: name.to_string(),
