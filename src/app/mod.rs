@@ -184,8 +184,24 @@ pub fn up(
         let guests = ready(t, &ctx, timeouts, progress.objects).await?;
         let steps =
             guests::provision(t, &ctx, &guests, &Default::default(), progress.steps).await?;
-        let checks = verify(t, &ctx, &guests).await?;
-        Ok::<_, anyhow::Error>((steps, checks))
+        let start = std::time::Instant::now();
+        let (kind, name) = ("verify", "checks from compute1");
+        progress
+            .objects
+            .event(lifecycle::Event::running(kind, name));
+        let checks = verify(t, &ctx, &guests).await;
+        let action = match &checks {
+            Ok(_) => lifecycle::Action::Done,
+            Err(_) => lifecycle::Action::Failed,
+        };
+        let (name, elapsed) = (name.to_string(), start.elapsed());
+        progress.objects.event(lifecycle::Event {
+            kind,
+            name,
+            action,
+            elapsed,
+        });
+        Ok::<_, anyhow::Error>((steps, checks?))
     })?;
     report.steps = steps;
     report.checks = checks;

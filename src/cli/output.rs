@@ -177,7 +177,8 @@ impl State {
                     None => spinner_bytes_style(),
                 };
                 let bar = self.bar(&key, || {
-                    labelled(ProgressBar::new(total.unwrap_or(0)), style()).with_position(done)
+                    let bar = total.map_or_else(ProgressBar::no_length, ProgressBar::new);
+                    labelled(bar, style()).with_position(done)
                 });
                 if bar.length() != total {
                     // A spinner of the same work (it was running) becomes a bar.
