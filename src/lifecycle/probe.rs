@@ -2,6 +2,10 @@
 //! domain definition waits for libvirt to probe its QEMU binaries (seconds to minutes). `up`
 //! asks for the capabilities on a thread of its own, early, so the probe overlaps the image
 //! upload and shows as `probe qemu capabilities` instead of a silent wait.
+//! On hosts where /dev/kvm opens but QEMU cannot use KVM (a nested "PVM" /dev/kvm), libvirt
+//! 9 finds its cached capabilities stale ("KVM should be usable now") at every lookup and
+//! probes QEMU again inside each define (seen: 69 probe runs in one `lab up`, defines of
+//! 30-60 s): there the defines wait too, and are announced as running (see `timed`).
 
 use std::time::Instant;
 
