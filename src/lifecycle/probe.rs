@@ -4,8 +4,9 @@
 //! upload and shows as `probe qemu capabilities` instead of a silent wait.
 //! On hosts where /dev/kvm opens but QEMU cannot use KVM (a nested "PVM" /dev/kvm), libvirt
 //! 9 finds its cached capabilities stale ("KVM should be usable now") at every lookup and
-//! probes QEMU again inside each define (seen: 69 probe runs in one `lab up`, defines of
-//! 30-60 s): there the defines wait too, and are announced as running (see `timed`).
+//! probes QEMU again inside each define and start (seen: 80 probe runs in one
+//! `lab up --no-provision`, defines of 30-60 s): there the defines and starts wait too, and
+//! are announced as running (see `timed`).
 
 use std::time::Instant;
 
