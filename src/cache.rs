@@ -17,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -614,63 +614,8 @@ pub trait Progress {
     fn note(&mut self, _text: &str) {}
 }
 
-/// Prints progress as plain lines: at most one line per 5% or per 5 s, and the last one.
-pub struct PlainLines<W: Write> {
-    out: W,
-    label: String,
-    last: Option<(u64, Instant)>,
-}
-
-impl<W: Write> PlainLines<W> {
-    /// Lines go to `out`, each starting with `label` (the image name).
-    pub fn new(out: W, label: &str) -> Self {
-        PlainLines {
-            out,
-            label: label.to_string(),
-            last: None,
-        }
-    }
-
-    /// Gives back the writer.
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    /// [`Progress::update`] at time `now`.
-    pub fn update_at(&mut self, done: u64, total: Option<u64>, now: Instant) {
-        let pct = |d: u64| total.filter(|t| *t > 0).map(|t| d * 100 / t);
-        let due = match self.last {
-            None => true,
-            Some((last, at)) => {
-                let step = matches!((pct(done), pct(last)), (Some(p), Some(q)) if p >= q + 5);
-                let finished = total == Some(done) && last != done;
-                step || finished || now.duration_since(at) >= Duration::from_secs(5)
-            }
-        };
-        if !due {
-            return;
-        }
-        self.last = Some((done, now));
-        let line = match (pct(done), total) {
-            (Some(p), Some(t)) => format!("{}: {p}% ({} of {})", self.label, mib(done), mib(t)),
-            _ => format!("{}: {}", self.label, mib(done)),
-        };
-        let _ = writeln!(self.out, "{line}");
-    }
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-}
-
-impl<W: Write> Progress for PlainLines<W> {
-    fn update(&mut self, done: u64, total: Option<u64>) {
-        self.update_at(done, total, Instant::now());
-    }
-
-    fn note(&mut self, text: &str) {
-        let _ = writeln!(self.out, "{}: {text}", self.label);
-    }
 }
 
 /// The `Range` header that resumes a download after `offset` bytes.
@@ -1005,30 +950,5 @@ mod tests {
         assert_eq!(resume_plan(12, 416, Some("bytes */10"), None), StartOver);
         assert_eq!(resume_plan(0, 416, None, None), Fail(416));
         assert_eq!(resume_plan(0, 404, None, None), Fail(404));
-    }
-
-    #[test]
-    fn plain_lines_print_at_most_every_five_percent_or_five_seconds() {
-        let t0 = Instant::now();
-        let mut p = PlainLines::new(Vec::new(), "img");
-        let mib = 1u64 << 20;
-        let total = Some(100 * mib);
-        for i in 0..=100u64 {
-            p.update_at(i * mib, total, t0);
-        }
-        p.update_at(100 * mib, total, t0 + Duration::from_secs(1));
-        let text = String::from_utf8(p.into_inner()).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 21, "{text}");
-        assert_eq!(lines[0], "img: 0% (0.0 MiB of 100.0 MiB)");
-        assert_eq!(lines[20], "img: 100% (100.0 MiB of 100.0 MiB)");
-
-        let mut p = PlainLines::new(Vec::new(), "img");
-        p.update_at(1, None, t0);
-        p.update_at(2, None, t0 + Duration::from_secs(4));
-        p.update_at(3, None, t0 + Duration::from_secs(5));
-        p.update_at(4, total, t0 + Duration::from_secs(6));
-        let text = String::from_utf8(p.into_inner()).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
     }
 }

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod provision;
 pub mod render;
 pub mod secrets;

@@ -69,6 +69,65 @@ fn up_creates_everything_running_and_a_second_up_changes_nothing() {
 }
 
 #[test]
+fn up_reports_the_qemu_probe_and_the_bytes_of_the_image_upload() {
+    use lifecycle::Action::{Created, Done, Failed, Moved, Running};
+    let (hv, f) = (TestHost::new(), fixture());
+    let events = Events::default();
+    up(&hv, &f, &events).unwrap();
+    let of = |kind: &str, name: &str| -> Vec<lifecycle::Action> {
+        let all = events.0.lock().unwrap();
+        all.iter()
+            .filter(|e| e.kind == kind && e.name == name)
+            .map(|e| e.action)
+            .collect()
+    };
+    assert_eq!(of("probe", "qemu capabilities"), [Running, Done]);
+    // Calls that wait on QEMU are announced: a define can wait for minutes.
+    let controller = names::domain(&f.lab.name, "controller");
+    assert_eq!(
+        of("domain", &controller),
+        [Running, Created, Running, lifecycle::Action::Started]
+    );
+    let image = of("volume", "image-debian12.qcow2");
+    let all_bytes = Moved {
+        done: 100_000,
+        total: Some(100_000),
+    };
+    assert_eq!(image[image.len() - 2..], [all_bytes, Created], "{image:?}");
+    assert!(
+        image[..image.len() - 1]
+            .iter()
+            .all(|a| matches!(a, Moved { .. })),
+        "{image:?}"
+    );
+    let seed = of("volume", "controller-seed.iso");
+    assert_eq!(seed.last(), Some(&Created));
+    assert!(
+        seed.iter()
+            .any(|a| matches!(a, Moved { done, total } if Some(*done) == *total)),
+        "{seed:?}"
+    );
+
+    let mut hv = TestHost::new();
+    hv.probe_fails = true;
+    let events = Events::default();
+    up(&hv, &f, &events).unwrap();
+    let probe: Vec<_> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "probe")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        probe,
+        [Running, Failed],
+        "a failed probe is reported, not fatal"
+    );
+}
+
+#[test]
 fn up_restarts_a_stopped_node_without_redefining_it() {
     let (hv, f) = (TestHost::new(), fixture());
     up(&hv, &f, &Events::default()).unwrap();

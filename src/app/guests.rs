@@ -65,17 +65,19 @@ pub async fn ready(
     let targets = ssh_targets(t, ctx);
     let start = std::time::Instant::now();
     let waits = targets.iter().map(|target| async move {
+        progress.event(crate::lifecycle::Event::running("node", &target.node));
         let r = ssh::wait_ready(target, timeouts).await;
-        if r.is_ok() {
-            let (kind, name) = ("node", target.node.clone());
-            let action = crate::lifecycle::Action::Ready;
-            progress.event(crate::lifecycle::Event {
-                kind,
-                name,
-                action,
-                elapsed: start.elapsed(),
-            });
-        }
+        let (kind, name) = ("node", target.node.clone());
+        let action = match r {
+            Ok(_) => crate::lifecycle::Action::Ready,
+            Err(_) => crate::lifecycle::Action::Failed,
+        };
+        progress.event(crate::lifecycle::Event {
+            kind,
+            name,
+            action,
+            elapsed: start.elapsed(),
+        });
         r
     });
     let results = futures::future::join_all(waits).await;

@@ -208,8 +208,24 @@ pub fn up(
             let steps =
                 guests::provision(t, &ctx, &guests, &Default::default(), progress.steps)
                     .await?;
-            let checks = verify(t, &ctx, &guests).await?;
-            Ok::<_, anyhow::Error>((steps, checks))
+            let start = std::time::Instant::now();
+            let (kind, name) = ("verify", "checks from compute1");
+            progress
+                .objects
+                .event(lifecycle::Event::running(kind, name));
+            let checks = verify(t, &ctx, &guests).await;
+            let action = match &checks {
+                Ok(_) => lifecycle::Action::Done,
+                Err(_) => lifecycle::Action::Failed,
+            };
+            let (name, elapsed) = (name.to_string(), start.elapsed());
+            progress.objects.event(lifecycle::Event {
+                kind,
+                name,
+                action,
+                elapsed,
+            });
+            Ok::<_, anyhow::Error>((steps, checks?))
         },
     ))?;
     report.steps = steps;
@@ -260,12 +276,22 @@ pub fn with_guests<T>(
     timeouts: &crate::ssh::Timeouts,
     f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    with_guests_reporting(t, timeouts, &lifecycle::Quiet, f)
+}
+
+/// [`with_guests`], reporting the wait for each node (`node NAME ready`) to `progress`.
+pub fn with_guests_reporting<T>(
+    t: &Target,
+    timeouts: &crate::ssh::Timeouts,
+    progress: &dyn Progress,
+    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
     runtime()?.block_on(until_interrupted(
         "while working on the nodes: re-run the command to go on",
         async {
-            let guests = ready(t, &ctx, timeouts, &lifecycle::Quiet).await?;
+            let guests = ready(t, &ctx, timeouts, progress).await?;
             f(&ctx, guests).await
         },
     ))

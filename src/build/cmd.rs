@@ -3,7 +3,7 @@
 //! stderr into the error and names the Debian package of a missing program.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -67,16 +67,26 @@ impl Cmd {
     /// Runs the command to completion; its stdout on success. A stop asked for meanwhile
     /// ([`crate::interrupt`]) ends it.
     pub fn run(&self) -> Result<String, CommandError> {
-        self.run_stoppable(true)
+        self.run_stoppable(true, &mut |_| {})
     }
 
     /// Runs the command to completion even when a stop is asked for: for the cleanup that
     /// a stop needs (unmount, detach).
     pub fn run_always(&self) -> Result<String, CommandError> {
-        self.run_stoppable(false)
+        self.run_stoppable(false, &mut |_| {})
     }
 
-    fn run_stoppable(&self, stoppable: bool) -> Result<String, CommandError> {
+    /// Runs the command to completion like [`Cmd::run`], handing each piece of its stdout
+    /// to `each` as it comes, split at `\r` and `\n` (where progress meters end a line).
+    pub fn run_each(&self, each: &mut dyn FnMut(&str)) -> Result<String, CommandError> {
+        self.run_stoppable(true, each)
+    }
+
+    fn run_stoppable(
+        &self,
+        stoppable: bool,
+        each: &mut dyn FnMut(&str),
+    ) -> Result<String, CommandError> {
         let program = find_program(&self.program).ok_or_else(|| self.missing())?;
         let mut child = Command::new(program)
             .args(&self.args)
@@ -90,21 +100,55 @@ impl Cmd {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| self.failed(format!("cannot start: {e}")))?;
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
         if let (Some(text), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
             pipe.write_all(text.as_bytes())
                 .map_err(|e| self.failed(format!("cannot write its stdin: {e}")))?;
         }
-        let out = wait_or_stop(child, stoppable).map_err(|e| match e {
-            Waited::Stopped => CommandError::Interrupted {
-                command: self.to_string(),
-            },
-            Waited::Io(e) => self.failed(format!("cannot wait for it: {e}")),
-        })?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        let stopper = stoppable.then(|| Stopper::watch(child.id()));
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let (mut all, mut piece, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
+        loop {
+            let n = match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.failed(format!("cannot read its output: {e}"))),
+            };
+            for &b in &buf[..n] {
+                if b == b'\r' || b == b'\n' {
+                    if !piece.is_empty() {
+                        each(&String::from_utf8_lossy(&piece));
+                        piece.clear();
+                    }
+                } else {
+                    piece.push(b);
+                }
+            }
+            all.extend_from_slice(&buf[..n]);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(self.failed(format!("{}: {}", out.status, tail(&stderr, 40))))
+        if !piece.is_empty() {
+            each(&String::from_utf8_lossy(&piece));
+        }
+        let status = child
+            .wait()
+            .map_err(|e| self.failed(format!("cannot wait for it: {e}")))?;
+        let stderr = stderr.join().unwrap_or_default();
+        if stopper.is_some_and(|s| s.finish()) {
+            return Err(CommandError::Interrupted {
+                command: self.to_string(),
+            });
+        }
+        if status.success() {
+            return Ok(String::from_utf8_lossy(&all).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&stderr);
+        Err(self.failed(format!("{status}: {}", tail(&stderr, 40))))
     }
 
     fn missing(&self) -> CommandError {
@@ -137,56 +181,56 @@ impl fmt::Display for Cmd {
     }
 }
 
-enum Waited {
-    Stopped,
-    Io(std::io::Error),
+/// Ends a running command when a stop is asked for ([`crate::interrupt`]): SIGTERM first
+/// (so mmdebstrap and friends undo their own mounts), SIGKILL 20 s later.
+struct Stopper {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<bool>>,
 }
 
-/// Waits for `child`, collecting its output; when a stop is asked for
-/// ([`crate::interrupt`]) it is sent SIGTERM (so mmdebstrap and friends undo their own
-/// mounts), then SIGKILL after 20 s.
-fn wait_or_stop(
-    mut child: std::process::Child,
-    stoppable: bool,
-) -> Result<std::process::Output, Waited> {
-    use std::io::Read;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
+impl Stopper {
+    fn watch(pid: u32) -> Stopper {
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = done.clone();
+        let thread = std::thread::spawn(move || {
+            let mut since: Option<std::time::Instant> = None;
+            while !seen.load(Ordering::SeqCst) {
+                if crate::interrupt::interrupted() {
+                    let t = *since.get_or_insert_with(|| {
+                        // SAFETY: kill(2) on our own child, which has not been waited for.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                        std::time::Instant::now()
+                    });
+                    if t.elapsed() > std::time::Duration::from_secs(20) {
+                        // SAFETY: as above.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            buf
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let mut stopping: Option<std::time::Instant> = None;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(Waited::Io)? {
-            break status;
+            since.is_some()
+        });
+        Stopper {
+            done,
+            thread: Some(thread),
         }
-        if stoppable && crate::interrupt::interrupted() {
-            let since = *stopping.get_or_insert_with(|| {
-                // SAFETY: kill(2) on our own child's pid.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-                std::time::Instant::now()
-            });
-            if since.elapsed() > std::time::Duration::from_secs(20) {
-                let _ = child.kill();
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let out = std::process::Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    };
-    if stopping.is_some() {
-        return Err(Waited::Stopped);
     }
-    Ok(out)
+
+    /// Whether the command was stopped; call once it has been waited for.
+    fn finish(mut self) -> bool {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread
+            .take()
+            .is_some_and(|t| t.join().unwrap_or(false))
+    }
+}
+
+impl Drop for Stopper {
+    /// An early return: the watcher ends (it never signals a pid nobody waits for).
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Why a command did not succeed.
@@ -269,5 +313,21 @@ mod tests {
         assert!(text.contains("oops") && text.contains('3'), "{text}");
         let out = Cmd::new("cat").stdin("fed").run().unwrap();
         assert_eq!(out, "fed");
+    }
+
+    #[test]
+    fn output_comes_in_pieces_split_at_carriage_returns_and_newlines() {
+        let mut pieces = Vec::new();
+        let out = Cmd::new("printf")
+            .arg(r"  (0.00/100%%)\r  (50.00/100%%)\r\ndone")
+            .run_each(&mut |p| pieces.push(p.to_string()))
+            .unwrap();
+        assert_eq!(pieces, ["  (0.00/100%)", "  (50.00/100%)", "done"]);
+        assert_eq!(out, "  (0.00/100%)\r  (50.00/100%)\r\ndone");
+        let err = Cmd::new("sh")
+            .args(["-c", "echo half; echo broken >&2; exit 2"])
+            .run_each(&mut |_| {})
+            .unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
     }
 }

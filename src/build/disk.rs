@@ -99,11 +99,19 @@ pub fn grub_install(root: &Path, device: &str) -> Cmd {
     )
 }
 
-/// qemu-img convert of the raw disk to qcow2, compressed or not.
+/// qemu-img convert of the raw disk to qcow2, compressed or not, printing its progress
+/// (`-p`, read by [`convert_percent`]).
 pub fn convert(raw: &Path, qcow2: &Path, compress: bool) -> Cmd {
-    let cmd = Cmd::new("qemu-img").args(["convert", "-O", "qcow2"]);
+    let cmd = Cmd::new("qemu-img").args(["convert", "-p", "-O", "qcow2"]);
     let cmd = if compress { cmd.arg("-c") } else { cmd };
     cmd.path(raw).path(qcow2)
+}
+
+/// The percentage in a piece of `qemu-img convert -p` output: `    (12.50/100%)`.
+pub fn convert_percent(piece: &str) -> Option<f64> {
+    let inner = piece.trim().strip_prefix('(')?.strip_suffix("/100%)")?;
+    let pct: f64 = inner.trim().parse().ok()?;
+    (0.0..=100.0).contains(&pct).then_some(pct)
 }
 
 /// One thing a build set up and must undo.
@@ -235,7 +243,7 @@ mod tests {
         );
         assert!(g.env.contains(&("LC_ALL".into(), "C".into())));
         let c = convert(Path::new("a.raw"), Path::new("b.tmp"), true);
-        assert_eq!(c.to_string(), "qemu-img convert -O qcow2 -c a.raw b.tmp");
+        assert_eq!(c.to_string(), "qemu-img convert -p -O qcow2 -c a.raw b.tmp");
         let b = mount("/dev", Path::new("/w/mnt/dev"), true);
         assert_eq!(b.to_string(), "mount --bind /dev /w/mnt/dev");
     }
@@ -266,5 +274,15 @@ mod tests {
         assert!(c.undo_all().is_err());
         assert!(base.exists() && c.is_empty());
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn convert_progress_is_read_from_qemu_img_pieces() {
+        assert_eq!(convert_percent("    (0.00/100%)"), Some(0.0));
+        assert_eq!(convert_percent("    (12.50/100%)"), Some(12.5));
+        assert_eq!(convert_percent("(100.00/100%)"), Some(100.0));
+        assert_eq!(convert_percent("(101.00/100%)"), None);
+        assert_eq!(convert_percent("qemu-img: warning"), None);
+        assert_eq!(convert_percent("    (x/100%)"), None);
     }
 }

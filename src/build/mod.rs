@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::image::Image;
 use crate::names;
+use crate::progress::{Action, Event, Progress};
 use cmd::{Cmd, CommandError};
 use disk::{Cleanup, Undo};
 use recipe::Recipe;
@@ -99,20 +100,26 @@ pub fn is_current(out: &Path, full: bool) -> bool {
 }
 
 /// Builds `image` into `out` (a qcow2, written to a temporary file and renamed), reporting
-/// one line per phase to `progress`.
+/// each phase to `progress` (kind: the phase, name: what it does) as running, then done or
+/// failed; the convert phase also reports the bytes of the raw disk converted so far.
 pub fn build(
     image: &Image,
     opts: &BuildOptions,
     out: &Path,
-    progress: &dyn Fn(&str),
+    progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     let start = Instant::now();
     if image.name != "debian12" {
         return Err(BuildError::NoRecipe(image.name.clone()));
     }
     check_host()?;
-    for line in reclaim::reclaim(out).map_err(BuildError::Cleanup)? {
-        progress(&line);
+    for what in reclaim::reclaim(out).map_err(BuildError::Cleanup)? {
+        progress.event(Event {
+            kind: "reclaim",
+            name: what,
+            action: Action::Removed,
+            elapsed: Default::default(),
+        });
     }
     let recipe = Recipe::debian12();
     let mut run = Run::new(progress);
@@ -134,17 +141,11 @@ pub fn build(
     write(&recipe_file(out), &format!("{hash}\n"), "record")?;
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     let total = start.elapsed();
-    progress(&format!(
-        "built {} ({} MiB, recipe {hash}) in {:.0} s",
-        out.display(),
-        size >> 20,
-        total.as_secs_f64()
-    ));
     Ok(BuildReport {
         out: out.to_path_buf(),
         recipe_hash: hash,
         size,
-        phases: run.phases,
+        phases: std::mem::take(&mut run.phases),
         total,
     })
 }
@@ -188,33 +189,69 @@ fn work_dir(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.build-{}", std::process::id()))
 }
 
-/// Phase timing and progress lines.
+/// Phase timing and progress events. A phase begun and not ended (its step failed) is
+/// reported failed when the run is dropped.
 struct Run<'a> {
-    progress: &'a dyn Fn(&str),
+    progress: &'a dyn Progress,
     phases: Vec<(&'static str, f64)>,
-    started: Instant,
+    /// The phase running: its name, what it does, since when.
+    current: Option<(&'static str, String, Instant)>,
 }
 
 impl<'a> Run<'a> {
-    fn new(progress: &'a dyn Fn(&str)) -> Run<'a> {
+    fn new(progress: &'a dyn Progress) -> Run<'a> {
         Run {
             progress,
             phases: Vec::new(),
-            started: Instant::now(),
+            current: None,
         }
     }
 
     /// Announces a phase and starts its clock.
-    fn begin(&mut self, what: &str) {
-        (self.progress)(what);
-        self.started = Instant::now();
+    fn begin(&mut self, phase: &'static str, what: String) {
+        self.progress.event(Event::running(phase, &what));
+        self.current = Some((phase, what, Instant::now()));
     }
 
-    /// Ends a phase: records and reports its seconds.
-    fn end(&mut self, phase: &'static str) {
-        let secs = self.started.elapsed().as_secs_f64();
-        (self.progress)(&format!("{phase}: done in {secs:.1} s"));
-        self.phases.push((phase, secs));
+    /// Reports how far the running phase is: `done` of `total` bytes.
+    fn moved(&self, done: u64, total: u64) {
+        if let Some((phase, what, started)) = &self.current {
+            self.progress.event(Event {
+                kind: phase,
+                name: what.clone(),
+                action: Action::Moved {
+                    done,
+                    total: Some(total),
+                },
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+
+    /// Ends the running phase: records and reports its seconds.
+    fn end(&mut self) {
+        self.finish(Action::Done);
+    }
+
+    fn finish(&mut self, action: Action) {
+        if let Some((phase, what, started)) = self.current.take() {
+            let elapsed = started.elapsed();
+            self.progress.event(Event {
+                kind: phase,
+                name: what,
+                action,
+                elapsed,
+            });
+            if action == Action::Done {
+                self.phases.push((phase, elapsed.as_secs_f64()));
+            }
+        }
+    }
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        self.finish(Action::Failed);
     }
 }
 
@@ -279,7 +316,8 @@ mod tests {
     fn only_debian12_has_a_recipe() {
         let cat = Catalogue::builtin();
         let centos = cat.get("centos7").unwrap();
-        let err = build(centos, &BuildOptions::default(), Path::new("/x"), &|_| {}).unwrap_err();
+        let quiet = crate::progress::Quiet;
+        let err = build(centos, &BuildOptions::default(), Path::new("/x"), &quiet).unwrap_err();
         assert!(matches!(err, BuildError::NoRecipe(_)));
         assert!(err.to_string().contains("lab image pull"), "{err}");
     }

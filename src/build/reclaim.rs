@@ -84,8 +84,8 @@ pub fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Unmounts, detaches and removes the leftovers of dead builds of `out`. Returns one line
-/// per directory reclaimed, for progress.
+/// Unmounts, detaches and removes the leftovers of dead builds of `out`. Returns what was
+/// removed, one entry per directory or file, for progress.
 pub fn reclaim(out: &Path) -> Result<Vec<String>, CommandError> {
     let mut said = Vec::new();
     for dir in stale_work_dirs(out, pid_alive) {
@@ -113,7 +113,7 @@ pub fn reclaim(out: &Path) -> Result<Vec<String>, CommandError> {
             detail: format!("{e}: remove it by hand"),
         })?;
         said.push(format!(
-            "removed what a stopped build left: {} ({} mounts, {} loop devices)",
+            "what a stopped build left: {} ({} mounts, {} loop devices)",
             dir.display(),
             mounts.len(),
             loops.len()
@@ -130,7 +130,7 @@ pub fn reclaim(out: &Path) -> Result<Vec<String>, CommandError> {
                 .and_then(|p| p.parse::<u32>().ok())
                 .is_some_and(|pid| !pid_alive(pid));
             if dead && std::fs::remove_file(e.path()).is_ok() {
-                said.push(format!("removed a stopped build's {}", e.path().display()));
+                said.push(format!("a stopped build's {}", e.path().display()));
             }
         }
     }

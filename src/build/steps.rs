@@ -21,13 +21,16 @@ impl Build<'_> {
     pub(super) fn bootstrap(&self, run: &mut Run) -> Result<(), BuildError> {
         let mirror = self.opts.mirror.as_deref().unwrap_or(&self.recipe.mirror);
         let packages = self.recipe.packages(self.opts.full).len();
-        run.begin(&format!(
-            "bootstrap: mmdebstrap {} with {packages} packages from {mirror}",
-            self.recipe.suite
-        ));
+        run.begin(
+            "bootstrap",
+            format!(
+                "mmdebstrap {} with {packages} packages from {mirror}",
+                self.recipe.suite
+            ),
+        );
         let cmd = disk::mmdebstrap(self.recipe, self.opts.full, mirror, &self.tarball());
         exec("bootstrap", &cmd)?;
-        run.end("bootstrap");
+        run.end();
         Ok(())
     }
 
@@ -35,10 +38,10 @@ impl Build<'_> {
     /// [`Build::configure`], then everything but the work directory undone.
     pub(super) fn disk(&self, run: &mut Run, cleanup: &mut Cleanup) -> Result<(), BuildError> {
         let mark = cleanup.len();
-        run.begin(&format!(
-            "disk: {} MiB raw disk, ext4, unpack",
-            self.size >> 20
-        ));
+        run.begin(
+            "disk",
+            format!("{} MiB raw disk, ext4, unpack", self.size >> 20),
+        );
         let raw = self.raw();
         let file = std::fs::File::create(&raw).and_then(|f| f.set_len(self.size));
         file.map_err(|source| BuildError::Io {
@@ -62,11 +65,11 @@ impl Build<'_> {
         exec("disk", &disk::mount(&part, &root, false))?;
         cleanup.push(Undo::Unmount(root.clone()));
         exec("disk", &disk::untar(&self.tarball(), &root))?;
-        run.end("disk");
+        run.end();
         self.configure(run, cleanup, &root, &dev)?;
-        run.begin("unmount");
+        run.begin("unmount", "chroot mounts, filesystem, loop device".into());
         cleanup.undo_to(mark).map_err(BuildError::Cleanup)?;
-        run.end("unmount");
+        run.end();
         Ok(())
     }
 
@@ -79,7 +82,7 @@ impl Build<'_> {
         root: &Path,
         dev: &str,
     ) -> Result<(), BuildError> {
-        run.begin("configure: files, identity, grub");
+        run.begin("configure", "files, identity, grub".into());
         for (path, text) in FILES {
             let dest = root.join(path);
             make_dir(
@@ -106,7 +109,7 @@ impl Build<'_> {
             let cmd = disk::chroot(root, args.iter().chain(services));
             exec("configure", &cmd)?;
         }
-        run.end("configure");
+        run.end();
         Ok(())
     }
 
@@ -137,11 +140,24 @@ impl Build<'_> {
         } else {
             ""
         };
-        run.begin(&format!("convert: qcow2{compress}"));
+        run.begin("convert", format!("qcow2{compress}"));
         let name = out.file_name().unwrap_or_default().to_string_lossy();
         let tmp = out.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let cmd = disk::convert(&self.raw(), &tmp, self.opts.compress);
-        let done = exec("convert", &cmd).and_then(|_| {
+        // The bar counts bytes of the raw disk: qemu-img reports a percentage of it.
+        let size = self.size;
+        let mut each = |piece: &str| {
+            if let Some(pct) = disk::convert_percent(piece) {
+                run.moved((size as f64 * pct / 100.0) as u64, size);
+            }
+        };
+        let converted = cmd
+            .run_each(&mut each)
+            .map_err(|error| BuildError::Command {
+                phase: "convert",
+                error,
+            });
+        let done = converted.and_then(|_| {
             std::fs::rename(&tmp, out).map_err(|source| BuildError::Io {
                 phase: "convert",
                 action: "rename into place",
@@ -153,7 +169,7 @@ impl Build<'_> {
             let _ = std::fs::remove_file(&tmp);
         }
         done?;
-        run.end("convert");
+        run.end();
         Ok(())
     }
 }

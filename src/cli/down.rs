@@ -1,6 +1,6 @@
 //! `lab down`: parse and delegate to [`crate::app::down`].
 
-use crate::cli::{LabArgs, output::Lines};
+use crate::cli::{LabArgs, output::Screen};
 
 /// Remove everything the lab owns.
 ///
@@ -12,7 +12,7 @@ pub struct Args {}
 
 pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let target = lab.target()?;
-    let removed = crate::app::down(&target, &Lines::new())?;
+    let removed = crate::app::down(&target, &Screen::new(false))?;
     println!(
         "lab {} is down ({removed} objects removed)",
         target.lab.name

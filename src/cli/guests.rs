@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 
 use crate::cli::LabArgs;
-use crate::cli::output::{StepLines, print_checks};
+use crate::cli::output::{Screen, print_checks};
 use crate::guest::Guest;
 use crate::provision::engine::Selection;
 
@@ -25,7 +25,8 @@ pub struct ProvisionArgs {
 /// the OpenStack client. Exits 4 when a check fails.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Print JSON: [{name, node, proves, passed, measured, seconds}].
+    /// Print JSON: [{name, node, proves, passed, measured, seconds}]; progress goes to stderr
+    /// as JSON lines ({kind, name, action, elapsed}).
     #[arg(long)]
     json: bool,
     /// Seconds to wait for the nodes to answer SSH.
@@ -66,9 +67,12 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
         step: args.step,
     };
     let timeouts = crate::cli::timeouts(args.timeout);
-    let events = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
-        crate::app::provision(&t, ctx, &guests, &sel, &StepLines::new()).await
-    })?;
+    let screen = Screen::new(false);
+    let events = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
+        crate::app::provision(&t, ctx, &guests, &sel, &screen).await
+    });
+    drop(screen);
+    let events = events?;
     let changed = events
         .iter()
         .filter(|e| e.outcome == crate::provision::engine::Outcome::Changed)
@@ -81,9 +85,12 @@ pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     crate::app::secrets(&t)?;
     let timeouts = crate::cli::timeouts(args.timeout);
-    let checks = crate::app::with_guests(&t, &timeouts, async |ctx, guests| {
+    let screen = Screen::new(args.json);
+    let checks = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
         Ok(crate::app::verify(&t, ctx, &guests).await?)
-    })?;
+    });
+    drop(screen);
+    let checks = checks?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {

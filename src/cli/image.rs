@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::cache::{Cache, PlainLines};
+use crate::cache::Cache;
+use crate::cli::output::{Download, Screen};
 use crate::model::units::ByteSize;
 
 /// Manage the base images in the per-user cache (~/.cache/lab/images).
@@ -53,9 +54,16 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::List { json } => list(&cache, json)?,
         Command::Pull { name } => {
-            let mut progress = PlainLines::new(std::io::stderr(), &name);
-            let path = cache.pull(&name, &mut progress)?;
-            println!("{name}: {}", path.display());
+            let screen = Screen::new(false);
+            let mut progress = Download {
+                screen: &screen,
+                name: name.clone(),
+                start: std::time::Instant::now(),
+            };
+            let pulled = cache.pull(&name, &mut progress);
+            progress.finish(pulled.is_ok());
+            drop(screen);
+            println!("{name}: {}", pulled?.display());
         }
         Command::Import { name, file } => {
             let path = cache.import(&name, &file)?;
@@ -139,25 +147,29 @@ fn build(
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let image = buildable(cache, name)?;
-    let progress = |line: &str| eprintln!("{name}: {line}");
+    let screen = Screen::new(false);
+    let built = |report: &crate::build::BuildReport| {
+        format!(
+            "{name}: built in {:.0}s ({} MiB, recipe {})",
+            report.total.as_secs_f64(),
+            report.size >> 20,
+            report.recipe_hash
+        )
+    };
     let Some(out) = out else {
         let tmp = cache.image_path(name).with_extension("build.qcow2");
-        let report = crate::build::build(image, opts, &tmp, &progress)?;
+        let report = crate::build::build(image, opts, &tmp, &screen);
+        drop(screen);
+        let report = report?;
         let imported = cache.import(name, &tmp);
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(crate::build::recipe_file(&tmp));
-        println!(
-            "{name}: built in {:.0}s, cached as {}",
-            report.total.as_secs_f64(),
-            imported?.display()
-        );
+        println!("{}, cached as {}", built(&report), imported?.display());
         return Ok(());
     };
-    let report = crate::build::build(image, opts, &out, &progress)?;
-    println!(
-        "{name}: built in {:.0}s as {}",
-        report.total.as_secs_f64(),
-        out.display()
-    );
+    let report = crate::build::build(image, opts, &out, &screen);
+    drop(screen);
+    let report = report?;
+    println!("{} as {}", built(&report), out.display());
     Ok(())
 }

@@ -6,7 +6,7 @@ mod doctor;
 mod down;
 mod guests;
 mod image;
-mod output;
+pub mod output;
 mod plan;
 mod snapshot;
 mod status;

@@ -1,6 +1,6 @@
 //! `lab snapshot` and `lab reset`: parse and delegate to [`crate::lifecycle`].
 
-use crate::cli::{LabArgs, output::Lines};
+use crate::cli::{LabArgs, output::Screen};
 use crate::lifecycle;
 
 /// Save, list or delete lab-wide snapshots.
@@ -35,7 +35,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Save { name } => {
             let t = lab.target()?;
-            crate::app::snapshot_save(&t, &name, &Lines::new())?;
+            crate::app::snapshot_save(&t, &name, &Screen::new(false))?;
             println!("snapshot {name} saved");
         }
         Command::List { json } => {
@@ -49,7 +49,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
         }
         Command::Delete { name } => {
             let t = lab.target()?;
-            crate::app::snapshot_delete(&t, &name, &Lines::new())?;
+            crate::app::snapshot_delete(&t, &name, &Screen::new(false))?;
             println!("snapshot {name} deleted");
         }
     }
@@ -59,7 +59,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
 pub fn reset(lab: &LabArgs, args: ResetArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
-    let notes = crate::app::reset(&t, &args.name, &Lines::new())?;
+    let notes = crate::app::reset(&t, &args.name, &Screen::new(false))?;
     notes.iter().for_each(|n| eprintln!("note: {n}"));
     println!(
         "lab {} reset to {} in {:.1}s",

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::output::{Lines, StepLines, print_checks};
+use crate::cli::output::{Screen, print_checks};
 use crate::cli::{AccelArg, LabArgs};
 
 /// Create the lab on libvirt, boot its nodes and provision them
@@ -53,9 +53,10 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     };
     let timeouts = crate::cli::timeouts(args.timeout);
     let provision = (!args.no_provision).then_some(&timeouts);
+    let screen = Screen::new(false);
     let progress = crate::app::UpProgress {
-        objects: &Lines::new(),
-        steps: &StepLines::new(),
+        objects: &screen,
+        steps: &screen,
     };
     let report = crate::app::up(
         &target,
@@ -65,6 +66,7 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         provision,
         &progress,
     )?;
+    drop(screen);
     print_checks(&report.checks);
     let what = if report.changed || !report.steps.is_empty() {
         "is up"

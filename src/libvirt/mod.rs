@@ -78,6 +78,13 @@ pub trait Hypervisor: Send + Sync {
     fn uri(&self) -> &str;
     /// Free memory of the host in bytes; `None` when the driver cannot tell.
     fn free_memory(&self) -> Result<Option<u64>>;
+    /// Asks for the host's and the default emulator's capabilities. A freshly started
+    /// libvirtd probes its QEMU binaries for them (seconds to minutes; cached after), and
+    /// the first domain definition would wait for that probe silently: calling this first
+    /// makes the wait visible. Drivers without the call (the test driver) count as probed.
+    fn probe_capabilities(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Every network, with `state` = active.
     fn networks(&self) -> Result<Vec<Found<bool>>>;

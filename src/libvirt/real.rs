@@ -143,6 +143,15 @@ impl Hypervisor for Libvirt {
         Ok(available_memory(&self.conn))
     }
 
+    fn probe_capabilities(&self) -> Result<()> {
+        let action = "read the emulator capabilities of";
+        self.conn.capabilities().map_err(call(action, &self.uri))?;
+        match self.conn.domain_capabilities(None, None, None, None, 0) {
+            Err(e) if !is(&e, sys::VIR_ERR_NO_SUPPORT) => Err(call(action, &self.uri)(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn networks(&self) -> Result<Vec<Found<bool>>> {
         let all = self
             .conn

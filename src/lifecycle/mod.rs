@@ -5,11 +5,10 @@
 mod down;
 pub mod drift;
 mod inventory;
+mod probe;
 mod snapshot;
 mod status;
 mod up;
-
-use std::time::Duration;
 
 pub use down::down;
 pub use inventory::{Clash, Inventory, route_clashes};
@@ -17,50 +16,12 @@ pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, up};
 
+pub use crate::progress::{Action, Event, Progress, Quiet};
+
 use crate::libvirt::{Hypervisor, LibvirtError};
 
 /// The snapshot `lab up` takes of a freshly provisioned lab; bare `lab reset` returns to it.
 pub const UP_SNAPSHOT: &str = "lab-up";
-
-/// What happened to one object, for progress lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Created,
-    Started,
-    Unchanged,
-    Removed,
-    Paused,
-    Resumed,
-    Saved,
-    Reverted,
-    ClockSet,
-    /// A node answers SSH with cloud-init finished.
-    Ready,
-    Deleted,
-    RolledBack,
-}
-
-/// One progress event: `network lab-ocata-internal created 0.1s`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub kind: &'static str,
-    pub name: String,
-    pub action: Action,
-    pub elapsed: Duration,
-}
-
-/// Where progress goes (a terminal, plain CI lines, or a test's vector).
-pub trait Progress: Sync {
-    fn event(&self, event: Event);
-}
-
-/// Progress that goes nowhere.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn event(&self, _: Event) {}
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -114,7 +75,12 @@ fn list<T: std::fmt::Display>(items: &[T]) -> String {
         .join("\n")
 }
 
-/// Times one call and reports it.
+/// Kinds of objects whose calls wait on QEMU (define, start, pause, snapshot, revert):
+/// seconds, minutes at the first define on a fresh libvirtd. Their calls are reported as
+/// running when they begin, so no wait is silent.
+const ANNOUNCED: &[&str] = &["domain", "snapshot"];
+
+/// Times one call and reports it (and its start, for the kinds in [`ANNOUNCED`]).
 fn timed<T>(
     progress: &dyn Progress,
     kind: &'static str,
@@ -123,7 +89,19 @@ fn timed<T>(
     f: impl FnOnce() -> Result<T, LibvirtError>,
 ) -> Result<T, LibvirtError> {
     let start = std::time::Instant::now();
-    let out = f()?;
+    if ANNOUNCED.contains(&kind) {
+        progress.event(Event::running(kind, name));
+    }
+    let out = f();
+    if out.is_err() && ANNOUNCED.contains(&kind) {
+        progress.event(Event {
+            kind,
+            name: name.to_string(),
+            action: Action::Failed,
+            elapsed: start.elapsed(),
+        });
+    }
+    let out = out?;
     progress.event(Event {
         kind,
         name: name.to_string(),

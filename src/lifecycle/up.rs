@@ -86,7 +86,9 @@ pub fn up(
         progress,
         created: Mutex::new(Vec::new()),
     };
-    match run.converge(&inv, opts.image) {
+    let converged =
+        super::probe::overlapped(hv, lab, &inv, progress, || run.converge(&inv, opts.image));
+    match converged {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty()
             || started_any(&inv, lab)
             || !opts.recreate.is_empty()),
@@ -353,8 +355,10 @@ impl Run<'_> {
         timed(self.progress, "volume", volume, Action::Created, || {
             self.create_fresh(pool, volume, &vol_xml)?;
             self.record(Created::Volume(pool.to_string(), volume.to_string()));
-            self.hv
-                .upload_volume(pool, volume, &mut StopReader { inner: data }, len)?;
+            let p = self.progress;
+            let stoppable = StopReader { inner: data };
+            let mut counted = crate::progress::Counting::new(stoppable, len, "volume", volume, p);
+            self.hv.upload_volume(pool, volume, &mut counted, len)?;
             self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
             self.record(Created::Volume(pool.to_string(), marker.clone()));
             Ok(())

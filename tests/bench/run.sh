@@ -105,13 +105,16 @@ t0=$(now)
   printf '%s %s\n' "$(secs "$t0" "$(now)")" "$line"
 done > "$work/up.txt"
 up_total=$(secs "$t0" "$(now)")
-prepare=$(awk '$2 == "domain" && $4 == "started" {t = $1} END {print t}' "$work/up.txt")
-ssh_ready=$(awk '$2 == "node" && $4 == "ready" {t = $1} END {print t}' "$work/up.txt")
+# Progress lines on a pipe: HH:MM:SS KIND NAME ACTION SECONDS (steps: HH:MM:SS NODE STEP
+# OUTCOME SECONDS), after our own stamp in $1.
+prepare=$(awk '$3 == "domain" && $5 == "started" {t = $1} END {print t}' "$work/up.txt")
+ssh_ready=$(awk '$3 == "node" && $5 == "ready" {t = $1} END {print t}' "$work/up.txt")
 figure up_prepare "$prepare"
 figure up_ssh_ready "$ssh_ready"
-awk '$2 == "node" && $4 == "ready" {sub(/s$/, "", $5); print "FIGURE boot_" $3, $5}' "$work/up.txt"
-awk 'NF == 5 && ($4 == "ok" || $4 == "changed") && $2 != "domain" && $2 != "network" && $2 != "pool" && $2 != "volume" {sub(/s$/, "", $5); print "FIGURE provision_" $2 "_" $3, $5}' "$work/up.txt"
-last_step=$(awk 'NF == 5 && ($4 == "ok" || $4 == "changed") && $2 != "domain" && $2 != "network" {t = $1} END {print t}' "$work/up.txt")
+awk '$3 == "probe" && $6 == "done" {sub(/s$/, "", $7); print "FIGURE qemu_probe", $7}' "$work/up.txt"
+awk '$3 == "node" && $5 == "ready" {sub(/s$/, "", $6); print "FIGURE boot_" $4, $6}' "$work/up.txt"
+awk 'NF == 6 && ($5 == "ok" || $5 == "changed") && $3 != "domain" && $3 != "network" && $3 != "pool" && $3 != "volume" {sub(/s$/, "", $6); print "FIGURE provision_" $3 "_" $4, $6}' "$work/up.txt"
+last_step=$(awk 'NF == 6 && ($5 == "ok" || $5 == "changed") && $3 != "domain" && $3 != "network" {t = $1} END {print t}' "$work/up.txt")
 awk -v a="$up_total" -v b="$last_step" 'BEGIN { printf "FIGURE verify %.3f\n", a - b }'
 figure up_total "$up_total"
 

@@ -27,6 +27,8 @@ pub struct TestHost {
     pub free_memory: Option<u64>,
     /// Guests without a guest agent: setting the clock fails.
     pub no_agent: bool,
+    /// The capabilities probe fails.
+    pub probe_fails: bool,
     /// Asks `lab` to stop (as SIGINT would) when an upload starts.
     pub interrupt_on_upload: bool,
     /// Every define or create is first done behind `lab`'s back, as libvirtd finishing the
@@ -49,6 +51,7 @@ impl TestHost {
             uploads: Mutex::new(Vec::new()),
             free_memory: None,
             no_agent: false,
+            probe_fails: false,
             interrupt_on_upload: false,
             race: false,
             raced: Mutex::new(Default::default()),
@@ -81,6 +84,19 @@ impl Hypervisor for TestHost {
     }
     fn free_memory(&self) -> Result<Option<u64>> {
         Ok(self.free_memory)
+    }
+    fn probe_capabilities(&self) -> Result<()> {
+        if self.probe_fails {
+            return Err(LibvirtError::Call {
+                action: "read the emulator capabilities of",
+                object: self.uri().into(),
+                message: "fault injection".into(),
+                code: 1,
+            });
+        }
+        // The test driver has host capabilities but no domain capabilities: the real
+        // call must take that as probed.
+        self.inner.probe_capabilities()
     }
     fn networks(&self) -> Result<Vec<Found<bool>>> {
         self.inner.networks()

@@ -223,10 +223,10 @@ reclaim_build() {
   dev=$(losetup --find --show "$dir/disk.raw")
   mount --bind /proc "$dir/root/proc" && mount --bind /dev "$dir/root/dev" || return 1
   bg "$log" image build debian12 --out "$work/build2/x.qcow2"
-  until_seen "$log" 'bootstrap|removed what a stopped build left' 600 || true
+  until_seen "$log" 'bootstrap|what a stopped build left' 600 || true
   stop_bg INT
   cat "$log" >&2
-  grep -q 'removed what a stopped build left' "$log" || { say "no reclaim"; return 1; }
+  grep -q 'what a stopped build left.*removed' "$log" || { say "no reclaim"; return 1; }
   [ "$(mounts_of "$work/build2/")" -eq 0 ] || { say "mounts left"; return 1; }
   losetup "$dev" >/dev/null 2>&1 && losetup "$dev" | grep -q build2 && { say "$dev still attached"; return 1; }
   [ ! -e "$dir" ]
