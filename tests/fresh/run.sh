@@ -23,6 +23,8 @@
 #   lab-up   README command 1: bash scripts/lab-up.sh    (holds the lock until lab-down ends)
 #   lab-down lab down, libvirt holds nothing of the lab, the private libvirtd stopped by the
 #            PIDs lab-up.sh recorded (tests/e2e/libvirtd.sh stop lab /run/lab), netns gone
+# The lock is taken for the whole ci-run phase (.ci/run starts its libvirtd only at its end):
+# on a busy machine the phase waits for it first, and says so.
 # FRESH_PHASES (default "ci-run lab-up") picks phases; also `true` (a trivial command),
 # `host-packages` (bash scripts/host-packages.sh), `build` (cargo build --locked), `ci-no-e2e`
 # (.ci/run less its line running tests/e2e/run.sh: starts no libvirtd, takes no lock).
@@ -173,6 +175,7 @@ run_build() { in_root 'cargo build --locked'; }
 run_ci() { take_lock || return 1; local s=0; in_root 'bash .ci/run' || s=$?; drop_lock; return "$s"; }
 # .ci/run less its one line that runs tests/e2e/run.sh: no libvirtd, so no lock
 run_ci_no_e2e() {
+  # shellcheck disable=SC2016 # expanded in the chroot
   in_root '[ "$(grep -c tests/e2e/run.sh .ci/run)" -eq 1 ] && grep -v tests/e2e/run.sh .ci/run >.ci/run-no-e2e && bash .ci/run-no-e2e'
 }
 run_lab_up() { take_lock || return 1; in_root 'bash scripts/lab-up.sh'; }   # lock kept for lab-down
