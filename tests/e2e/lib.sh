@@ -1,7 +1,8 @@
 # Shared by the end-to-end scripts (sourced, not run): a work directory, a private libvirtd
 # inside a network namespace (or the one a caller already started: LAB_E2E_NETNS and
 # LAB_E2E_RUN, so several scripts share one daemon and one image), the offline image
-# imported into a private cache, and the helpers `phase` and `expect`.
+# imported into a private cache (or the one LAB_E2E_CACHE_DIR names, imported once), and
+# the helpers `phase` and `expect`.
 #
 #   source tests/e2e/lib.sh; e2e_setup NAME    # sets ns, work, lab=(...), exports LAB_*
 #   e2e_teardown                               # stops what e2e_setup started
@@ -11,7 +12,8 @@ e2e_setup() { # e2e_setup NAME
   local name=$1
   work=$(mktemp -d "/var/tmp/lab-$name.XXXXXX")
   chmod 0755 "$work"
-  export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=$work/cache
+  # LAB_E2E_CACHE_DIR: an image cache shared by the scripts of one run (imported once).
+  export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=${LAB_E2E_CACHE_DIR:-$work/cache}
   export LIBVIRT_DEFAULT_URI=qemu:///system
   [ -x target/debug/lab ] || cargo build --locked --quiet
   lab=(timeout 1200 target/debug/lab)
@@ -29,7 +31,10 @@ e2e_setup() { # e2e_setup NAME
   built=$(LAB="target/debug/lab" tests/e2e/build-image.sh --full "${LAB_E2E_IMAGE_CACHE:-/var/cache/lab-e2e}")
   echo "$built"
   image=$(echo "$built" | awk '$1 == "IMAGE" {print $2}')
-  phase import "${lab[@]}" image import debian12 "$image"
+  if [ "$(cat "$LAB_CACHE_DIR/imported-from" 2>/dev/null)" != "$image" ]; then
+    phase import "${lab[@]}" image import debian12 "$image"
+    echo "$image" >"$LAB_CACHE_DIR/imported-from"
+  fi
 }
 
 e2e_teardown() {
