@@ -25,7 +25,9 @@
 #            PIDs lab-up.sh recorded (tests/e2e/libvirtd.sh stop lab /run/lab), netns gone
 # The lock is taken for the whole ci-run phase (.ci/run starts its libvirtd only at its end):
 # on a busy machine the phase waits for it first, and says so.
-# FRESH_PHASES (default "ci-run lab-up") picks phases; also `true` (a trivial command),
+# FRESH_PHASES (default "host-packages chroot-libvirt ci-run lab-up": README command 2 after its
+# packages are in and libvirt is told it runs in a chroot, then README command 1) picks
+# phases; also `true` (a trivial command),
 # `host-packages` (bash scripts/host-packages.sh), `build` (cargo build --locked), `ci-no-e2e`
 # (.ci/run up to its end-to-end part: starts no libvirtd, takes no lock).
 # On exit (also on failure or Ctrl-C) everything is removed: processes running in the chroot
@@ -38,7 +40,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "run as root (chroot, mounts, libvirtd)" >&2; exit 2; }
 commit=$(git -C "$repo" rev-parse --verify "${1:-HEAD}^{commit}")
 cache=${LAB_FRESH_CACHE:-/var/cache/lab-fresh}
-phases=${FRESH_PHASES:-ci-run lab-up}
+phases=${FRESH_PHASES:-host-packages chroot-libvirt ci-run lab-up}
 log=${FRESH_LOG:-/var/tmp/lab-fresh-$(date -u +%Y%m%dT%H%M%S)-$$.log}
 lock=/tmp/lab-libvirt.lock
 
@@ -171,6 +173,12 @@ setup() {
 # --- the phases ------------------------------------------------------------------------------
 run_true() { in_root 'uname -a; cat /etc/debian_version; cargo --version; rustc --version; cargo fmt --version; cargo clippy --version'; }
 run_host_packages() { in_root 'bash scripts/host-packages.sh'; }
+# The one thing a chroot needs that a machine does not: libvirt builds each guest's private
+# /dev in a mount namespace, which fails inside a chroot (qemu: "Could not open
+# '/dev/urandom'"); without namespaces QEMU uses the chroot's /dev. After host-packages.
+run_chroot_libvirt() {
+  in_root 'grep -q "^namespaces = \[\]" /etc/libvirt/qemu.conf || echo "namespaces = []" >>/etc/libvirt/qemu.conf'
+}
 run_build() { in_root 'cargo build --locked'; }
 run_ci() { take_lock || return 1; local s=0; in_root 'bash .ci/run' || s=$?; drop_lock; return "$s"; }
 # .ci/run up to its end-to-end part (from the line `say "end to end`): no libvirtd, no lock
@@ -267,10 +275,11 @@ for p in $phases; do
   case $p in
     true) phase true run_true || true ;;
     host-packages) phase host-packages run_host_packages || true ;;
+    chroot-libvirt) phase chroot-libvirt run_chroot_libvirt || true ;;
     build) phase build run_build || true ;;
     ci-run) phase ci-run run_ci || true ;;
     ci-no-e2e) phase ci-no-e2e run_ci_no_e2e || true ;;
     lab-up) phase lab-up run_lab_up || true; phase lab-down run_lab_down || true ;;
-    *) echo "unknown phase $p (true host-packages build ci-no-e2e ci-run lab-up)" >&2; exit 2 ;;
+    *) echo "unknown phase $p (true host-packages chroot-libvirt build ci-no-e2e ci-run lab-up)" >&2; exit 2 ;;
   esac
 done
