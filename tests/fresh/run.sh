@@ -16,7 +16,8 @@
 #     same paths, CARGO_HOME/registry copied in (crates are not downloaded again).
 #   - /dev and /sys rbind-mounted (rslave: unmounting never reaches the host's), a new /proc,
 #     a tmpfs /run (libvirt's sockets, netns names and pid files stay in the chroot), the host's
-#     /etc/resolv.conf (apt), a clean `git clone` of this repository at COMMIT in /root/lab.
+#     /etc/resolv.conf (apt) and CA bundle (pip through this workplace's proxy), a clean
+#     `git clone` of this repository at COMMIT in /root/lab.
 # Then, in the chroot (as root, env -i, CI=true, stdin /dev/null, output piped: no TTY), each a
 # timed phase printing `PHASE <name> <seconds>`:
 #   ci-run   README command 2: bash .ci/run              (holds /tmp/lab-libvirt.lock)
@@ -157,6 +158,9 @@ setup() {
     cp -a "$cargo_home/registry" "$root$cargo_home/registry"
   fi
   cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  # The machine's trust store, like its resolver: this workplace reaches PyPI through a proxy
+  # whose CA the host trusts (tests/e2e/ansible.sh installs ansible-core with pip).
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   printf '#!/bin/sh\n# no daemon starts from a package inside this chroot\nexit 101\n' \
     >"$root/usr/sbin/policy-rc.d"
   chmod 0755 "$root/usr/sbin/policy-rc.d"
