@@ -59,10 +59,20 @@ pub enum GuestError {
     },
     #[error("{node}: ssh: {message}")]
     Channel { node: String, message: String },
+    /// The node could not open a TCP connection to `to` (refused, unreachable, or its sshd
+    /// forbids forwarding): what a program on the node would have met.
+    #[error("{node}: no tcp connection to {to} from the node: {message}")]
+    Tcp {
+        node: String,
+        to: String,
+        message: String,
+    },
 }
 
 /// A node's shell, as root.
 pub trait Guest: Send + Sync {
+    /// A byte stream to a TCP port, as seen from the node ([`Guest::connect_tcp`]).
+    type Tcp: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send;
     /// The node's name, for messages.
     fn node(&self) -> &str;
     /// Runs `script` with `bash -s` as root; the script travels on stdin, never on a command
@@ -76,6 +86,13 @@ pub trait Guest: Send + Sync {
         mode: u32,
         content: &[u8],
     ) -> impl Future<Output = Result<(), GuestError>> + Send;
+    /// A TCP connection that the node itself opens to `host:port` (`host` resolved by the
+    /// node, as its own programs would): an SSH direct-tcpip channel on the real guest.
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Self::Tcp, GuestError>> + Send;
     /// Reboots the node and returns once it answers again.
     fn reboot(&self) -> impl Future<Output = Result<(), GuestError>> + Send;
 }

@@ -327,6 +327,25 @@ fn channel_error(node: &str, message: String) -> GuestError {
     }
 }
 
+/// A direct-tcpip channel the node's sshd could not open: the connection it tried failed
+/// (refused, unreachable, unknown name), or forwarding is off.
+fn tcp_error(node: &str, to: &str, e: russh::Error) -> GuestError {
+    use russh::ChannelOpenFailure as F;
+    let message = match e {
+        russh::Error::ChannelOpenFailure(F::ConnectFailed) => "connection failed".to_string(),
+        russh::Error::ChannelOpenFailure(F::AdministrativelyProhibited) => {
+            "the node's sshd forbids tcp forwarding (AllowTcpForwarding)".to_string()
+        }
+        russh::Error::ChannelOpenFailure(other) => format!("{other:?}"),
+        other => return channel_error(node, format!("cannot open a tcp channel: {other}")),
+    };
+    GuestError::Tcp {
+        node: node.to_string(),
+        to: to.to_string(),
+        message,
+    }
+}
+
 /// Opens a session channel on `handle` and starts `command` on it.
 async fn start(
     handle: &Handle<Pinned>,
@@ -587,8 +606,32 @@ impl SshGuest {
 const RUN_SCRIPT: &str = "bash -c 'f=$(mktemp) || exit 125; trap \"rm -f $f\" EXIT; cat > \"$f\"; bash \"$f\" < /dev/null'";
 
 impl Guest for SshGuest {
+    type Tcp = russh::ChannelStream<client::Msg>;
+
     fn node(&self) -> &str {
         &self.target.node
+    }
+
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Self::Tcp, GuestError> {
+        let node = &self.target.node;
+        let to = format!("{host}:{port}");
+        let open = async {
+            let session = self.session.lock().await;
+            session
+                .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+                .await
+                .map_err(|e| tcp_error(node, &to, e))
+        };
+        let result = bounded(node, &format!("tcp to {to}"), self.timeouts.connect, open).await;
+        let outcome = match &result {
+            Ok(_) => "open".to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.log(&format!(
+            "{}{outcome}\n",
+            header(node, &format!("tcp to {to}"))
+        ));
+        Ok(result?.into_stream())
     }
 
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
@@ -697,7 +740,7 @@ impl Progress {
         self.stage = match e {
             GuestError::Connect { .. } => "no answer on the ssh port yet",
             GuestError::Auth { .. } => "the ssh port answers, login refused",
-            GuestError::Timeout { .. } | GuestError::Channel { .. } => {
+            GuestError::Timeout { .. } | GuestError::Channel { .. } | GuestError::Tcp { .. } => {
                 "the ssh port answers, no working session"
             }
             GuestError::HostKey { .. } => "wrong host key",

@@ -63,6 +63,8 @@ impl FakeGuest {
 }
 
 impl Guest for FakeGuest {
+    type Tcp = tokio::io::DuplexStream;
+
     fn node(&self) -> &str {
         &self.node
     }
@@ -105,6 +107,13 @@ impl Guest for FakeGuest {
             .unwrap()
             .push((path.into(), mode, content.to_vec()));
         Ok(())
+    }
+
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Self::Tcp, GuestError> {
+        panic!(
+            "{}: provisioning opened a tcp connection to {host}:{port}",
+            self.node
+        )
     }
 
     async fn reboot(&self) -> Result<(), GuestError> {

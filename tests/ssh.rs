@@ -33,6 +33,11 @@ struct Sshd {
 
 impl Sshd {
     fn start(netns: Option<&str>) -> Sshd {
+        Sshd::start_with(netns, "")
+    }
+
+    /// [`Sshd::start`] with `extra` lines appended to its configuration.
+    fn start_with(netns: Option<&str>, extra: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: apt-get install openssh-server (.ci/run does)"
@@ -43,7 +48,7 @@ impl Sshd {
             Some(_) => 2222,
             None => free_port(),
         };
-        let config = write_config(dir.path(), port);
+        let config = write_config(dir.path(), port, extra);
         let log = File::create(dir.path().join("sshd.log")).unwrap();
         let mut cmd = match netns {
             Some(ns) => {
@@ -125,7 +130,7 @@ fn current_user() -> String {
     out.trim().to_string()
 }
 
-fn write_config(dir: &Path, port: u16) -> PathBuf {
+fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     let s = secrets();
     let host_key = dir.join("host_key");
     std::fs::write(&host_key, &s.host_keys["controller"].private_openssh).unwrap();
@@ -138,7 +143,7 @@ fn write_config(dir: &Path, port: u16) -> PathBuf {
     let config = format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
          UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         PermitRootLogin prohibit-password\nLogLevel VERBOSE\n",
+         PermitRootLogin prohibit-password\nLogLevel VERBOSE\n{extra}",
         host_key.display(),
         keys.display(),
         dir.join("sshd.pid").display()
@@ -463,4 +468,97 @@ async fn damaged_keys_are_errors_and_debug_hides_the_private_key() {
     let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
     assert!(err.to_string().contains("user key does not parse"), "{err}");
     assert!(!sshd.log().contains("Accepted"), "{}", sshd.log());
+}
+
+/// A one-connection server on 127.0.0.1 that answers like memcached: reads `stats\r\n`, writes
+/// three STAT lines and END.
+async fn fake_memcached() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = [0u8; 7];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"stats\r\n");
+        s.write_all(b"STAT pid 4242\r\nSTAT uptime 7\r\nSTAT version 1.6.18\r\nEND\r\n")
+            .await
+            .unwrap();
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tcp_connection_from_the_node_goes_through_sshd_and_a_closed_port_is_a_tcp_error() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let port = fake_memcached().await;
+    let mut stream = guest.connect_tcp("127.0.0.1", port).await.unwrap();
+    let stats = lab::provision::wire::memcached_stats(&mut stream)
+        .await
+        .unwrap();
+    assert_eq!(stats[0], ("pid".to_string(), "4242".to_string()));
+    let closed = free_port();
+    match guest.connect_tcp("localhost", closed).await {
+        Err(GuestError::Tcp { node, to, message }) => {
+            assert_eq!(
+                (node.as_str(), to),
+                ("controller", format!("localhost:{closed}"))
+            );
+            assert_eq!(message, "connection failed");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let log = std::fs::read_to_string(sshd.path("logs/controller.log")).unwrap();
+    assert!(
+        log.contains(&format!("tcp to 127.0.0.1:{port}\nopen")),
+        "{log}"
+    );
+    assert!(log.contains("connection failed"), "{log}");
+    let out = guest.run("echo still here").await.unwrap();
+    assert_eq!(
+        out.stdout, "still here\n",
+        "the session outlives a failed channel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sshd_that_forbids_forwarding_is_named_in_the_error() {
+    let sshd = Sshd::start_with(None, "AllowTcpForwarding no\n");
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let port = sshd.addr.port();
+    let err = guest.connect_tcp("127.0.0.1", port).await.err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("forbids tcp forwarding (AllowTcpForwarding)"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_port_probe_proves_reachability_first() {
+    use lab::provision::verify::{Probe, measure};
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let open = sshd.addr.port();
+    let closed = free_port();
+    let probe = |port, reach| Probe::Closed {
+        host: "127.0.0.1".into(),
+        port,
+        open: reach,
+    };
+    let (passed, seen) = measure(&guest, &probe(closed, open), &secrets())
+        .await
+        .unwrap();
+    assert!(passed, "{seen}");
+    assert!(seen.contains("connection failed"), "{seen}");
+    let (passed, seen) = measure(&guest, &probe(open, open), &secrets())
+        .await
+        .unwrap();
+    assert!(!passed, "an open port fails: {seen}");
+    let (passed, seen) = measure(&guest, &probe(closed, closed), &secrets())
+        .await
+        .unwrap();
+    assert!(!passed, "an unreachable host proves nothing: {seen}");
+    assert!(seen.starts_with("cannot prove it"), "{seen}");
 }

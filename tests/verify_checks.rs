@@ -1,18 +1,17 @@
-//! The checks of `lab verify`: golden scripts, valid bash (bash -n, shellcheck), a Python
-//! AMQP login that compiles, and the secrets they need.
+//! The checks of `lab verify`: golden probes, valid bash (bash -n, shellcheck), network
+//! probes spoken by `lab` itself (no program on the guest), and the secrets they need.
 
 mod common;
 
 use std::process::Command;
 
 use common::{require_tool, run};
-use lab::model::Role;
-use lab::provision::verify::checks;
+use lab::model::{NetKind, Role};
+use lab::provision::verify::{Password, Probe, checks};
 
 fn rendered(lab: &str) -> String {
     let lab = common::lab(lab);
-    let all = checks(&lab);
-    let mut out: String = all
+    checks(&lab)
         .iter()
         .map(|c| {
             format!(
@@ -21,19 +20,10 @@ fn rendered(lab: &str) -> String {
                 c.on,
                 c.proves,
                 c.settle.as_secs(),
-                c.script
+                c.probe
             )
         })
-        .collect();
-    let mut files: Vec<_> = all.iter().flat_map(|c| c.files.iter()).collect();
-    files.dedup();
-    for f in files {
-        out.push_str(&format!(
-            "# == uploaded {} (mode {:04o})\n{}",
-            f.path, f.mode, f.content
-        ));
-    }
-    out
+        .collect()
 }
 
 #[test]
@@ -56,6 +46,7 @@ fn checks_run_from_the_compute_node_except_the_controller_local_ones() {
     let names: Vec<&str> = all.iter().map(|c| c.name).collect();
     for n in [
         "sql-remote",
+        "sql-not-external",
         "amqp-login",
         "amqp-wrong-password",
         "memcached",
@@ -64,50 +55,129 @@ fn checks_run_from_the_compute_node_except_the_controller_local_ones() {
     ] {
         assert!(names.contains(&n), "{n}");
     }
-    let amqp = all.iter().find(|c| c.name == "amqp-login").unwrap();
-    assert_eq!(amqp.secrets, ["RABBIT_PASS"]);
-    let wrong = all
-        .iter()
-        .find(|c| c.name == "amqp-wrong-password")
-        .unwrap();
-    assert_eq!(amqp.files, wrong.files, "one AMQP login program for both");
-    assert_eq!(amqp.files.len(), 1);
+    let amqp = |name| {
+        let c = all.iter().find(|c| c.name == name).unwrap();
+        match &c.probe {
+            Probe::Amqp(a) => (a.host.clone(), a.user, a.password.clone(), a.accepted),
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        amqp("amqp-login"),
+        (
+            "controller".into(),
+            "openstack",
+            Password::Secret("RABBIT_PASS"),
+            true
+        )
+    );
+    let (_, _, wrong, accepted) = amqp("amqp-wrong-password");
+    assert!(!accepted);
+    let Password::Wrong(wrong) = wrong else {
+        panic!("{wrong:?}")
+    };
+    let bind = all.iter().find(|c| c.name == "sql-not-external").unwrap();
+    assert_eq!(
+        bind.probe,
+        Probe::Closed {
+            host: lab
+                .nic_of(lab.controller(), NetKind::Nat)
+                .address
+                .to_string(),
+            port: 3306,
+            open: 22,
+        }
+    );
     let secrets = lab::secrets::LabSecrets::from_seed(&lab, &common::SEED);
     for c in &all {
         for value in secrets.passwords.values() {
             assert!(
-                !c.script.contains(value.as_str()),
+                !c.probe.to_string().contains(value.as_str()),
                 "{} holds a secret",
                 c.name
             );
+            assert_ne!(wrong, value, "the wrong password is wrong");
         }
     }
 }
 
 #[test]
-fn every_check_is_valid_bash_and_the_amqp_login_compiles() {
+fn every_script_check_is_valid_bash() {
     require_tool("shellcheck", "shellcheck");
     let dir = tempfile::tempdir().unwrap();
-    for (i, c) in checks(&common::lab("openstack-ocata")).iter().enumerate() {
+    let all = checks(&common::lab("openstack-ocata"));
+    let scripts: Vec<_> = all
+        .iter()
+        .filter_map(|c| match &c.probe {
+            Probe::Script(s) => Some((c.name, s)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        scripts.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        ["sql-bind", "chrony", "client-compute", "client-controller"],
+        "the network checks run in lab, not on the guest"
+    );
+    for (i, (name, script)) in scripts.iter().enumerate() {
         let f = common::write_temp(
             dir.path(),
             &format!("{i}.sh"),
-            &format!("#!/bin/bash\nset -euo pipefail\n{}\n", c.script),
+            &format!("#!/bin/bash\nset -euo pipefail\n{script}\n"),
         );
         let (code, _, err) = run(Command::new("bash").arg("-n").arg(&f));
-        assert_eq!(code, 0, "{}: {err}", c.name);
+        assert_eq!(code, 0, "{name}: {err}");
         let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
-        assert_eq!(code, 0, "{}: {out}", c.name);
-        for (j, file) in c.files.iter().enumerate() {
-            assert!(
-                c.script.contains(&file.path),
-                "{} runs the file it uploads",
-                c.name
-            );
-            let p = common::write_temp(dir.path(), &format!("{i}-{j}.py"), &file.content);
-            let (code, _, err) = run(Command::new("python3").args(["-m", "py_compile"]).arg(&p));
-            assert_eq!(code, 0, "{}: {err}", c.name);
-        }
+        assert_eq!(code, 0, "{name}: {out}");
+    }
+}
+
+/// Runs the sql-bind check's script with a stub `ss` that prints `sockets` as `ss -ltn` does.
+fn sql_bind(sockets: &[&str]) -> (i32, String) {
+    let lab = common::lab("openstack-ocata");
+    let all = checks(&lab);
+    let Probe::Script(script) = &all.iter().find(|c| c.name == "sql-bind").unwrap().probe else {
+        panic!("sql-bind is a script")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut table =
+        String::from("State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n");
+    for s in sockets {
+        table.push_str(&format!("LISTEN 0      80     {s} 0.0.0.0:*\n"));
+    }
+    table.push_str("LISTEN 0      128    0.0.0.0:22 0.0.0.0:*\n");
+    let listing = common::write_temp(dir.path(), "listing", &table);
+    let ss = common::write_temp(
+        dir.path(),
+        "ss",
+        &format!(
+            "#!/bin/bash\n[ \"$*\" = -ltn ] && cat {}\n",
+            listing.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ss, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let (code, out, _) = run(Command::new("bash").arg("-c").arg(script).env("PATH", path));
+    (code, out)
+}
+
+#[test]
+fn sql_bind_passes_only_when_mariadb_listens_on_the_internal_address_alone() {
+    let (code, out) = sql_bind(&["10.0.0.11:3306"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("listening on port 3306: 10.0.0.11:3306"),
+        "{out}"
+    );
+    for wrong in [
+        vec!["0.0.0.0:3306"],
+        vec!["127.0.0.1:3306"],
+        vec!["10.0.0.11:3306", "[::]:3306"],
+        vec![],
+        vec!["10.0.0.11:33060"],
+    ] {
+        let (code, out) = sql_bind(&wrong);
+        assert_ne!(code, 0, "{wrong:?}: {out}");
     }
 }
 
@@ -142,7 +212,7 @@ esac"#,
     );
     stub("systemctl", "");
     stub("date", "");
-    let script = lab::provision::verify::clock_resync(set_time, follow);
+    let script = lab::provision::clock::clock_resync(set_time, follow);
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let (code, out, err) = run(Command::new("bash")
         .arg("-c")
@@ -218,7 +288,7 @@ fn clock_resync_is_valid_bash() {
         "resync.sh",
         &format!(
             "#!/bin/bash\n{}",
-            lab::provision::verify::clock_resync(None, true)
+            lab::provision::clock::clock_resync(None, true)
         ),
     );
     let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));

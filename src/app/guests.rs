@@ -11,6 +11,7 @@ use super::Target as LabTarget;
 use crate::guest::GuestError;
 use crate::model::NetKind;
 use crate::names;
+use crate::provision::clock;
 use crate::provision::engine::{self, NodePlan, Selection, StepEvent, StepProgress};
 use crate::provision::verify::{self, CheckResult};
 use crate::render::RenderContext;
@@ -234,8 +235,8 @@ pub async fn resync_clocks(
             .lab
             .nodes
             .iter()
-            .any(|n| n.name == target.node && verify::follows_a_node(n.role));
-        let script = verify::clock_resync(set_time, follow);
+            .any(|n| n.name == target.node && clock::follows_a_node(n.role));
+        let script = clock::clock_resync(set_time, follow);
         let out = crate::guest::Guest::run(&guest, &script)
             .await
             .map_err(|e| e.to_string())?;
@@ -254,7 +255,7 @@ pub async fn resync_clocks(
             let (offset, half) = reading.offset();
             return Err(format!(
                 "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
-                verify::MAX_CLOCK_OFFSET
+                clock::MAX_CLOCK_OFFSET
             ));
         }
         Ok(())
@@ -269,7 +270,7 @@ pub async fn resync_clocks(
 
 /// Reads the guest's clock three times against the host's; the reading with the shortest
 /// round trip.
-async fn read_clock(guest: &SshGuest) -> Result<verify::ClockReading, String> {
+async fn read_clock(guest: &SshGuest) -> Result<clock::ClockReading, String> {
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -279,20 +280,20 @@ async fn read_clock(guest: &SshGuest) -> Result<verify::ClockReading, String> {
     let mut readings = Vec::new();
     for _ in 0..3 {
         let sent = now();
-        let out = crate::guest::Guest::run(guest, verify::READ_CLOCK)
+        let out = crate::guest::Guest::run(guest, clock::READ_CLOCK)
             .await
             .map_err(|e| e.to_string())?;
         let received = now();
-        let guest = verify::parse_clock(&out.stdout)
+        let guest = clock::parse_clock(&out.stdout)
             .filter(|_| out.success())
             .ok_or_else(|| format!("cannot read its clock: {}", out.tail(3)))?;
-        readings.push(verify::ClockReading {
+        readings.push(clock::ClockReading {
             sent,
             guest,
             received,
         });
     }
-    Ok(verify::best_reading(&readings).expect("three readings"))
+    Ok(clock::best_reading(&readings).expect("three readings"))
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@
 //! plan as a bash transcript.
 
 pub mod centos7;
+pub mod clock;
 pub mod common;
 pub mod debian12;
 pub mod engine;
 pub mod script;
 pub mod step;
 pub mod verify;
+pub mod wire;
 
 pub use step::{After, Step, Upload, quote};
 

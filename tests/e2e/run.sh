@@ -7,7 +7,8 @@
 #
 # Phases: up interrupted by SIGINT while provisioning (exit 130, nodes keep running), up
 # again (goes on: boot, provision, verify, lab-up snapshot), verify, an idempotent provision,
-# snapshot save, a change inside a guest, reset (the change is gone, checks pass), down
+# snapshot save, a change inside a guest, services broken (verify fails exactly the checks they
+# prove), reset (the change is gone, checks pass), down
 # (libvirt holds nothing of the lab, its state directory is gone). Prints `PHASE <name>
 # <seconds>` per phase; exits non-zero if anything failed, after printing the serial console
 # tails and the step logs. Daemons are stopped by PID and the namespace deleted in any case.
@@ -81,6 +82,21 @@ echo "$out" | grep -q ' 0 changed$' || { echo "a second provision changed someth
 phase snapshot-save "${lab[@]}" snapshot save ex1 -l "$lab_file"
 "${lab[@]}" ssh controller -l "$lab_file" -- touch /root/exercise-marker
 "${lab[@]}" ssh controller -l "$lab_file" -- test -f /root/exercise-marker
+# The checks fail for the right reasons (the snapshot brings everything back): RabbitMQ and
+# memcached stopped, MariaDB listening on every address.
+verify_broken() {
+  local out status=0 failed
+  "${lab[@]}" ssh controller -l "$lab_file" -- systemctl stop rabbitmq-server memcached
+  "${lab[@]}" ssh controller -l "$lab_file" -- \
+    "printf '[mysqld]\\nbind-address = 0.0.0.0\\n' > /etc/mysql/mariadb.conf.d/99-zz-e2e-wide.cnf && systemctl restart mariadb"
+  out=$("${lab[@]}" verify -l "$lab_file" 2>&1) || status=$?
+  echo "$out" >&2
+  [ "$status" -ne 0 ] || { echo "verify passed on a broken lab" >&2; return 1; }
+  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ')
+  [ "$failed" = "amqp-login amqp-wrong-password memcached sql-bind sql-not-external " ] \
+    || { echo "failed checks: '$failed', not the broken services'" >&2; return 1; }
+}
+phase verify-broken verify_broken
 phase reset "${lab[@]}" reset ex1 -l "$lab_file"
 if "${lab[@]}" ssh controller -l "$lab_file" -- test -e /root/exercise-marker; then
   echo "the change made after snapshot ex1 survived the reset" >&2
