@@ -16,6 +16,7 @@ packages=(
   xorriso                         # reads the seed ISO back, independently of our writer
   cloud-init                      # cloud-init schema / devel net-convert (made inert below)
   shellcheck                      # checks every rendered provisioning script
+  gnupg                           # gpg: the vendored Cloud SIG key's fingerprint
   openssh-client                  # ssh -G and ssh-keygen -F read our ssh-config; lab ssh
   openssh-server iproute2         # a real sshd (in a netns too) for the ssh client tests
   python3-venv                    # tests/e2e/ansible.sh: ansible-core from PyPI in a venv

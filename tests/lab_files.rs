@@ -309,6 +309,82 @@ fn settings_are_checked() {
         fix: "give a host name or address, like pool.ntp.org",
     };
     invalid("bad-ntp-server", "provision.ntp_server", Some(33), ntp);
+    invalid(
+        "empty-url-list",
+        "provision.centos_base_urls",
+        Some(33),
+        E::EmptyUrlList("centos_base_urls"),
+    );
+    let err = load("empty-url-list").unwrap_err().to_string();
+    assert!(err.contains("name at least one url"), "{err}");
+    let bad_url = E::BadSetting {
+        key: "ocata_repo_urls",
+        value: "ftp://mirror.example/openstack-ocata/".into(),
+        fix: "give an http:// or https:// url without spaces or quotes",
+    };
+    invalid(
+        "bad-repo-url",
+        "provision.ocata_repo_urls[1]",
+        Some(35),
+        bad_url,
+    );
+}
+
+#[test]
+fn the_singular_url_keys_are_gone() {
+    let bad = common::root().join("tests/labs/bad/bad-ntp-server.toml");
+    let text = std::fs::read_to_string(bad).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_temp(
+        dir.path(),
+        "old.toml",
+        &text.replace(
+            "ntp_server = \"pool ntp org\"",
+            "centos_base_url = \"https://vault.centos.org/7.9.2009\"",
+        ),
+    );
+    let err = Source::resolve(path.to_str().unwrap())
+        .unwrap()
+        .load(&Catalogue::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `centos_base_url`"), "{err}");
+    assert!(
+        err.contains("centos_base_urls"),
+        "the message names the list key: {err}"
+    );
+}
+
+#[test]
+fn a_classroom_names_its_local_mirror_first() {
+    let seed = common::root().join("labs/openstack-ocata.toml");
+    let text = std::fs::read_to_string(seed).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_temp(
+        dir.path(),
+        "classroom.toml",
+        &format!(
+            "{text}\n[provision]\n\
+             centos_base_urls = [\"http://10.0.0.1/centos/7.9.2009/\", \"https://vault.centos.org/7.9.2009\"]\n\
+             ocata_repo_urls = [\"http://10.0.0.1/centos/7.6.1810/cloud/x86_64/openstack-ocata/\"]\n"
+        ),
+    );
+    let (lab, _) = Source::resolve(path.to_str().unwrap())
+        .unwrap()
+        .load(&Catalogue::builtin())
+        .unwrap();
+    assert_eq!(
+        lab.provision.centos_base_urls,
+        [
+            "http://10.0.0.1/centos/7.9.2009",
+            "https://vault.centos.org/7.9.2009"
+        ],
+        "in the file's order, trailing slashes trimmed"
+    );
+    assert_eq!(
+        lab.provision.ocata_repo_urls,
+        ["http://10.0.0.1/centos/7.6.1810/cloud/x86_64/openstack-ocata/"]
+    );
 }
 
 #[test]
@@ -390,9 +466,27 @@ fn shipped_labs_load_and_defaults_fill_the_reference() {
     assert_eq!(seed.user, "lab");
     assert_eq!(seed.domain, "lab.test");
     assert_eq!(
-        seed.provision.centos_base_url,
+        seed.provision.centos_base_urls[0],
         "https://vault.centos.org/7.9.2009"
     );
+    // Base URLs are lists with a fallback: the vault first, then a second copy of it.
+    assert_eq!(
+        seed.provision.centos_base_urls,
+        [
+            "https://vault.centos.org/7.9.2009",
+            "https://archive.kernel.org/centos-vault/7.9.2009",
+        ]
+    );
+    assert_eq!(
+        seed.provision.ocata_repo_urls,
+        [
+            "https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/",
+            "https://archive.kernel.org/centos-vault/7.6.1810/cloud/x86_64/openstack-ocata/",
+        ]
+    );
+    // The reference file spells out the defaults.
+    let reference = common::lab("reference");
+    assert_eq!(reference.provision, seed.provision);
     // The same lab loaded twice gets the same MACs: re-runs converge.
     assert_eq!(seed, common::lab("openstack-ocata"));
 }

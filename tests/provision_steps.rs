@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use lab::model::{Lab, Role};
@@ -423,4 +423,307 @@ fn transcripts_are_valid_bash_and_pass_shellcheck() {
             assert!(provision::script(&lab, node).contains(&header));
         }
     }
+}
+
+// --- CentOS 7: repositories, their key, networking without NetworkManager -----------------
+
+/// The issue's fingerprint of the Cloud SIG key, as the SIG publishes it.
+const SIG_CLOUD_FINGERPRINT: &str = "736A F511 6D9C 40E2 AF6B 074B F9B9 FEE7 7644 29E6";
+
+fn upload<'a>(step: &'a Step, name: &str) -> &'a lab::provision::Upload {
+    step.files
+        .iter()
+        .find(|f| f.path.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("{}: no upload {name}", step.id))
+}
+
+/// The seed lab with a `[provision]` table appended.
+fn seed_lab_with(provision: &str) -> Lab {
+    let text = std::fs::read_to_string(common::root().join("labs/openstack-ocata.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_temp(
+        dir.path(),
+        "lab.toml",
+        &format!("{text}\n[provision]\n{provision}"),
+    );
+    lab::model::Source::resolve(path.to_str().unwrap())
+        .unwrap()
+        .load(&lab::image::Catalogue::builtin())
+        .unwrap()
+        .0
+}
+
+#[test]
+fn the_ocata_repo_is_rdos_own_with_a_vendored_key() {
+    let lab = common::lab("openstack-ocata");
+    for node in &lab.nodes {
+        let steps = provision::steps(&lab, node);
+        let s = step(&steps, "openstack-repo");
+        let repo = &upload(s, "openstack-ocata.repo").content;
+        // The [centos-openstack-ocata] section of RDO's CentOS-OpenStack-ocata.repo, line by
+        // line, only the mirrorlist replaced by base URLs.
+        let lines: Vec<&str> = repo.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "[centos-openstack-ocata]",
+                "name=CentOS-7 - OpenStack ocata",
+                "baseurl=https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/",
+                "        https://archive.kernel.org/centos-vault/7.6.1810/cloud/x86_64/openstack-ocata/",
+                "failovermethod=priority",
+                "gpgcheck=1",
+                "enabled=1",
+                "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud",
+                "exclude=sip,PyQt4",
+            ]
+        );
+        // The key is uploaded as the repository holds it and installed where gpgkey= says.
+        let key = upload(s, "RPM-GPG-KEY-CentOS-SIG-Cloud");
+        let vendored = std::fs::read_to_string(
+            common::root().join("src/provision/guest/centos7/RPM-GPG-KEY-CentOS-SIG-Cloud"),
+        )
+        .unwrap();
+        assert_eq!(key.content, vendored);
+        assert_eq!(key.content, provision::centos7::SIG_CLOUD_KEY);
+        assert_eq!(key.mode, 0o644);
+        let dest = provision::centos7::SIG_CLOUD_KEY_PATH;
+        assert_eq!(dest, "/etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud");
+        assert!(
+            s.check.contains(&format!("cmp -s {} {dest}", key.path)),
+            "{}",
+            s.check
+        );
+        assert!(s.check.contains("rpm -q gpg-pubkey-764429e6 >/dev/null"));
+        assert!(
+            s.apply
+                .contains(&format!("install -m 0644 {} {dest}\n", key.path)),
+            "{}",
+            s.apply
+        );
+        assert!(s.apply.contains(&format!("|| rpm --import {dest}\n")));
+        let key_at = s.apply.find(&format!("{dest}\n")).unwrap();
+        let repo_at = s.apply.find(provision::centos7::OCATA_REPO_FILE).unwrap();
+        assert!(
+            key_at < repo_at,
+            "the key is in place before the repo that names it"
+        );
+    }
+    // Nothing fetches a key from a web site at install time.
+    for node in &lab.nodes {
+        for s in provision::steps(&lab, node) {
+            for t in texts(&s) {
+                assert!(!t.contains("gpgkey=http"), "{}", s.id);
+                assert!(!t.contains("centos.org/keys"), "{}", s.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_vendored_cloud_sig_key_has_the_published_fingerprint() {
+    common::require_tool("gpg", "gnupg");
+    let home = tempfile::tempdir().unwrap();
+    let key = common::write_temp(
+        home.path(),
+        "RPM-GPG-KEY-CentOS-SIG-Cloud",
+        provision::centos7::SIG_CLOUD_KEY,
+    );
+    let (code, out, err) = common::run(
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args([
+                "--batch",
+                "--with-colons",
+                "--import-options",
+                "show-only",
+                "--import",
+            ])
+            .arg(&key),
+    );
+    assert_eq!(code, 0, "gpg: {err}");
+    // One public key (no subkeys), whose fingerprint is the SIG's.
+    let pubs: Vec<&str> = out.lines().filter(|l| l.starts_with("pub:")).collect();
+    assert_eq!(pubs.len(), 1, "{out}");
+    assert_eq!(pubs[0].split(':').nth(4), Some("F9B9FEE7764429E6"), "{out}");
+    let fprs: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("fpr:"))
+        .map(|l| l.split(':').nth(9).unwrap())
+        .collect();
+    let expected = SIG_CLOUD_FINGERPRINT.replace(' ', "");
+    assert_eq!(fprs, [expected.as_str()], "{out}");
+    assert_eq!(provision::centos7::SIG_CLOUD_KEY_FINGERPRINT, expected);
+    assert!(out.contains("CentOS Cloud SIG"), "{out}");
+    // rpm names the imported key after the short key id: what the step's check asks for.
+    let short = expected[expected.len() - 8..].to_lowercase();
+    assert_eq!(short, "764429e6");
+}
+
+/// Every `baseurl=` of a repo file, with its continuation lines, as Python's ini parser reads
+/// it (yum's iniparse follows it): section -> the urls, in order.
+fn baseurls_as_parsed(repo: &str) -> BTreeMap<String, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_temp(dir.path(), "x.repo", repo);
+    let script = "import configparser, sys\n\
+                  c = configparser.RawConfigParser()\n\
+                  c.read(sys.argv[1])\n\
+                  for s in c.sections():\n    \
+                  print(s + '=' + ' '.join(c.get(s, 'baseurl').split()))\n";
+    let (code, out, err) = common::run(Command::new("python3").args(["-c", script]).arg(&path));
+    assert_eq!(code, 0, "python3: {err}");
+    out.lines()
+        .map(|l| {
+            let (s, urls) = l.split_once('=').unwrap();
+            (s.to_string(), urls.split(' ').map(String::from).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn every_repo_lists_its_base_urls_in_order_with_priority_failover() {
+    common::require_tool("python3", "python3");
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "controller");
+    let base = &upload(step(&steps, "vault-repos"), "CentOS-Base.repo").content;
+    let parsed = baseurls_as_parsed(base);
+    for (id, dir) in [
+        ("base", "os"),
+        ("updates", "updates"),
+        ("extras", "extras"),
+        ("centosplus", "centosplus"),
+    ] {
+        assert_eq!(
+            parsed[id],
+            [
+                format!("https://vault.centos.org/7.9.2009/{dir}/$basearch/"),
+                format!("https://archive.kernel.org/centos-vault/7.9.2009/{dir}/$basearch/"),
+            ],
+            "{id}"
+        );
+    }
+    assert_eq!(base.matches("\nfailovermethod=priority\n").count(), 4);
+    let ocata = &upload(step(&steps, "openstack-repo"), "openstack-ocata.repo").content;
+    assert_eq!(
+        baseurls_as_parsed(ocata)["centos-openstack-ocata"],
+        lab.provision.ocata_repo_urls
+    );
+    assert_eq!(ocata.matches("\nfailovermethod=priority\n").count(), 1);
+}
+
+#[test]
+fn a_classroom_mirror_named_first_is_tried_first() {
+    let lab = seed_lab_with(
+        "centos_base_urls = [\"http://mirror.classroom.test/centos-vault/7.9.2009\", \"https://vault.centos.org/7.9.2009\"]\n\
+         ocata_repo_urls = [\"http://mirror.classroom.test/centos-vault/7.6.1810/cloud/x86_64/openstack-ocata/\"]\n",
+    );
+    let steps = node_steps(&lab, "compute1");
+    let base = &upload(step(&steps, "vault-repos"), "CentOS-Base.repo").content;
+    let ocata = &upload(step(&steps, "openstack-repo"), "openstack-ocata.repo").content;
+    common::assert_golden("provision/local-mirror/CentOS-Base.repo", base);
+    common::assert_golden("provision/local-mirror/openstack-ocata.repo", ocata);
+    assert!(base.contains(
+        "\nbaseurl=http://mirror.classroom.test/centos-vault/7.9.2009/os/$basearch/\n        https://vault.centos.org/7.9.2009/os/$basearch/\nfailovermethod=priority\n"
+    ));
+    assert!(ocata.contains(
+        "\nbaseurl=http://mirror.classroom.test/centos-vault/7.6.1810/cloud/x86_64/openstack-ocata/\nfailovermethod=priority\n"
+    ));
+    assert!(!base.contains("archive.kernel.org") && !ocata.contains("vault.centos.org"));
+}
+
+/// A directory standing in for a CentOS 7 guest's network files: ifcfg files, unit files, and
+/// a `systemctl` on PATH that only logs its arguments.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new(units: &[&str], ifcfg: &[(&str, &str)]) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["units", "ifcfg", "bin"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        for u in units {
+            std::fs::write(dir.path().join("units").join(u), "[Unit]\n").unwrap();
+        }
+        for (name, text) in ifcfg {
+            std::fs::write(dir.path().join("ifcfg").join(name), text).unwrap();
+        }
+        let stub = dir.path().join("bin/systemctl");
+        std::fs::write(&stub, "#!/bin/sh\necho \"$*\" >> \"$SYSTEMCTL_LOG\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Sandbox { dir }
+    }
+
+    /// Runs `script` with the guest's paths moved into the sandbox; returns systemctl's calls.
+    fn run(&self, shell: &[&str], script: &str) -> Vec<String> {
+        let d = self.dir.path().display();
+        let script = script
+            .replace("/usr/lib/systemd/system/", &format!("{d}/units/"))
+            .replace("/etc/sysconfig/network-scripts/", &format!("{d}/ifcfg/"));
+        assert!(!script.contains("/usr/lib/systemd") && !script.contains("/etc/sysconfig"));
+        let log = self.dir.path().join("systemctl.log");
+        let path = format!("{d}/bin:{}", std::env::var("PATH").unwrap());
+        let (code, out, err) = common::run(
+            Command::new(shell[0])
+                .args(&shell[1..])
+                .arg(&script)
+                .env("PATH", path)
+                .env("SYSTEMCTL_LOG", &log),
+        );
+        assert_eq!(code, 0, "{script}\n{out}{err}");
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        calls.lines().map(String::from).collect()
+    }
+
+    fn ifcfg(&self) -> BTreeMap<String, String> {
+        std::fs::read_dir(self.dir.path().join("ifcfg"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                (e.file_name().into_string().unwrap(), text)
+            })
+            .collect()
+    }
+}
+
+const NM_UNITS: [&str; 2] = [
+    "NetworkManager.service",
+    "NetworkManager-wait-online.service",
+];
+
+#[test]
+fn the_network_step_runs_with_and_without_network_manager() {
+    let lab = common::lab("openstack-ocata");
+    let steps = node_steps(&lab, "controller");
+    let s = step(&steps, "network");
+    assert!(
+        s.check
+            .contains("! systemctl is-enabled --quiet NetworkManager-wait-online")
+    );
+    let bash = ["bash", "-euo", "pipefail", "-c"];
+    // The GenericCloud image may have no NetworkManager at all: nothing is asked of it.
+    let eth0 = "DEVICE=eth0\nNM_CONTROLLED=yes\n";
+    let bare = Sandbox::new(&[], &[("ifcfg-eth0", eth0), ("ifcfg-lo", "DEVICE=lo\n")]);
+    assert_eq!(
+        bare.run(&bash, &s.apply),
+        ["enable network", "start network"]
+    );
+    let files = bare.ifcfg();
+    assert_eq!(files["ifcfg-eth0"], "DEVICE=eth0\nNM_CONTROLLED=no\n");
+    assert_eq!(files["ifcfg-lo"], "DEVICE=lo\n");
+    // No ifcfg file at all: the loop does nothing (no file named after the glob).
+    let empty = Sandbox::new(&NM_UNITS, &[]);
+    assert_eq!(
+        empty.run(&bash, &s.apply),
+        [
+            "disable --now NetworkManager",
+            "disable NetworkManager-wait-online",
+            "enable network",
+            "start network"
+        ]
+    );
+    assert!(empty.ifcfg().is_empty());
 }

@@ -335,3 +335,113 @@ fn network_config_parses_as_nocloud_reads_it() {
         assert_ne!(code, 0, "a wrapped network-config must not parse");
     }
 }
+
+/// The `runcmd:` entries of a user-data, each a JSON-quoted YAML scalar on its own line.
+fn runcmd(user_data: &str) -> Vec<String> {
+    let Some((_, tail)) = user_data.split_once("\nruncmd:\n") else {
+        return Vec::new();
+    };
+    tail.lines()
+        .map_while(|l| l.strip_prefix("  - "))
+        .map(|q| serde_json::from_str(q).unwrap())
+        .collect()
+}
+
+/// Runs the runcmd entries as cloud-init does (one sh script) with the guest's paths moved
+/// into `dir` and a `systemctl` that only logs; returns systemctl's calls.
+fn run_runcmd(dir: &Path, cmds: &[String]) -> Vec<String> {
+    let d = dir.display();
+    let script = cmds
+        .join("\n")
+        .replace("/usr/lib/systemd/system/", &format!("{d}/units/"))
+        .replace("/etc/sysconfig/network-scripts/", &format!("{d}/ifcfg/"));
+    assert!(!script.contains("/usr/lib/systemd") && !script.contains("/etc/sysconfig"));
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let stub = dir.join("bin/systemctl");
+    std::fs::write(&stub, "#!/bin/sh\necho \"$*\" >> \"$SYSTEMCTL_LOG\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.join("systemctl.log");
+    let path = format!("{d}/bin:{}", std::env::var("PATH").unwrap());
+    let (code, out, err) = common::run(
+        Command::new("sh")
+            .args(["-c", &script])
+            .env("PATH", path)
+            .env("SYSTEMCTL_LOG", &log),
+    );
+    assert_eq!(code, 0, "{script}\n{out}{err}");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    calls.lines().map(String::from).collect()
+}
+
+#[test]
+fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
+    for (file, _, node, s) in all_seeds() {
+        let cmds = runcmd(&s.user_data);
+        if file != "openstack-ocata" {
+            assert!(cmds.is_empty(), "{file}");
+            continue;
+        }
+        for c in cmds.iter().filter(|c| c.contains("NetworkManager")) {
+            assert!(
+                c.starts_with("if [ -f /usr/lib/systemd/system/NetworkManager"),
+                "{}: unguarded {c}",
+                node.name
+            );
+        }
+        assert!(
+            cmds.iter()
+                .any(|c| c.contains("systemctl disable NetworkManager-wait-online"))
+        );
+    }
+    let (_, _, _, s) = all_seeds()
+        .into_iter()
+        .find(|(f, ..)| *f == "openstack-ocata")
+        .unwrap();
+    let cmds = runcmd(&s.user_data);
+    // An image without NetworkManager and without ifcfg-eth* files: only the network service
+    // is touched, and no file named after the unmatched glob appears.
+    let bare = tempfile::tempdir().unwrap();
+    for sub in ["units", "ifcfg"] {
+        std::fs::create_dir(bare.path().join(sub)).unwrap();
+    }
+    assert_eq!(
+        run_runcmd(bare.path(), &cmds),
+        ["enable network", "restart network"]
+    );
+    assert_eq!(
+        std::fs::read_dir(bare.path().join("ifcfg"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // With NetworkManager: both units disabled; each eth file gets NM_CONTROLLED=no once.
+    let nm = tempfile::tempdir().unwrap();
+    for sub in ["units", "ifcfg"] {
+        std::fs::create_dir(nm.path().join(sub)).unwrap();
+    }
+    for u in [
+        "NetworkManager.service",
+        "NetworkManager-wait-online.service",
+    ] {
+        std::fs::write(nm.path().join("units").join(u), "[Unit]\n").unwrap();
+    }
+    let ifcfg = nm.path().join("ifcfg");
+    std::fs::write(ifcfg.join("ifcfg-eth0"), "DEVICE=eth0\n").unwrap();
+    std::fs::write(ifcfg.join("ifcfg-eth1"), "DEVICE=eth1\nNM_CONTROLLED=no\n").unwrap();
+    assert_eq!(
+        run_runcmd(nm.path(), &cmds),
+        [
+            "disable --now NetworkManager",
+            "disable NetworkManager-wait-online",
+            "enable network",
+            "restart network"
+        ]
+    );
+    for (f, text) in [
+        ("ifcfg-eth0", "DEVICE=eth0\nNM_CONTROLLED=no\n"),
+        ("ifcfg-eth1", "DEVICE=eth1\nNM_CONTROLLED=no\n"),
+    ] {
+        assert_eq!(std::fs::read_to_string(ifcfg.join(f)).unwrap(), text);
+    }
+}

@@ -28,10 +28,12 @@ pub struct LabFile {
 pub struct ProvisionFile {
     /// NTP server the controller follows (the compute nodes follow the controller).
     pub ntp_server: Option<Spanned<String>>,
-    /// CentOS 7 base/updates/extras tree (CentOS 7 is end of life: its repos live on vault).
-    pub centos_base_url: Option<Spanned<String>>,
-    /// The RDO Ocata repository (retired before 7.9; kept in an older vault tree).
-    pub ocata_repo_url: Option<Spanned<String>>,
+    /// CentOS 7 trees holding base/updates/extras, tried in order (CentOS 7 is end of life:
+    /// its repos live on vault and its copies; a classroom names its local mirror first).
+    pub centos_base_urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The RDO Ocata repository (retired before 7.9; kept in an older vault tree), tried in
+    /// order like `centos_base_urls`.
+    pub ocata_repo_urls: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -23,10 +23,12 @@ pub struct Lab {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub ntp_server: String,
-    /// e.g. `https://vault.centos.org/7.9.2009` (no trailing slash).
-    pub centos_base_url: String,
-    /// e.g. `https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/`.
-    pub ocata_repo_url: String,
+    /// CentOS 7 trees in the order yum tries them, e.g. `https://vault.centos.org/7.9.2009`
+    /// (no trailing slash). Never empty.
+    pub centos_base_urls: Vec<String>,
+    /// Ocata repositories in the order yum tries them, e.g.
+    /// `https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/`. Never empty.
+    pub ocata_repo_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

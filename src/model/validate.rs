@@ -53,6 +53,10 @@ pub enum ValidationError {
         value: String,
         fix: &'static str,
     },
+    #[error(
+        "{0} is an empty list: name at least one url (a local mirror first, then the defaults), or remove the key to use the defaults"
+    )]
+    EmptyUrlList(&'static str),
     #[error("node {0:?} is defined twice: give each node its own name")]
     DuplicateNode(String),
     #[error("network {0:?} is defined twice: give each network its own name")]
@@ -376,8 +380,36 @@ impl Validator {
                     })
             },
         );
-        let url = |key: &'static str| {
-            move |s: &String| {
+        let centos = p.centos_base_urls.as_ref().expect("defaulted");
+        let centos_base_urls = self.urls(centos, "centos_base_urls");
+        let ocata = p.ocata_repo_urls.as_ref().expect("defaulted");
+        let ocata_repo_urls = self.urls(ocata, "ocata_repo_urls");
+        Some(Settings {
+            ntp_server: ntp_server?,
+            centos_base_urls: centos_base_urls?
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect(),
+            ocata_repo_urls: ocata_repo_urls?,
+        })
+    }
+
+    /// A list of repository urls: not empty, each an http(s) url that yum and the shell take
+    /// as one word. Problems name the item, like `provision.centos_base_urls[1]`.
+    fn urls(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &'static str,
+    ) -> Option<Vec<String>> {
+        if list.get_ref().is_empty() {
+            let error = ValidationError::EmptyUrlList(key);
+            self.push(error, format!("provision.{key}"), list.span());
+            return None;
+        }
+        let before = self.problems.len();
+        let mut out = Vec::new();
+        for (i, item) in list.get_ref().iter().enumerate() {
+            let url = self.check(item, &format!("provision.{key}[{i}]"), |s| {
                 let ok = (s.starts_with("http://") || s.starts_with("https://"))
                     && !s
                         .contains(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '$');
@@ -386,18 +418,10 @@ impl Validator {
                     value: s.clone(),
                     fix: "give an http:// or https:// url without spaces or quotes",
                 })
-            }
-        };
-        let centos = p.centos_base_url.as_ref().expect("defaulted");
-        let centos_base_url =
-            self.check(centos, "provision.centos_base_url", url("centos_base_url"));
-        let ocata = p.ocata_repo_url.as_ref().expect("defaulted");
-        let ocata_repo_url = self.check(ocata, "provision.ocata_repo_url", url("ocata_repo_url"));
-        Some(Settings {
-            ntp_server: ntp_server?,
-            centos_base_url: centos_base_url?.trim_end_matches('/').to_string(),
-            ocata_repo_url: ocata_repo_url?,
-        })
+            });
+            out.extend(url);
+        }
+        (self.problems.len() == before).then_some(out)
     }
 
     /// `Some(None)`: a valid network without gateway; `None`: a problem was recorded.

@@ -10,6 +10,7 @@ use super::RenderContext;
 use crate::image::Profile;
 use crate::model::{Lab, NetKind, Network, Nic, Node};
 use crate::names;
+use crate::provision::centos7;
 
 /// The three files of a NoCloud seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,23 +137,36 @@ fn write_files(lab: &Lab) -> String {
 }
 
 /// CentOS 7 only: hand the interfaces to the legacy `network` service. The RHEL cloud-init
-/// package leaves NM_CONTROLLED out of the ifcfg files it writes, so it is appended here.
-/// NetworkManager is disabled, not removed: cloud-final restarts it on builds older than
-/// el7_9.5 and fails when it is absent.
+/// package leaves NM_CONTROLLED out of the ifcfg files it writes, so it is appended here
+/// (to the files that exist: an unmatched glob stays a literal word in sh). NetworkManager
+/// is disabled, not removed: cloud-final restarts it on builds older than el7_9.5 and fails
+/// when it is absent. The GenericCloud image may have no NetworkManager at all, so each
+/// command on it runs only when its unit file is installed (the provisioning step's guard,
+/// [`centos7::unit_installed`]), and NetworkManager-wait-online goes too, so no boot waits
+/// for a network NetworkManager no longer manages.
 fn runcmd(profile: Profile) -> String {
     if profile != Profile::Centos7Ocata {
         return String::new();
     }
+    let unit = centos7::unit_installed;
     let cmds = [
-        "for f in /etc/sysconfig/network-scripts/ifcfg-eth*; do \
-         grep -q '^NM_CONTROLLED=no' \"$f\" || echo NM_CONTROLLED=no >> \"$f\"; done",
-        "systemctl disable --now NetworkManager",
-        "systemctl enable network",
-        "systemctl restart network",
+        "for f in /etc/sysconfig/network-scripts/ifcfg-eth*; do [ -e \"$f\" ] || continue; \
+         grep -q '^NM_CONTROLLED=no' \"$f\" || echo NM_CONTROLLED=no >> \"$f\"; done"
+            .to_string(),
+        format!(
+            "if {}; then systemctl disable --now NetworkManager; fi",
+            unit("NetworkManager.service")
+        ),
+        format!(
+            "if {}; then systemctl disable NetworkManager-wait-online; fi",
+            unit("NetworkManager-wait-online.service")
+        ),
+        "systemctl enable network".to_string(),
+        "systemctl restart network".to_string(),
     ];
     let mut y = String::from("runcmd:\n");
     for c in cmds {
-        let _ = writeln!(y, "  - {}", quote(c));
+        let _ = writeln!(y, "  - {}", quote(&c));
     }
     y
 }

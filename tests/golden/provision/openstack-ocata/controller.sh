@@ -11,10 +11,12 @@ set -euo pipefail
 if ! {
   ! systemctl is-enabled --quiet NetworkManager &&
   ! systemctl is-active --quiet NetworkManager &&
+  ! systemctl is-enabled --quiet NetworkManager-wait-online &&
   systemctl is-enabled --quiet network &&
   [ -z "$(grep -L -x NM_CONTROLLED=no /etc/sysconfig/network-scripts/ifcfg-* | grep -v '/ifcfg-lo$')" ]
 }; then
   for f in /etc/sysconfig/network-scripts/ifcfg-*; do
+    [ -e "$f" ] || continue
     case $f in */ifcfg-lo) continue ;; esac
     if ! grep -qx NM_CONTROLLED=no "$f"; then
       sed -i -e '/^NM_CONTROLLED=/d' "$f"
@@ -22,8 +24,12 @@ if ! {
     fi
   done
   # Disabled, not removed: cloud-final fails on older 7.9 builds without NetworkManager.
-  if systemctl cat NetworkManager.service >/dev/null 2>&1; then
+  if [ -f /usr/lib/systemd/system/NetworkManager.service ]; then
     systemctl disable --now NetworkManager
+  fi
+  # Its wait-online unit would hold every boot for a network it no longer manages.
+  if [ -f /usr/lib/systemd/system/NetworkManager-wait-online.service ]; then
+    systemctl disable NetworkManager-wait-online
   fi
   systemctl enable network
   systemctl start network
@@ -36,6 +42,8 @@ cat > /root/.lab/files/vault-repos/CentOS-Base.repo <<'EOF'
 [base]
 name=CentOS-$releasever - Base
 baseurl=https://vault.centos.org/7.9.2009/os/$basearch/
+        https://archive.kernel.org/centos-vault/7.9.2009/os/$basearch/
+failovermethod=priority
 gpgcheck=1
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
 enabled=1
@@ -43,6 +51,8 @@ enabled=1
 [updates]
 name=CentOS-$releasever - Updates
 baseurl=https://vault.centos.org/7.9.2009/updates/$basearch/
+        https://archive.kernel.org/centos-vault/7.9.2009/updates/$basearch/
+failovermethod=priority
 gpgcheck=1
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
 enabled=1
@@ -50,6 +60,8 @@ enabled=1
 [extras]
 name=CentOS-$releasever - Extras
 baseurl=https://vault.centos.org/7.9.2009/extras/$basearch/
+        https://archive.kernel.org/centos-vault/7.9.2009/extras/$basearch/
+failovermethod=priority
 gpgcheck=1
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
 enabled=1
@@ -57,6 +69,8 @@ enabled=1
 [centosplus]
 name=CentOS-$releasever - Plus
 baseurl=https://vault.centos.org/7.9.2009/centosplus/$basearch/
+        https://archive.kernel.org/centos-vault/7.9.2009/centosplus/$basearch/
+failovermethod=priority
 gpgcheck=1
 gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7
 enabled=0
@@ -101,18 +115,50 @@ fi
 # == openstack-repo: Enable the OpenStack Ocata repository (what centos-release-openstack-ocata would install).
 (umask 077 && mkdir -p /root/.lab/files/openstack-repo)
 cat > /root/.lab/files/openstack-repo/openstack-ocata.repo <<'EOF'
-# Written by lab, step openstack-repo: the retired Cloud SIG Ocata repository at the vault.
+# Written by lab, step openstack-repo: the [centos-openstack-ocata] section of RDO's
+# CentOS-OpenStack-ocata.repo (centos-release-openstack-ocata), its dead mirrorlist
+# replaced by the lab's ocata_repo_urls.
 [centos-openstack-ocata]
 name=CentOS-7 - OpenStack ocata
 baseurl=https://vault.centos.org/7.6.1810/cloud/x86_64/openstack-ocata/
+        https://archive.kernel.org/centos-vault/7.6.1810/cloud/x86_64/openstack-ocata/
+failovermethod=priority
 gpgcheck=1
-gpgkey=https://www.centos.org/keys/RPM-GPG-KEY-CentOS-SIG-Cloud
 enabled=1
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud
+exclude=sip,PyQt4
 EOF
 chmod 0644 /root/.lab/files/openstack-repo/openstack-ocata.repo
+cat > /root/.lab/files/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud <<'EOF'
+-----BEGIN PGP PUBLIC KEY BLOCK-----
+Version: GnuPG v2.0.22 (GNU/Linux)
+
+mQENBFVWcCcBCACfm3eQ0526/I0/p7HpR0NjK7K307XHhnbcbZv1sDUjQABDaqh0
+N4gnZcovf+3fj6pcdOmeOpGI0cKE7Fh68RbEIqyjB7l7+j1grjewR0oCFFZ38KGm
+j+DWQrj1IJW7JU5fH/G0Cu66ix+dJPcuTB3PJTqXN3ce+4TuG09D+epgwfbHlqaT
+pH2qHCu2uiGj/AaRSM/ZZzcInMaeleHSB+NChvaQ0W/m+kK5d/20d7sfkaTfI/pY
+SrodCfVTYxfKAd0TLW03kimHs5/Rdz+iZWecVKv6aFxzaywbrOjmOsy2q0kEWIwX
+MTZrq6cBRRuWyiXsI2zT2YHQ4UK44IxINiaJABEBAAG0WkNlbnRPUyBDbG91ZCBT
+SUcgKGh0dHA6Ly93aWtpLmNlbnRvcy5vcmcvU3BlY2lhbEludGVyZXN0R3JvdXAv
+Q2xvdWQpIDxzZWN1cml0eUBjZW50b3Mub3JnPokBOQQTAQoAIwIbAwcLCQgHAwIB
+BhUIAgkKCwQWAgMBAh4BAheABQJiIGowAAoJEPm5/ud2RCnmcwIIAIXMMoVtdDyQ
+9NeiPHkQoIUNuX2UTqTf0kXVly938E3xuMArwjqJTKFAo11nvsILhBPFGcTLQOpX
+YqeE4S/NXICh5eufjI2M+Q6ZkOuQhB2sAi05+ljkJo0MC0sBq+CfyXGyVM8Dn7N7
+56I4vC6pH7WIR8zCbVGHZ6CxIQrvzrVmeWCrlWTRf5LuLA9aqrYNiSRemx4D/H4Q
+OS/P4M531x7EP2n1Wld48KI55OjPuhvQnWrTSp4NVJOt6SrWHpFTMdOysYLccpGO
+252cLvPucx3cS0nRD83O52PU9FN3EDEhLktZNAzS4ILtJaibBD5P0q1IQjCmy3ru
+jkAXUknmtsc=
+=3UMh
+-----END PGP PUBLIC KEY BLOCK-----
+EOF
+chmod 0644 /root/.lab/files/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud
 if ! {
+  cmp -s /root/.lab/files/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud /etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud &&
+  rpm -q gpg-pubkey-764429e6 >/dev/null &&
   cmp -s /root/.lab/files/openstack-repo/openstack-ocata.repo /etc/yum.repos.d/lab-openstack-ocata.repo
 }; then
+  install -m 0644 /root/.lab/files/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud /etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud
+  rpm -q gpg-pubkey-764429e6 >/dev/null || rpm --import /etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud
   install -m 0644 /root/.lab/files/openstack-repo/openstack-ocata.repo /etc/yum.repos.d/lab-openstack-ocata.repo
   yum clean all
 fi
