@@ -210,13 +210,8 @@ pub fn can_come_up(findings: &[Finding]) -> bool {
 /// Free bytes of the file system holding `path` (or its nearest existing parent).
 pub fn free_space(path: &Path) -> Option<u64> {
     let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    let st = nix::sys::statvfs::statvfs(existing).ok()?;
+    Some(st.blocks_available() * st.fragment_size())
 }
 
 /// The base image is cached and verified.

@@ -11,7 +11,11 @@
 //!
 //! Read-only commands do not install it: Ctrl-C ends them as usual.
 
+use std::ffi::c_int;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 static LAST: AtomicUsize = AtomicUsize::new(0);
@@ -24,36 +28,35 @@ pub struct Interrupted {
     pub during: String,
 }
 
-extern "C" fn on_signal(sig: libc::c_int) {
+/// The handler: atomics, write(2) and _exit(2) only, all async-signal-safe.
+extern "C" fn on_signal(sig: c_int) {
     LAST.store(sig as usize, Ordering::SeqCst);
     if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
-        const MSG: &[u8] =
-            b"\nlab: interrupted again: stopping now (the next `lab` run repairs what is left)\n";
-        // SAFETY: write(2) and _exit(2) are async-signal-safe.
-        unsafe {
-            libc::write(2, MSG.as_ptr().cast(), MSG.len());
-            libc::_exit(130);
-        }
+        say(b"\nlab: interrupted again: stopping now (the next `lab` run repairs what is left)\n");
+        // SAFETY: _exit(2) is async-signal-safe (nix has no wrapper for it).
+        unsafe { libc::_exit(130) };
     }
-    const MSG: &[u8] =
-        b"\nlab: stopping: finishing the call in flight and undoing what it left half-done (again to stop now)\n";
-    // SAFETY: write(2) is async-signal-safe.
-    unsafe {
-        libc::write(2, MSG.as_ptr().cast(), MSG.len());
-    }
+    say(
+        b"\nlab: stopping: finishing the call in flight and undoing what it left half-done (again to stop now)\n",
+    );
+}
+
+/// Writes `msg` to stderr with one write(2): no lock, no allocation.
+fn say(msg: &[u8]) {
+    // SAFETY: descriptor 2 outlives the call; a closed one only makes write fail.
+    let _ = nix::unistd::write(unsafe { BorrowedFd::borrow_raw(2) }, msg);
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into the flag. Call once, from a changing command.
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: a plain handler that only touches atomics and async-signal-safe calls.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
+        let _ = unsafe { sigaction(sig, &action) };
     }
 }
 
@@ -64,9 +67,9 @@ pub fn interrupted() -> bool {
 
 /// The name of the signal that asked to stop.
 fn signal_name() -> &'static str {
-    match LAST.load(Ordering::SeqCst) as libc::c_int {
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
+    match Signal::try_from(LAST.load(Ordering::SeqCst) as c_int) {
+        Ok(Signal::SIGTERM) => "SIGTERM",
+        Ok(Signal::SIGHUP) => "SIGHUP",
         _ => "SIGINT",
     }
 }

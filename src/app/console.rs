@@ -1,9 +1,13 @@
 //! `lab console`: a node's serial console through libvirt's stream API, with an escape key.
 
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+use nix::unistd::isatty;
 
 use crate::libvirt::Console;
 
@@ -74,35 +78,29 @@ fn pump(
 
 /// Puts a terminal in raw mode while alive (keys go to the guest as typed); restores it on drop.
 pub struct RawMode {
-    fd: i32,
-    saved: libc::termios,
+    fd: OwnedFd,
+    saved: Termios,
 }
 
 impl RawMode {
     /// `None` when `fd` is not a terminal (piped input stays as it is).
-    pub fn enable(fd: i32) -> Option<RawMode> {
-        // SAFETY: isatty/tcgetattr/tcsetattr on a file descriptor with a valid termios out-pointer.
-        unsafe {
-            if libc::isatty(fd) != 1 {
-                return None;
-            }
-            let mut saved: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut saved) != 0 {
-                return None;
-            }
-            let mut raw = saved;
-            libc::cfmakeraw(&mut raw);
-            (libc::tcsetattr(fd, libc::TCSANOW, &raw) == 0).then_some(RawMode { fd, saved })
+    pub fn enable(fd: impl AsFd) -> Option<RawMode> {
+        if !isatty(&fd).unwrap_or(false) {
+            return None;
         }
+        // Our own descriptor of the terminal, to restore it on drop.
+        let fd = fd.as_fd().try_clone_to_owned().ok()?;
+        let saved = tcgetattr(&fd).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(&fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { fd, saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in `enable` on the same descriptor.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
+        let _ = tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved);
     }
 }
 

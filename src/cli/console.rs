@@ -35,7 +35,7 @@ pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let domain = t.domain(&args.node)?;
     let console: Arc<dyn crate::libvirt::Console> = Arc::from(t.connect()?.console(&domain)?);
-    let raw = crate::app::RawMode::enable(0);
+    let raw = crate::app::RawMode::enable(std::io::stdin());
     if raw.is_some() {
         eprint!("connected to {domain}'s serial console; escape with Ctrl-]\r\n");
     }

@@ -1,0 +1,150 @@
+//! Command framing: how a script travels ([`RUN_SCRIPT`]), starting a command on a channel,
+//! feeding its stdin and collecting its [`Output`], each bounded in time.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use russh::client;
+use russh::{Channel, ChannelMsg, ChannelReadHalf, Sig};
+
+use super::transport::Session;
+use crate::guest::{GuestError, Output};
+
+/// How a script runs: saved from stdin to a private temp file, then run with stdin from
+/// /dev/null. A plain `bash -s` would let any command that reads stdin (rabbitmqctl, apt)
+/// swallow the rest of the script, which then ends early with status 0.
+pub(super) const RUN_SCRIPT: &str = "bash -c 'f=$(mktemp) || exit 125; trap \"rm -f $f\" EXIT; cat > \"$f\"; bash \"$f\" < /dev/null'";
+
+pub(super) fn channel_error(node: &str, message: String) -> GuestError {
+    GuestError::Channel {
+        node: node.to_string(),
+        message,
+    }
+}
+
+/// `fut`, bounded by `limit`; on expiry a [`GuestError::Timeout`] naming `what`.
+pub(super) async fn bounded<T>(
+    node: &str,
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, GuestError>>,
+) -> Result<T, GuestError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| Err(timeout_error(node, what, limit)))
+}
+
+fn timeout_error(node: &str, what: &str, limit: Duration) -> GuestError {
+    GuestError::Timeout {
+        node: node.to_string(),
+        what: what.to_string(),
+        secs: limit.as_secs_f64().ceil() as u64,
+    }
+}
+
+/// The first non-blank line of a script, to name it in messages and the log.
+pub(super) fn first_line(script: &str) -> &str {
+    script
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// Opens a session channel on `handle` and starts `command` on it.
+pub(super) async fn start(
+    handle: &Session,
+    node: &str,
+    command: &str,
+) -> Result<Channel<client::Msg>, GuestError> {
+    let fail = |what: &str, e: russh::Error| {
+        channel_error(node, format!("{what}: {e}: is the node still up?"))
+    };
+    let channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| fail("cannot open a session channel", e))?;
+    channel
+        .exec(true, command)
+        .await
+        .map_err(|e| fail("cannot start the command", e))?;
+    Ok(channel)
+}
+
+/// Feeds `stdin` then EOF to a started command and collects its output and status, within
+/// `limit`; past it, the command is sent SIGTERM and its channel closed.
+pub(super) async fn drive(
+    channel: Channel<client::Msg>,
+    node: &str,
+    stdin: &[u8],
+    (what, limit): (&str, Duration),
+) -> Result<Output, GuestError> {
+    let (mut read, write) = channel.split();
+    let send = async {
+        write.data(stdin).await?;
+        write.eof().await
+    };
+    let Ok((sent, out)) =
+        tokio::time::timeout(limit, async { tokio::join!(send, collect(&mut read)) }).await
+    else {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = write.signal(Sig::TERM).await;
+            write.close().await
+        })
+        .await;
+        return Err(timeout_error(node, what, limit));
+    };
+    let out = out.map_err(|m| channel_error(node, m))?;
+    match sent {
+        // A failed command may close its stdin early: its status tells the story.
+        Err(e) if out.success() => Err(channel_error(node, format!("sending stdin failed: {e}"))),
+        _ => Ok(out),
+    }
+}
+
+/// Runs `command` with `stdin` on a new channel of `handle`, within `limit`.
+pub(super) async fn exec(
+    handle: &Session,
+    node: &str,
+    command: &str,
+    stdin: &[u8],
+    bound: (&str, Duration),
+) -> Result<Output, GuestError> {
+    let started = Instant::now();
+    let channel = bounded(node, bound.0, bound.1, start(handle, node, command)).await?;
+    let left = bound.1.saturating_sub(started.elapsed());
+    drive(
+        channel,
+        node,
+        stdin,
+        (bound.0, left.max(Duration::from_millis(1))),
+    )
+    .await
+}
+
+/// Reads a channel to its end: stdout, stderr (extended data 1), exit status.
+async fn collect(read: &mut ChannelReadHalf) -> Result<Output, String> {
+    let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+    while let Some(msg) = read.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                stderr
+                    .extend_from_slice(format!("\nkilled by signal {signal_name:?}\n").as_bytes());
+                status = Some(255);
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let status = status.ok_or(
+        "the connection closed before the command finished: see the node's log and serial console",
+    )?;
+    Ok(Output {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
