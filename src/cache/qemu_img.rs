@@ -12,9 +12,10 @@ use crate::build::cmd::{Cmd, CommandError};
 #[derive(Debug, thiserror::Error)]
 pub enum InfoError {
     /// qemu-img is missing, or refused the file (its stderr says why: an unsupported qcow2
-    /// version, a truncated header).
-    #[error("cannot read the disk image {path}: {source}")]
-    Run { path: PathBuf, source: CommandError },
+    /// version, a truncated header). (The command's error is in the message, not a
+    /// `source`: printed once.)
+    #[error("cannot read the disk image {path}: {error}")]
+    Run { path: PathBuf, error: CommandError },
     #[error("cannot understand `qemu-img info` on {path}: {detail}; check the qemu-utils package")]
     Parse { path: PathBuf, detail: String },
 }
@@ -81,9 +82,9 @@ pub fn parse_info(json: &str) -> Result<ImageInfo, serde_json::Error> {
 pub fn info(path: &Path) -> Result<ImageInfo, InfoError> {
     let json = info_cmd(path)
         .run_always()
-        .map_err(|source| InfoError::Run {
+        .map_err(|error| InfoError::Run {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     parse_info(&json).map_err(|e| InfoError::Parse {
         path: path.to_path_buf(),
