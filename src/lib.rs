@@ -4,6 +4,7 @@
 //! ([`cli`]) and delegates. See ARCHITECTURE.md for the map of modules.
 
 pub mod app;
+pub mod atomic;
 pub mod build;
 pub mod cache;
 pub mod cli;

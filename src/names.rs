@@ -135,13 +135,10 @@ pub mod cache {
     pub fn partial(name: &str) -> String {
         format!("{IMAGES_DIR}/{name}.qcow2.part")
     }
-    /// The copy an import writes before renaming it into place.
-    pub fn import_temp(name: &str) -> String {
-        format!("{IMAGES_DIR}/.{name}.qcow2.import")
-    }
-    /// The record being written before it is renamed into place.
-    pub fn record_temp(name: &str) -> String {
-        format!("{IMAGES_DIR}/.{name}.qcow2.sha256.json.tmp")
+    /// How the copy an import writes in [`IMAGES_DIR`] begins (a random suffix follows);
+    /// it is renamed into place, or removed.
+    pub fn import_temp_prefix(name: &str) -> String {
+        format!(".{name}.qcow2.import.")
     }
 }
 

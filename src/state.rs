@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::names;
@@ -76,10 +76,13 @@ pub fn current(root: &Path) -> Option<Current> {
 /// Records `current` as the lab bare commands default to (atomically).
 pub fn set_current(root: &Path, current: &Current) -> Result<(), StateError> {
     fs::create_dir_all(root).map_err(io("create", root))?;
-    let path = root.join(names::state::CURRENT);
-    let tmp = root.join(format!(".{}.tmp", names::state::CURRENT));
-    fs::write(&tmp, format!("{}\n{}\n", current.name, current.arg)).map_err(io("write", &tmp))?;
-    fs::rename(&tmp, &path).map_err(io("rename", &path))
+    let text = format!("{}\n{}\n", current.name, current.arg);
+    write_atomic(root, names::state::CURRENT, text.as_bytes(), 0o666)
+}
+
+/// Writes `dir/name` atomically with mode `mode` (see [`crate::atomic`]).
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    crate::atomic::write(&dir.join(name), bytes, mode).map_err(|e| io(e.action, &e.path)(e.source))
 }
 
 /// Forgets the current lab if it is `name` (`lab down` of that lab).
@@ -188,19 +191,7 @@ impl LabState {
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
             .map_err(io("protect", &dir))?;
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(io("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io("rename", &path))
+        write_atomic(&dir, name, bytes, 0o600)
     }
 
     pub fn read(&self, name: &str) -> Result<Option<String>, StateError> {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use lab::cache::qemu_img::standalone_qcow2;
 use lab::cache::{Cache, CacheError, Progress, Timeouts, sha256_file};
 use lab::image::{Catalogue, Format, Image, Profile};
 use lab::model::units::ByteSize;
@@ -156,6 +157,56 @@ fn import_refuses_a_backing_file_a_raw_file_and_a_wrong_virtual_size() {
         msg.contains("no image \"nope\" in the catalogue: use one of pulled, built"),
         "{msg}"
     );
+}
+
+/// `path`'s bytes with `patch` written at `offset`, as a new file `name`.
+fn patched(path: &Path, name: &str, offset: usize, patch: &[u8]) -> PathBuf {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset..offset + patch.len()].copy_from_slice(patch);
+    let out = path.with_file_name(name);
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+#[test]
+fn qcow2_facts_come_from_qemu_img_and_are_refused_for_the_right_reasons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let v3 = qemu_img(d, "v3.qcow2", "qcow2", "8G", &[]);
+    let v2 = qemu_img(d, "v2.qcow2", "qcow2", "5M", &["-o", "compat=0.10"]);
+    let overlay = qemu_img(
+        d,
+        "o.qcow2",
+        "qcow2",
+        "5M",
+        &["-b", "v2.qcow2", "-F", "qcow2"],
+    );
+    let facts = standalone_qcow2(&v3).unwrap();
+    assert_eq!(
+        (facts.format.as_str(), facts.virtual_size),
+        ("qcow2", 8 * GIB)
+    );
+    assert_eq!(standalone_qcow2(&v2).unwrap().virtual_size, 5 << 20);
+    let version4 = patched(&v3, "v4.qcow2", 4, &4u32.to_be_bytes());
+    let msg = standalone_qcow2(&version4).unwrap_err().to_string();
+    assert!(msg.contains("Unsupported qcow2 version 4"), "{msg}");
+    let err = standalone_qcow2(&overlay).unwrap_err();
+    assert!(matches!(err, CacheError::BackingFile { .. }), "{err:?}");
+    // Bit 1 of the incompatible features (bytes 72..80) is qcow2's corrupt flag.
+    let corrupt = patched(&v3, "corrupt.qcow2", 79, &[2]);
+    let err = standalone_qcow2(&corrupt).unwrap_err();
+    assert!(matches!(err, CacheError::Corrupt { .. }), "{err:?}");
+    let short = d.join("short");
+    std::fs::write(&short, &std::fs::read(&v3).unwrap()[..31]).unwrap();
+    let err = standalone_qcow2(&short).unwrap_err();
+    assert!(matches!(err, CacheError::ImageInfo(_)), "{err:?}");
+    let no_magic = patched(&v3, "no-magic", 3, &[0xfa]);
+    let zeros = d.join("zeros");
+    std::fs::write(&zeros, [0u8; 512]).unwrap();
+    for file in [no_magic, zeros] {
+        let err = standalone_qcow2(&file).unwrap_err();
+        assert!(matches!(err, CacheError::NotQcow2 { .. }), "{err:?}");
+    }
 }
 
 #[test]
