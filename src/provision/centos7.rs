@@ -3,6 +3,7 @@
 
 use super::common::{self, Guest, LineSetting, Pm};
 use super::step::{ALL, Step, all, file_installed, install_file, quote};
+use super::template::{context, guest, lines};
 use crate::model::{Lab, Node};
 
 /// CentOS 7 package names, paths and services.
@@ -11,7 +12,7 @@ pub const GUEST: Guest = Guest {
     chrony_package: "chrony",
     chrony_conf: "/etc/chrony.conf",
     chrony_service: "chronyd",
-    chrony_defaults: "driftfile /var/lib/chrony/drift\nmakestep 1.0 3\nrtcsync\nlogdir /var/log/chrony\n",
+    chrony_defaults: guest!("centos7/chrony-defaults.conf").text,
     client_packages: &["python-openstackclient"],
     sql_packages: &["mariadb", "mariadb-server", "python2-PyMySQL"],
     sql_conf: "/etc/my.cnf.d/openstack.cnf",
@@ -36,7 +37,7 @@ pub const OCATA_REPO_FILE: &str = "/etc/yum.repos.d/lab-openstack-ocata.repo";
 /// longer carry that package, so the key is vendored: the public text from
 /// rpm-software-management/distribution-gpg-keys, `keys/centos/RPM-GPG-KEY-CentOS-SIG-Cloud`
 /// (its self-signature renewed in 2022; same key). A test checks its fingerprint with gpg.
-pub const SIG_CLOUD_KEY: &str = include_str!("guest/centos7/RPM-GPG-KEY-CentOS-SIG-Cloud");
+pub const SIG_CLOUD_KEY: &str = guest!("centos7/RPM-GPG-KEY-CentOS-SIG-Cloud").text;
 /// Where the key goes on the guest: where the release package puts it, and what the repo
 /// file's `gpgkey=` names.
 pub const SIG_CLOUD_KEY_PATH: &str = "/etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud";
@@ -73,40 +74,30 @@ pub fn unit_installed(unit: &str) -> String {
     format!("[ -f /usr/lib/systemd/system/{} ]", quote(unit))
 }
 
+context! {
+    /// Condition: NetworkManager off, the network service on, every ifcfg file not NM's.
+    struct NetworkCheck = "centos7/network-check.sh" { ifcfg: Text }
+}
+
+context! {
+    /// Hands the interfaces from NetworkManager to the network service.
+    struct Network = "centos7/network.sh" { ifcfg: Text, nm: Text, wait: Text }
+}
+
 /// network: the guide's static networking, without NetworkManager.
 fn network() -> Step {
     let reason =
         "Disable NetworkManager and use the network service, as the guide's host networking asks.";
     Step::new("network", reason, ALL)
-        .check(all(&[
-            "! systemctl is-enabled --quiet NetworkManager".into(),
-            "! systemctl is-active --quiet NetworkManager".into(),
-            "! systemctl is-enabled --quiet NetworkManager-wait-online".into(),
-            "systemctl is-enabled --quiet network".into(),
-            format!("[ -z \"$(grep -L -x NM_CONTROLLED=no {IFCFG} | grep -v '/ifcfg-lo$')\" ]"),
-        ]))
-        .apply(format!(
-            r#"for f in {IFCFG}; do
-  [ -e "$f" ] || continue
-  case $f in */ifcfg-lo) continue ;; esac
-  if ! grep -qx NM_CONTROLLED=no "$f"; then
-    sed -i -e '/^NM_CONTROLLED=/d' "$f"
-    echo NM_CONTROLLED=no >> "$f"
-  fi
-done
-# Disabled, not removed: cloud-final fails on older 7.9 builds without NetworkManager.
-if {nm}; then
-  systemctl disable --now NetworkManager
-fi
-# Its wait-online unit would hold every boot for a network it no longer manages.
-if {wait}; then
-  systemctl disable NetworkManager-wait-online
-fi
-systemctl enable network
-systemctl start network"#,
-            nm = unit_installed("NetworkManager.service"),
-            wait = unit_installed("NetworkManager-wait-online.service"),
-        ))
+        .check(NetworkCheck { ifcfg: IFCFG }.render())
+        .apply(
+            Network {
+                ifcfg: IFCFG,
+                nm: &unit_installed("NetworkManager.service"),
+                wait: &unit_installed("NetworkManager-wait-online.service"),
+            }
+            .render(),
+        )
 }
 
 /// yum's `baseurl=` with several URLs, as yum.conf(5) documents it: the first on the
@@ -126,22 +117,43 @@ fn baseurls<'a>(urls: impl IntoIterator<Item = &'a str>, suffix: &str) -> String
     out
 }
 
+context! {
+    /// CentOS-Base.repo: its four sections.
+    struct BaseRepo = "centos7/CentOS-Base.repo" { base: Text, updates: Text, extras: Text, centosplus: Text }
+}
+
+context! {
+    /// One section of CentOS-Base.repo.
+    struct BaseSection = "centos7/base-section.repo" { id: Word, name: Word, baseurls: Text, enabled: Word }
+}
+
 /// CentOS-Base.repo with base, updates and extras at the vault (centosplus kept, disabled).
 fn base_repo(lab: &Lab) -> String {
     let urls = &lab.provision.centos_base_urls;
-    let key = "gpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7\n";
-    let section = |id: &str, name: &str, dir: &str, enabled: u8| {
+    let section = |id: &str, name: &str, dir: &str, enabled: &str| {
         let suffix = format!("/{dir}/$basearch/");
-        let base = baseurls(urls.iter().map(String::as_str), &suffix);
-        format!("[{id}]\nname=CentOS-$releasever - {name}\n{base}{key}enabled={enabled}\n")
+        let baseurls = baseurls(urls.iter().map(String::as_str), &suffix);
+        let text = BaseSection {
+            id,
+            name,
+            baseurls: lines(&baseurls),
+            enabled,
+        }
+        .render();
+        lines(&text).to_string()
     };
-    format!(
-        "# Written by lab, step vault-repos: CentOS 7 is EOL and mirrorlist.centos.org is gone.\n{}\n{}\n{}\n{}",
-        section("base", "Base", "os", 1),
-        section("updates", "Updates", "updates", 1),
-        section("extras", "Extras", "extras", 1),
-        section("centosplus", "Plus", "centosplus", 0),
-    )
+    BaseRepo {
+        base: &section("base", "Base", "os", "1"),
+        updates: &section("updates", "Updates", "updates", "1"),
+        extras: &section("extras", "Extras", "extras", "1"),
+        centosplus: &section("centosplus", "Plus", "centosplus", "0"),
+    }
+    .render()
+}
+
+context! {
+    /// Installs CentOS-Base.repo and comments out every other mirrorlist.
+    struct VaultRepos = "centos7/vault-repos.sh" { install: Text }
 }
 
 /// vault-repos: every CentOS repository at the vault, before any yum call.
@@ -154,10 +166,12 @@ fn vault_repos(lab: &Lab) -> Step {
             file_installed("vault-repos", "CentOS-Base.repo", base),
             "! grep -q '^mirrorlist=' /etc/yum.repos.d/CentOS-*.repo".into(),
         ]))
-        .apply(format!(
-            "{}\nsed -i -e 's/^mirrorlist=/#mirrorlist=/' /etc/yum.repos.d/CentOS-*.repo\nyum clean all",
-            install_file("vault-repos", "CentOS-Base.repo", base, 0o644)
-        ))
+        .apply(
+            VaultRepos {
+                install: &install_file("vault-repos", "CentOS-Base.repo", base, 0o644),
+            }
+            .render(),
+        )
 }
 
 /// The Ocata repository file, written directly (see [`OCATA_REPO_FILE`]): the
@@ -169,19 +183,21 @@ fn vault_repos(lab: &Lab) -> Step {
 /// -source sections are left out.
 fn ocata_repo(lab: &Lab) -> String {
     let urls = lab.provision.ocata_repo_urls.iter().map(String::as_str);
-    format!(
-        "# Written by lab, step openstack-repo: the [centos-openstack-ocata] section of RDO's\n\
-         # CentOS-OpenStack-ocata.repo (centos-release-openstack-ocata), its dead mirrorlist\n\
-         # replaced by the lab's ocata_repo_urls.\n\
-         [centos-openstack-ocata]\n\
-         name=CentOS-7 - OpenStack ocata\n\
-         {}\
-         gpgcheck=1\n\
-         enabled=1\n\
-         gpgkey=file://{SIG_CLOUD_KEY_PATH}\n\
-         exclude=sip,PyQt4\n",
-        baseurls(urls, "")
-    )
+    OcataRepo {
+        baseurls: lines(&baseurls(urls, "")),
+        key_path: SIG_CLOUD_KEY_PATH,
+    }
+    .render()
+}
+
+context! {
+    /// RDO's Ocata repository section.
+    struct OcataRepo = "centos7/openstack-ocata.repo" { baseurls: Text, key_path: Word }
+}
+
+context! {
+    /// Installs and imports the Cloud SIG key, then installs the Ocata repository.
+    struct OpenstackRepo = "centos7/openstack-repo.sh" { install_key: Text, imported: Text, key_path: Word, install_repo: Text }
 }
 
 /// openstack-repo: the RDO Ocata repository and the key that signs it.
@@ -199,12 +215,15 @@ fn openstack_repo(lab: &Lab) -> Step {
             imported.clone(),
             file_installed(id, repo, OCATA_REPO_FILE),
         ]))
-        .apply(format!(
-            "{}\n{imported} || rpm --import {}\n{}\nyum clean all",
-            install_file(id, key, SIG_CLOUD_KEY_PATH, 0o644),
-            quote(SIG_CLOUD_KEY_PATH),
-            install_file(id, repo, OCATA_REPO_FILE, 0o644),
-        ))
+        .apply(
+            OpenstackRepo {
+                install_key: &install_file(id, key, SIG_CLOUD_KEY_PATH, 0o644),
+                imported: &imported,
+                key_path: SIG_CLOUD_KEY_PATH,
+                install_repo: &install_file(id, repo, OCATA_REPO_FILE, 0o644),
+            }
+            .render(),
+        )
 }
 
 /// upgrade: every package at its newest version; reboot when a newer kernel arrived.
@@ -213,9 +232,12 @@ fn upgrade() -> Step {
     Step::new("upgrade", reason, ALL)
         .check("yum -q check-update >/dev/null")
         .apply("yum upgrade -y")
-        .reboot_check(
-            "[ \"$(rpm -q --last kernel | awk 'NR == 1 {sub(/^kernel-/, \"\", $1); print $1}')\" != \"$(uname -r)\" ]",
-        )
+        .reboot_check(lines(guest!("centos7/new-kernel.sh").text))
+}
+
+context! {
+    /// Condition: SELinux disabled, or openstack-selinux installed.
+    struct SelinuxCheck = "centos7/selinux-check.sh" { installed: Text }
 }
 
 /// selinux: OpenStack's SELinux policies, when SELinux is not disabled.
@@ -223,10 +245,12 @@ fn selinux() -> Step {
     let reason = "Install openstack-selinux so SELinux policies manage OpenStack services (when SELinux is on).";
     let pkg = quote("openstack-selinux");
     Step::new("selinux", reason, ALL)
-        .check(format!(
-            "[ \"$(getenforce)\" = Disabled ] || {}",
-            GUEST.pm.installed(&["openstack-selinux"])
-        ))
+        .check(
+            SelinuxCheck {
+                installed: &GUEST.pm.installed(&["openstack-selinux"]),
+            }
+            .render(),
+        )
         .apply(format!("yum install -y {pkg}"))
 }
 

@@ -2,9 +2,10 @@
 //! differ (package manager, package names, paths, service names).
 
 use super::step::{
-    self, COMPUTE, CONTROLLER, Step, all, file_installed, install_file, quote, quote_all,
-    secret_path, service_up,
+    self, COMPUTE, CONTROLLER, Step, all, file_installed, install_file, quote_all, secret_path,
+    service_up,
 };
+use super::template::{context, guest, lines};
 use crate::model::{Lab, NetKind, Node};
 
 /// The package manager of a guest.
@@ -65,7 +66,8 @@ pub struct Guest {
     pub chrony_package: &'static str,
     pub chrony_conf: &'static str,
     pub chrony_service: &'static str,
-    /// The distribution's chrony.conf lines kept after ours (drift file, rtc, logs).
+    /// The distribution's chrony.conf lines kept after ours (drift file, rtc, logs): the
+    /// profile's `guest/<profile>/chrony-defaults.conf`.
     pub chrony_defaults: &'static str,
     pub client_packages: &'static [&'static str],
     pub sql_packages: &'static [&'static str],
@@ -80,18 +82,39 @@ pub struct Guest {
     pub memcached_service: &'static str,
 }
 
+context! {
+    /// chrony.conf of the controller.
+    struct ChronyController = "common/chrony-controller.conf" { ntp_server: Word, cidr: Word, defaults: Text }
+}
+
+context! {
+    /// chrony.conf of a compute node.
+    struct ChronyCompute = "common/chrony-compute.conf" { controller: Word, defaults: Text }
+}
+
+context! {
+    /// Installs a service's packages (and files), enables it and (re)starts it.
+    struct Service = "common/service.sh" { install: Text, service: Word, verb: Word }
+}
+
 /// The chrony.conf of a node: the controller follows the NTP server and serves the internal
 /// network (also with no upstream: `local stratum 10`), the others follow the controller.
 fn chrony_conf(lab: &Lab, node: &Node, guest: &Guest) -> String {
-    let head = "# Written by lab, step chrony: the install guide's NTP setup.\n";
-    let ours = if node.role == crate::model::Role::Controller {
-        let cidr = lab.network_of(NetKind::Isolated).cidr;
-        let ntp = &lab.provision.ntp_server;
-        format!("server {ntp} iburst\nallow {cidr}\nlocal stratum 10\n")
+    let defaults = lines(guest.chrony_defaults);
+    if node.role == crate::model::Role::Controller {
+        ChronyController {
+            ntp_server: &lab.provision.ntp_server,
+            cidr: &lab.network_of(NetKind::Isolated).cidr.to_string(),
+            defaults,
+        }
+        .render()
     } else {
-        format!("server {} iburst\n", lab.controller().name)
-    };
-    format!("{head}{ours}{}", guest.chrony_defaults)
+        ChronyCompute {
+            controller: &lab.controller().name,
+            defaults,
+        }
+        .render()
+    }
 }
 
 /// chrony: the node's time source (compute waits for the controller's).
@@ -102,7 +125,6 @@ pub fn chrony(lab: &Lab, node: &Node, guest: &Guest) -> Step {
         COMPUTE
     };
     let reason = "Install chrony so the nodes agree on time: the controller follows an NTP server, the others the controller.";
-    let svc = quote(guest.chrony_service);
     let step = Step::new("chrony", reason, roles)
         .file("chrony.conf", 0o644, chrony_conf(lab, node, guest))
         .check(all(&[
@@ -110,11 +132,18 @@ pub fn chrony(lab: &Lab, node: &Node, guest: &Guest) -> Step {
             file_installed("chrony", "chrony.conf", guest.chrony_conf),
             service_up(guest.chrony_service),
         ]))
-        .apply(format!(
-            "{}\n{}\nsystemctl enable {svc}\nsystemctl restart {svc}",
-            guest.pm.ensure(&[guest.chrony_package]),
-            install_file("chrony", "chrony.conf", guest.chrony_conf, 0o644),
-        ));
+        .apply(
+            Service {
+                install: &format!(
+                    "{}\n{}",
+                    guest.pm.ensure(&[guest.chrony_package]),
+                    install_file("chrony", "chrony.conf", guest.chrony_conf, 0o644)
+                ),
+                service: guest.chrony_service,
+                verb: "restart",
+            }
+            .render(),
+        );
     match node.role {
         crate::model::Role::Controller => step,
         crate::model::Role::Compute => step.after(&lab.controller().name, "chrony"),
@@ -134,18 +163,20 @@ pub fn client(guest: &Guest) -> Step {
     packages("client", reason, guest, guest.client_packages)
 }
 
+context! {
+    /// The guide's openstack.cnf.
+    struct OpenstackCnf = "common/openstack.cnf" { address: Word }
+}
+
 /// The guide's openstack.cnf, exactly.
 pub fn openstack_cnf(lab: &Lab) -> String {
-    let address = lab.internal_address(lab.controller());
-    format!(
-        "[mysqld]\nbind-address = {address}\n\ndefault-storage-engine = innodb\ninnodb_file_per_table = on\nmax_connections = 4096\ncollation-server = utf8_general_ci\ncharacter-set-server = utf8\n"
-    )
+    let address = lab.internal_address(lab.controller()).to_string();
+    OpenstackCnf { address: &address }.render()
 }
 
 /// sql: MariaDB listening on the controller's internal address.
 pub fn sql(lab: &Lab, guest: &Guest) -> Step {
     let reason = "Install MariaDB, the database most OpenStack services use, listening on the management address.";
-    let svc = quote(guest.sql_service);
     Step::new("sql", reason, CONTROLLER)
         .file("openstack.cnf", 0o644, openstack_cnf(lab))
         .check(all(&[
@@ -153,81 +184,67 @@ pub fn sql(lab: &Lab, guest: &Guest) -> Step {
             file_installed("sql", "openstack.cnf", guest.sql_conf),
             service_up(guest.sql_service),
         ]))
-        .apply(format!(
-            "{}\n{}\nsystemctl enable {svc}\nsystemctl restart {svc}",
-            guest.pm.ensure(guest.sql_packages),
-            install_file("sql", "openstack.cnf", guest.sql_conf, 0o644),
-        ))
+        .apply(
+            Service {
+                install: &format!(
+                    "{}\n{}",
+                    guest.pm.ensure(guest.sql_packages),
+                    install_file("sql", "openstack.cnf", guest.sql_conf, 0o644)
+                ),
+                service: guest.sql_service,
+                verb: "restart",
+            }
+            .render(),
+        )
 }
 
 /// The root accounts the secure installation keeps.
 const LOCAL_ROOT: &str = "('localhost', '127.0.0.1', '::1')";
 
-/// Prints 0 when the secure installation is complete (`@pw` holds the root password).
-fn secure_check_sql() -> String {
-    format!(
-        "-- lab, step sql-secure: prints 0 when the secure installation is complete.
-SELECT
-  (SELECT COUNT(*) FROM mysql.user WHERE User = '')
-+ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN {LOCAL_ROOT})
-+ (SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Password <> PASSWORD(@pw))
-+ (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'test')
-+ (SELECT COUNT(*) FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%');
-"
-    )
+context! {
+    /// Prints 0 when the secure installation is complete (`@pw` holds the root password).
+    struct SecureCheckSql = "common/sql-secure-check.sql" { local_root: Text }
 }
 
-/// Prints a DROP USER statement per anonymous or non-local root account.
-fn secure_drops_sql() -> String {
-    format!(
-        "-- lab, step sql-secure: the accounts mysql_secure_installation removes, as DROP USER statements.
-SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';') FROM mysql.user
-WHERE User = '' OR (User = 'root' AND Host NOT IN {LOCAL_ROOT});
-"
-    )
+context! {
+    /// Prints a DROP USER statement per anonymous or non-local root account.
+    struct SecureDropsSql = "common/sql-secure-drops.sql" { local_root: Text }
 }
 
 /// The rest of the secure installation once the root password is set and users dropped.
-const SECURE_APPLY_SQL: &str = "-- lab, step sql-secure: remove the test database and its grants.
-DROP DATABASE IF EXISTS test;
-DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%';
-FLUSH PRIVILEGES;
-";
+const SECURE_APPLY_SQL: &str = guest!("common/sql-secure-apply.sql").text;
 
-/// Bash: `pw` := the database root password, refused unless letters and digits (it is
-/// spliced into SQL; the secrets module makes hex).
+context! {
+    /// Bash: `pw` := the database root password, refused unless letters and digits (it is
+    /// spliced into SQL; the secrets module makes hex).
+    struct ReadDbRootPass = "common/read-db-root-pass.sh" { secret: Word }
+}
+
+context! {
+    /// Condition: the staged check.sql prints 0 (after [`ReadDbRootPass`]).
+    struct SecureCheck = "common/sql-secure-check.sh" { check: Word }
+}
+
+context! {
+    /// The secure installation: root password, dropped accounts, the rest as SQL.
+    struct SecureApply = "common/sql-secure-apply.sh" { read: Text, local_root: Text, drops: Word, apply: Word }
+}
+
 fn read_db_root_pass() -> String {
-    format!(
-        "pw=$(cat {}) &&\n[[ $pw =~ ^[A-Za-z0-9]+$ ]]",
-        secret_path("DB_ROOT_PASS")
-    )
+    ReadDbRootPass {
+        secret: &secret_path("DB_ROOT_PASS"),
+    }
+    .render()
 }
 
 fn sql_secure_apply() -> String {
-    let files = |name| quote(&step::staged("sql-secure", name));
-    format!(
-        r#"{read} || {{ echo 'lab: DB_ROOT_PASS must be letters and digits' >&2; exit 1; }}
-(umask 077 && printf '[client]\nuser=root\npassword=%s\n' "$pw" > /root/.my.cnf.lab)
-# Log in with the password if a previous run set it, else as a fresh server allows.
-if mysql --defaults-file=/root/.my.cnf.lab -e 'SELECT 1' >/dev/null 2>&1; then
-  login=(--defaults-file=/root/.my.cnf.lab)
-else
-  login=(--no-defaults --user=root)
-fi
-hosts=$(mysql "${{login[@]}}" -NB -e "SELECT Host FROM mysql.user WHERE User = 'root' AND Host IN {LOCAL_ROOT}")
-drops=$(mysql "${{login[@]}}" -NBr < {drops})
-{{
-  while read -r host; do
-    [ -z "$host" ] || printf "SET PASSWORD FOR 'root'@'%s' = PASSWORD('%s');\n" "$host" "$pw"
-  done <<< "$hosts"
-  printf '%s\n' "$drops"
-  cat {apply}
-}} | mysql "${{login[@]}}"
-mv /root/.my.cnf.lab /root/.my.cnf"#,
-        read = read_db_root_pass(),
-        drops = files("drops.sql"),
-        apply = files("apply.sql"),
-    )
+    SecureApply {
+        read: &read_db_root_pass(),
+        local_root: LOCAL_ROOT,
+        drops: &step::staged("sql-secure", "drops.sql"),
+        apply: &step::staged("sql-secure", "apply.sql"),
+    }
+    .render()
 }
 
 /// sql-secure: mysql_secure_installation as SQL, checked first so a re-run never locks out.
@@ -236,15 +253,29 @@ pub fn sql_secure() -> Step {
     let check = all(&[
         "test -f /root/.my.cnf".to_string(),
         read_db_root_pass(),
-        format!(
-            "[ \"$({{ printf \"SET @pw = '%s';\\n\" \"$pw\"; cat {}; }} | mysql --defaults-file=/root/.my.cnf -NB)\" = 0 ]",
-            quote(&step::staged("sql-secure", "check.sql"))
-        ),
+        SecureCheck {
+            check: &step::staged("sql-secure", "check.sql"),
+        }
+        .render(),
     ]);
     Step::new("sql-secure", reason, CONTROLLER)
         .secret("DB_ROOT_PASS")
-        .file("check.sql", 0o600, secure_check_sql())
-        .file("drops.sql", 0o600, secure_drops_sql())
+        .file(
+            "check.sql",
+            0o600,
+            SecureCheckSql {
+                local_root: LOCAL_ROOT,
+            }
+            .render(),
+        )
+        .file(
+            "drops.sql",
+            0o600,
+            SecureDropsSql {
+                local_root: LOCAL_ROOT,
+            }
+            .render(),
+        )
         .file("apply.sql", 0o600, SECURE_APPLY_SQL)
         .check(check)
         .apply(sql_secure_apply())
@@ -254,46 +285,73 @@ pub fn sql_secure() -> Step {
 pub fn mq(guest: &Guest) -> Step {
     let reason =
         "Install RabbitMQ, the message queue services use to coordinate operations and status.";
-    let svc = quote(guest.mq_service);
     Step::new("mq", reason, CONTROLLER)
         .check(all(&[
             guest.pm.installed(guest.mq_packages),
             service_up(guest.mq_service),
         ]))
-        .apply(format!(
-            "{}\nsystemctl enable {svc}\nsystemctl start {svc}",
-            guest.pm.ensure(guest.mq_packages)
-        ))
+        .apply(
+            Service {
+                install: &guest.pm.ensure(guest.mq_packages),
+                service: guest.mq_service,
+                verb: "start",
+            }
+            .render(),
+        )
 }
 
 /// Condition: the `openstack` RabbitMQ user exists.
-const MQ_USER_EXISTS: &str =
-    "rabbitmqctl -q list_users | awk '$1 == \"openstack\" {found = 1} END {exit !found}'";
+const MQ_USER_EXISTS: &str = guest!("common/mq-user-exists.sh").text;
 /// Condition: the `openstack` user exists and may configure, write and read everything on
 /// `/`. One rabbitmqctl call (each boots an Erlang VM: seconds under emulation); it fails
 /// for a user that does not exist.
-const MQ_PERMISSIONS_SET: &str = "rabbitmqctl -q list_user_permissions openstack 2>/dev/null | awk '$1 == \"/\" && $2 == \".*\" && $3 == \".*\" && $4 == \".*\" {found = 1} END {exit !found}'";
+const MQ_PERMISSIONS_SET: &str = guest!("common/mq-permissions-set.sh").text;
+
+context! {
+    /// Adds the `openstack` user unless it exists, then sets its permissions.
+    struct MqUser = "common/mq-user.sh" { user_exists: Text, add: Text }
+}
+
+context! {
+    /// rabbitmqctl 3.7+: the password on stdin.
+    struct MqAddStdin = "common/mq-add-user-stdin.sh" { secret: Word }
+}
+
+context! {
+    /// rabbitmqctl 3.6: the password as an argument.
+    struct MqAddArgument = "common/mq-add-user-argument.sh" { secret: Word }
+}
 
 /// mq-user: the `openstack` user with RABBIT_PASS, added only when absent.
 pub fn mq_user(guest: &Guest) -> Step {
     let reason =
         "Add the openstack user to RabbitMQ and let it configure, write and read everything.";
-    let secret = quote(&secret_path("RABBIT_PASS"));
+    let secret = &secret_path("RABBIT_PASS");
     let add = if guest.mq_password_on_stdin {
-        format!(
-            "  # The password goes on stdin, out of the process list.\n  rabbitmqctl -q add_user openstack < {secret}"
-        )
+        MqAddStdin { secret }.render()
     } else {
-        format!(
-            "  # rabbitmqctl 3.6 takes the password only as an argument: visible in ps while it runs.\n  rabbitmqctl add_user openstack \"$(cat {secret})\""
-        )
+        MqAddArgument { secret }.render()
     };
     Step::new("mq-user", reason, CONTROLLER)
         .secret("RABBIT_PASS")
-        .check(MQ_PERMISSIONS_SET)
-        .apply(format!(
-            "if ! {MQ_USER_EXISTS}; then\n{add}\nfi\nrabbitmqctl set_permissions openstack \".*\" \".*\" \".*\""
-        ))
+        .check(lines(MQ_PERMISSIONS_SET))
+        .apply(
+            MqUser {
+                user_exists: lines(MQ_USER_EXISTS),
+                add: &add,
+            }
+            .render(),
+        )
+}
+
+context! {
+    /// Condition: the setting's line is there, once.
+    struct MemcachedCheck = "common/memcached-check.sh" { pattern: Word, path: Word, line: Word }
+}
+
+context! {
+    /// Replaces the setting's lines by the lab's and restarts memcached.
+    struct Memcached = "common/memcached.sh" { ensure: Text, delete: Word, path: Word, line: Word, service: Word }
 }
 
 /// memcached: the identity service's token cache, reachable on the management network.
@@ -301,18 +359,25 @@ pub fn memcached(lab: &Lab, guest: &Guest) -> Step {
     let reason = "Install memcached, the identity service's token cache, listening on the controller's name.";
     let s = guest.memcached_setting;
     let line = s.line.replace("{controller}", &lab.controller().name);
-    let (path, pattern, line_q) = (quote(s.path), quote(s.pattern), quote(&line));
-    let svc = quote(guest.memcached_service);
     Step::new("memcached", reason, CONTROLLER)
         .check(all(&[
             guest.pm.installed(guest.memcached_packages),
-            format!("[ \"$(grep -c -e {pattern} {path})\" = 1 ]"),
-            format!("grep -qxF -- {line_q} {path}"),
+            MemcachedCheck {
+                pattern: s.pattern,
+                path: s.path,
+                line: &line,
+            }
+            .render(),
             service_up(guest.memcached_service),
         ]))
-        .apply(format!(
-            "{}\nsed -i -e {} {path}\nprintf '%s\\n' {line_q} >> {path}\nsystemctl enable {svc}\nsystemctl restart {svc}",
-            guest.pm.ensure(guest.memcached_packages),
-            quote(&format!("/{}/d", s.pattern.replace('/', "\\/"))),
-        ))
+        .apply(
+            Memcached {
+                ensure: &guest.pm.ensure(guest.memcached_packages),
+                delete: &format!("/{}/d", s.pattern.replace('/', "\\/")),
+                path: s.path,
+                line: &line,
+                service: guest.memcached_service,
+            }
+            .render(),
+        )
 }

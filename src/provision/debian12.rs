@@ -3,6 +3,7 @@
 
 use super::common::{self, Guest, LineSetting, Pm};
 use super::step::Step;
+use super::template::guest;
 use crate::model::{Lab, Node};
 
 /// Debian 12 package names, paths and services.
@@ -11,7 +12,7 @@ pub const GUEST: Guest = Guest {
     chrony_package: "chrony",
     chrony_conf: "/etc/chrony/chrony.conf",
     chrony_service: "chrony",
-    chrony_defaults: "keyfile /etc/chrony/chrony.keys\ndriftfile /var/lib/chrony/chrony.drift\nntsdumpdir /var/lib/chrony\nlogdir /var/log/chrony\nmaxupdateskew 100.0\nrtcsync\nmakestep 1 3\nleapsectz right/UTC\n",
+    chrony_defaults: guest!("debian12/chrony-defaults.conf").text,
     client_packages: &["python3-openstackclient"],
     sql_packages: &["mariadb-server", "python3-pymysql"],
     sql_conf: "/etc/mysql/mariadb.conf.d/99-openstack.cnf",

@@ -11,6 +11,7 @@ pub mod debian12;
 pub mod engine;
 pub mod script;
 pub mod step;
+pub mod template;
 pub mod verify;
 pub mod wire;
 

@@ -1,10 +1,14 @@
 //! The cloud-init NoCloud seed of a node: meta-data, user-data, network-config (v1).
 //!
-//! YAML is written by hand, line by line, so the output is deterministic and easy to read in
-//! golden files. Every string that comes from the lab is emitted as a double-quoted scalar
-//! (JSON string syntax, which YAML accepts), and multi-line text as a literal block scalar.
+//! Each file is a typed value serialized by serde-saphyr, so the output is deterministic and
+//! easy to read in golden files. Every string that comes from the lab is a double-quoted
+//! scalar (`DoubleQuoted`), and multi-line text a literal block scalar (`LitString`); lists are
+//! indented under their key.
 
 use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_saphyr::{DoubleQuoted, FlowSeq, LitString};
 
 use super::RenderContext;
 use crate::image::Profile;
@@ -32,15 +36,41 @@ pub fn seed(lab: &Lab, node: &Node, ctx: &RenderContext) -> Seed {
     }
 }
 
+/// A double-quoted YAML scalar: every string that comes from the lab.
+type Q = DoubleQuoted<String>;
+
+fn q(s: impl Into<String>) -> Q {
+    DoubleQuoted(s.into())
+}
+
+/// Serializes one seed file: two-space indentation, lists indented under their key, no
+/// folding (a long command stays one line), block scalars only where [`LitString`] asks.
+fn to_yaml(value: &impl Serialize) -> String {
+    let options = serde_saphyr::ser_options! {
+        compact_list_indent: false,
+        prefer_block_scalars: false,
+        min_fold_chars: 0,
+    };
+    serde_saphyr::to_string_with_options(value, options).expect("seed values always serialize")
+}
+
+/// `meta-data`.
+#[derive(Serialize)]
+struct MetaData {
+    #[serde(rename = "instance-id")]
+    instance_id: Q,
+    #[serde(rename = "local-hostname")]
+    local_hostname: Q,
+}
+
 /// meta-data: the instance-id (new per node generation, so a rebuilt node is a first boot
 /// again) and the local hostname.
 pub fn meta_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     let id = names::instance_id(&lab.name, &node.name, ctx.generation(&node.name));
-    format!(
-        "instance-id: {}\nlocal-hostname: {}\n",
-        quote(&id),
-        quote(&node.name)
-    )
+    to_yaml(&MetaData {
+        instance_id: q(id),
+        local_hostname: q(&node.name),
+    })
 }
 
 /// The `fqdn` key. cloud-init's rhel distro names the host by its fqdn when it has one, and
@@ -53,21 +83,88 @@ fn fqdn(lab: &Lab, node: &Node) -> String {
     }
 }
 
+/// `user-data`, after its `#cloud-config` line.
+#[derive(Serialize)]
+struct CloudConfig {
+    hostname: Q,
+    fqdn: Q,
+    locale: Q,
+    users: Vec<User>,
+    disable_root: bool,
+    ssh_pwauth: bool,
+    ssh_deletekeys: bool,
+    ssh_genkeytypes: FlowSeq<Vec<&'static str>>,
+    ssh_keys: SshKeys,
+    manage_etc_hosts: bool,
+    write_files: Vec<WriteFile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runcmd: Vec<Q>,
+}
+
+/// The lab user (no distribution default user).
+#[derive(Serialize)]
+struct User {
+    name: Q,
+    sudo: Q,
+    shell: &'static str,
+    lock_passwd: bool,
+    ssh_authorized_keys: Vec<Q>,
+}
+
+/// The node's SSH host key, injected so `lab` can pin it. When `ssh_keys` is given, cc_ssh
+/// generates no key at all and ignores `ssh_genkeytypes`; the schema refuses an empty list
+/// (minItems 1), so the list names ed25519, the type that is already written.
+#[derive(Serialize)]
+struct SshKeys {
+    ed25519_private: LitString,
+    ed25519_public: Q,
+}
+
+#[derive(Serialize)]
+struct WriteFile {
+    path: &'static str,
+    owner: &'static str,
+    permissions: Q,
+    content: LitString,
+}
+
 /// user-data: `#cloud-config` for hostname, /etc/hosts, the lab user, SSH keys, locale and,
 /// on CentOS 7, the switch from NetworkManager to the legacy `network` service.
 pub fn user_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
-    let profile = lab.image.profile;
-    let mut y = String::from("#cloud-config\n");
-    let _ = writeln!(y, "hostname: {}", quote(&node.name));
-    let _ = writeln!(y, "fqdn: {}", quote(&fqdn(lab, node)));
-    let _ = writeln!(y, "locale: {}", quote(locale(profile)));
-    y.push_str(&users(lab, ctx));
-    y.push_str("disable_root: true\nssh_pwauth: false\n");
-    y.push_str(&ssh_keys(node, ctx));
-    y.push_str("manage_etc_hosts: false\n");
-    y.push_str(&write_files(lab));
-    y.push_str(&runcmd(profile));
-    y
+    let host_key = ctx
+        .secrets
+        .host_keys
+        .get(&node.name)
+        .expect("lab secrets hold a host key for every node");
+    let config = CloudConfig {
+        hostname: q(&node.name),
+        fqdn: q(fqdn(lab, node)),
+        locale: q(locale(lab.image.profile)),
+        users: vec![User {
+            name: q(&lab.user),
+            sudo: q("ALL=(ALL) NOPASSWD:ALL"),
+            shell: "/bin/bash",
+            lock_passwd: true,
+            ssh_authorized_keys: vec![q(&ctx.secrets.user_key.public_openssh)],
+        }],
+        disable_root: true,
+        ssh_pwauth: false,
+        ssh_deletekeys: true,
+        ssh_genkeytypes: FlowSeq(vec!["ed25519"]),
+        ssh_keys: SshKeys {
+            ed25519_private: LitString(host_key.private_openssh.clone()),
+            ed25519_public: q(&host_key.public_openssh),
+        },
+        manage_etc_hosts: false,
+        write_files: vec![WriteFile {
+            path: "/etc/hosts",
+            owner: "root:root",
+            permissions: q("0644"),
+            content: LitString(etc_hosts(lab)),
+        }],
+        runcmd: runcmd(lab.image.profile).into_iter().map(q).collect(),
+    };
+    format!("#cloud-config\n{}", to_yaml(&config))
 }
 
 /// The locale each guest gets.
@@ -85,35 +182,6 @@ pub fn locale(profile: Profile) -> &'static str {
     }
 }
 
-/// The `users:` section: only the lab user (no distribution default user).
-fn users(lab: &Lab, ctx: &RenderContext) -> String {
-    let key = &ctx.secrets.user_key.public_openssh;
-    format!(
-        "users:\n  - name: {}\n    sudo: {}\n    shell: /bin/bash\n    lock_passwd: true\n    \
-         ssh_authorized_keys:\n      - {}\n",
-        quote(&lab.user),
-        quote("ALL=(ALL) NOPASSWD:ALL"),
-        quote(key)
-    )
-}
-
-/// The node's SSH host key, injected so `lab` can pin it. When `ssh_keys` is given, cc_ssh
-/// generates no key at all and ignores `ssh_genkeytypes`; the schema refuses an empty list
-/// (minItems 1), so the list names ed25519, the type that is already written.
-fn ssh_keys(node: &Node, ctx: &RenderContext) -> String {
-    let key = ctx
-        .secrets
-        .host_keys
-        .get(&node.name)
-        .expect("lab secrets hold a host key for every node");
-    format!(
-        "ssh_deletekeys: true\nssh_genkeytypes: [ed25519]\nssh_keys:\n  ed25519_private: {}  \
-         ed25519_public: {}\n",
-        block(&key.private_openssh, 4),
-        quote(&key.public_openssh)
-    )
-}
-
 /// The static /etc/hosts of every node: localhost and every node on its internal address.
 /// No `127.0.1.1` line: the node's own name must resolve to its management address.
 pub fn etc_hosts(lab: &Lab) -> String {
@@ -128,14 +196,6 @@ pub fn etc_hosts(lab: &Lab) -> String {
     hosts
 }
 
-fn write_files(lab: &Lab) -> String {
-    format!(
-        "write_files:\n  - path: /etc/hosts\n    owner: root:root\n    permissions: \"0644\"\n    \
-         content: {}",
-        block(&etc_hosts(lab), 6)
-    )
-}
-
 /// CentOS 7 only: hand the interfaces to the legacy `network` service. The RHEL cloud-init
 /// package leaves NM_CONTROLLED out of the ifcfg files it writes, so it is appended here
 /// (to the files that exist: an unmatched glob stays a literal word in sh). NetworkManager
@@ -144,12 +204,12 @@ fn write_files(lab: &Lab) -> String {
 /// command on it runs only when its unit file is installed (the provisioning step's guard,
 /// [`centos7::unit_installed`]), and NetworkManager-wait-online goes too, so no boot waits
 /// for a network NetworkManager no longer manages.
-fn runcmd(profile: Profile) -> String {
+fn runcmd(profile: Profile) -> Vec<String> {
     if profile != Profile::Centos7Ocata {
-        return String::new();
+        return Vec::new();
     }
     let unit = centos7::unit_installed;
-    let cmds = [
+    vec![
         "for f in /etc/sysconfig/network-scripts/ifcfg-eth*; do [ -e \"$f\" ] || continue; \
          grep -q '^NM_CONTROLLED=no' \"$f\" || echo NM_CONTROLLED=no >> \"$f\"; done"
             .to_string(),
@@ -163,12 +223,36 @@ fn runcmd(profile: Profile) -> String {
         ),
         "systemctl enable network".to_string(),
         "systemctl restart network".to_string(),
-    ];
-    let mut y = String::from("runcmd:\n");
-    for c in cmds {
-        let _ = writeln!(y, "  - {}", quote(&c));
-    }
-    y
+    ]
+}
+
+/// `network-config` version 1.
+#[derive(Serialize)]
+struct NetworkConfig {
+    version: u8,
+    config: Vec<Physical>,
+}
+
+/// One NIC, matched by MAC.
+#[derive(Serialize)]
+struct Physical {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    mac_address: Q,
+    subnets: Vec<Subnet>,
+}
+
+/// A static address; the default route and resolver only on the nat network.
+#[derive(Serialize)]
+struct Subnet {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<Q>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dns_nameservers: Vec<Q>,
 }
 
 /// network-config version 1 (EL7's cloud-init 19.4 handles v1 reliably, v2 has bugs there):
@@ -178,57 +262,40 @@ fn runcmd(profile: Profile) -> String {
 /// No top-level `network:` key: NoCloud hands the file as it is to cloud-init's parser, which
 /// reads `version` at the top (only `cloud-init devel net-convert` also accepts the wrapper).
 pub fn network_config(lab: &Lab, node: &Node) -> String {
-    let mut y = String::from("version: 1\nconfig:\n");
-    for (i, nic) in node.nics.iter().enumerate() {
-        let net = lab
-            .network(&nic.network)
-            .expect("validated nic is on a lab network");
-        y.push_str(&physical(i, nic, net));
-    }
-    y
+    let config = node
+        .nics
+        .iter()
+        .enumerate()
+        .map(|(i, nic)| {
+            let net = lab
+                .network(&nic.network)
+                .expect("validated nic is on a lab network");
+            physical(i, nic, net)
+        })
+        .collect();
+    to_yaml(&NetworkConfig { version: 1, config })
 }
 
-fn physical(index: usize, nic: &Nic, net: &Network) -> String {
-    let mut y = format!(
-        "  - type: physical\n    name: eth{index}\n    mac_address: {}\n    subnets:\n      \
-         - type: static\n        address: {}/{}\n",
-        quote(&nic.mac.to_string()),
-        nic.address,
-        net.cidr.prefix
-    );
-    if let (NetKind::Nat, Some(gw)) = (net.kind, net.gateway) {
-        let _ = writeln!(y, "        gateway: {gw}");
-        if net.dns {
-            let _ = writeln!(y, "        dns_nameservers:\n          - {gw}");
-        }
-    }
-    y
-}
-
-/// A YAML double-quoted scalar. JSON string syntax is a subset of YAML's double-quoted style.
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings always serialize")
-}
-
-/// A YAML literal block scalar of `text`, its lines indented by `indent` spaces, ending with
-/// a newline. The chomping indicator keeps the text's trailing newlines exactly. The text
-/// must not start with a space (that would need an indentation indicator); ours never does.
-fn block(text: &str, indent: usize) -> String {
-    let body = text.trim_end_matches('\n');
-    let chomp = match text.len() - body.len() {
-        0 => "-",
-        1 => "",
-        _ => "+",
+fn physical(index: usize, nic: &Nic, net: &Network) -> Physical {
+    let gateway = match (net.kind, net.gateway) {
+        (NetKind::Nat, Some(gw)) => Some(gw.to_string()),
+        _ => None,
     };
-    let mut y = format!("|{chomp}\n");
-    for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
-        if !line.is_empty() {
-            y.push_str(&" ".repeat(indent));
-        }
-        y.push_str(line);
-        y.push('\n');
+    let dns_nameservers = match &gateway {
+        Some(gw) if net.dns => vec![q(gw)],
+        _ => Vec::new(),
+    };
+    Physical {
+        kind: "physical",
+        name: format!("eth{index}"),
+        mac_address: q(nic.mac.to_string()),
+        subnets: vec![Subnet {
+            kind: "static",
+            address: format!("{}/{}", nic.address, net.cidr.prefix),
+            gateway: gateway.map(q),
+            dns_nameservers,
+        }],
     }
-    y
 }
 
 #[cfg(test)]
@@ -237,14 +304,27 @@ mod tests {
 
     #[test]
     fn block_scalars_keep_trailing_newlines() {
-        assert_eq!(block("a\nb\n", 2), "|\n  a\n  b\n");
-        assert_eq!(block("a", 2), "|-\n  a\n");
-        assert_eq!(block("a\n\n", 2), "|+\n  a\n\n");
+        #[derive(Serialize)]
+        struct T {
+            a: LitString,
+        }
+        let y = |s: &str| {
+            to_yaml(&T {
+                a: LitString(s.into()),
+            })
+        };
+        assert_eq!(y("a\nb\n"), "a: |\n  a\n  b\n");
+        assert_eq!(y("a\n\n"), "a: |+\n  a\n\n");
     }
 
     #[test]
     fn quoting_escapes_yaml_specials() {
-        assert_eq!(quote("a: b # c"), "\"a: b # c\"");
-        assert_eq!(quote("x\"y"), "\"x\\\"y\"");
+        #[derive(Serialize)]
+        struct T {
+            a: Q,
+        }
+        let y = |s: &str| to_yaml(&T { a: q(s) });
+        assert_eq!(y("a: b # c"), "a: \"a: b # c\"\n");
+        assert_eq!(y("x\"y"), "a: \"x\\\"y\"\n");
     }
 }

@@ -1,0 +1,1 @@
+[ "$(getenforce)" = Disabled ] || {{installed}}

@@ -1,0 +1,3 @@
+{{install}}
+sed -i -e 's/^mirrorlist=/#mirrorlist=/' /etc/yum.repos.d/CentOS-*.repo
+yum clean all

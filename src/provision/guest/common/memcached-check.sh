@@ -1,0 +1,2 @@
+[ "$(grep -c -e {{pattern}} {{path}})" = 1 ] &&
+grep -qxF -- {{line}} {{path}}

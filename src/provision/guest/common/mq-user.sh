@@ -1,0 +1,4 @@
+if ! {{user_exists}}; then
+{{add}}
+fi
+rabbitmqctl set_permissions openstack ".*" ".*" ".*"

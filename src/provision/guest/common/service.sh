@@ -1,0 +1,3 @@
+{{install}}
+systemctl enable {{service}}
+systemctl {{verb}} {{service}}
