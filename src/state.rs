@@ -203,15 +203,6 @@ impl LabState {
         fs::rename(&tmp, &path).map_err(io("rename", &path))
     }
 
-    pub fn read(&self, name: &str) -> Result<Option<String>, StateError> {
-        let path = self.dir().join(name);
-        match fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", &path)(e)),
-        }
-    }
-
     /// Removes the lab's state directory (not the lock file, which the caller holds).
     pub fn remove(&self) -> Result<(), StateError> {
         let dir = self.dir();
