@@ -17,6 +17,7 @@ use crate::state::{self, LabState};
 mod choice;
 mod console;
 mod guests;
+mod image;
 mod inspect;
 mod nodes;
 mod plan;
@@ -24,6 +25,8 @@ mod plan;
 pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_lab};
 
 pub use console::{ESCAPE, RawMode, attach};
+
+pub use image::{build_image, buildable};
 
 pub use inspect::{doctor, log_files, open_console, snapshots, status};
 
