@@ -102,7 +102,7 @@ pub mod state {
     }
     /// The 32-byte secrets seed (hex), mode 0600: every key and password derives from it.
     pub const SEED: &str = "seed";
-    /// The lab file as `up` used it, so `down` and `status` work without the original.
+    /// The lab file as `up` used it, read when the current lab's own file is gone.
     pub const LAB_FILE: &str = "lab.toml";
     /// In the state root: the lab the last `lab up` chose, which bare commands default to.
     /// Its dot keeps it apart from lab directories (lab names have none).

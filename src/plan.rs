@@ -1,5 +1,6 @@
 //! `lab plan`: the summary of a lab and the files of every node, written to a directory.
-//! Rendering is done by [`crate::render`]; this module decides where files go.
+//! Rendering is done by [`crate::render`]; this module decides where files go;
+//! [`crate::app::plan`] picks the context.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,23 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::image::Catalogue;
-use crate::model::{Lab, Note, Source};
+use crate::model::{Lab, Note};
 use crate::names;
 use crate::render::{self, Accel, RenderContext};
-use crate::secrets::{self, LabSecrets};
+use crate::secrets::LabSecrets;
 
 /// Where `plan` assumes the hypervisor keeps a lab's pool and serial logs (qemu:///system).
 pub const DEFAULT_POOL_ROOT: &str = "/var/lib/libvirt/images";
 pub const DEFAULT_LOG_DIR: &str = "/var/log/libvirt/qemu";
-
-pub struct PlanOptions {
-    pub source: Source,
-    pub out: Option<PathBuf>,
-    pub json: bool,
-    /// `None`: detect.
-    pub accel: Option<Accel>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -162,15 +154,25 @@ pub fn print_table(s: &Summary, lab: &Lab, out: &mut dyn Write) -> std::io::Resu
     Ok(())
 }
 
-/// Writes every rendered file under `dir` (created if missing). Writes nothing else.
+/// The files of a node that hold a private key (the node's host key, in cloud-init's
+/// user-data and so in the seed ISO): written 0600.
+pub const PRIVATE_NODE_FILES: [&str; 2] = ["user-data", "seed.iso"];
+
+/// Writes every rendered file under `dir` (created if missing), those of
+/// [`PRIVATE_NODE_FILES`] 0600 before their bytes go in. Writes nothing else.
 pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let mut put = |rel: String, bytes: &[u8]| -> anyhow::Result<()> {
+    let mut put = |rel: String, bytes: &[u8], private: bool| -> anyhow::Result<()> {
         let path = dir.join(rel);
         let parent = path.parent().expect("relative path has a parent");
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}: check --out", parent.display()))?;
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        let wrote = if private {
+            write_private(&path, bytes)
+        } else {
+            std::fs::write(&path, bytes)
+        };
+        wrote.with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
         Ok(())
     };
@@ -178,6 +180,7 @@ pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result
         put(
             names::plan::network_xml(&net.name),
             render::libvirt::network_xml(lab, net, ctx).as_bytes(),
+            false,
         )?;
     }
     for node in &lab.nodes {
@@ -195,14 +198,28 @@ pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result
         ];
         debug_assert_eq!(files.map(|(n, _)| n), names::plan::NODE_FILES);
         for (name, bytes) in files {
-            put(format!("{dir}/{name}"), bytes)?;
+            let private = PRIVATE_NODE_FILES.contains(&name);
+            put(format!("{dir}/{name}"), bytes, private)?;
         }
     }
     Ok(written)
 }
 
-/// The context `plan` renders with: the default system paths and fresh secrets; no nested
-/// virtualization unless [`RenderContext::nested`] is set after.
+/// Writes `bytes` to `path` with mode 0600, also when the file was there with another mode.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
+}
+
+/// A context with the default system paths (qemu:///system) and the secrets of `seed`, every
+/// node at its first generation, no nested virtualization: what golden files are rendered with.
 pub fn context(lab: &Lab, accel: Accel, seed: &[u8; 32]) -> RenderContext {
     RenderContext {
         accel,
@@ -243,38 +260,6 @@ pub fn host_notes(lab: &Lab, host: &crate::host::HostSize) -> Vec<String> {
         ));
     }
     notes
-}
-
-pub fn run(opts: &PlanOptions, out: &mut dyn Write) -> anyhow::Result<()> {
-    let source = &opts.source;
-    let (lab, notes) = source.load(&Catalogue::builtin())?;
-    let accel = opts
-        .accel
-        .unwrap_or_else(|| crate::host::detect_accel().accel);
-    let nested = crate::host::nested_virt();
-    let mut summary = summary(&lab, &source.path, accel, &notes);
-    summary.notes.extend(nested_notes(&lab, accel, nested));
-    summary
-        .notes
-        .extend(host_notes(&lab, &crate::host::host_size()));
-    if let Some(dir) = &opts.out {
-        let seed = secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;
-        let ctx = RenderContext {
-            nested,
-            ..context(&lab, accel, &seed)
-        };
-        let written = write_files(dir, &lab, &ctx)?;
-        if !opts.json {
-            writeln!(out, "wrote {} files under {}", written.len(), dir.display())?;
-        }
-    }
-    if opts.json {
-        serde_json::to_writer_pretty(&mut *out, &summary)?;
-        writeln!(out)?;
-    } else {
-        print_table(&summary, &lab, out)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

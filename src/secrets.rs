@@ -4,6 +4,7 @@
 //! fixed in golden tests.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
@@ -33,8 +34,8 @@ pub const PASSWORD_NAMES: [&str; 16] = [
     "RABBIT_PASS",
 ];
 
-/// An Ed25519 key pair in OpenSSH text forms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An Ed25519 key pair in OpenSSH text forms. Its `Debug` shows the public key only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyPair {
     /// `-----BEGIN OPENSSH PRIVATE KEY-----` ... (unencrypted).
     pub private_openssh: String,
@@ -61,7 +62,23 @@ impl KeyPair {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `{:?}` shows in place of a secret value.
+const REDACTED: &str = "<redacted>";
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("private_openssh", &REDACTED)
+            .field("public_openssh", &self.public_openssh)
+            .finish()
+    }
+}
+
+/// Every secret of a lab. Its `Debug` shows public keys, the password names and the owner,
+/// never a private key or a password (so neither does that of [`RenderContext`]).
+///
+/// [`RenderContext`]: crate::render::RenderContext
+#[derive(Clone, PartialEq, Eq)]
 pub struct LabSecrets {
     pub user_key: KeyPair,
     /// Host key per node name.
@@ -72,6 +89,22 @@ pub struct LabSecrets {
     /// the owner metadata of every libvirt object, so two state directories with the same
     /// lab never take each other's objects for their own.
     pub owner: String,
+}
+
+impl fmt::Debug for LabSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let passwords: BTreeMap<&str, &str> = self
+            .passwords
+            .keys()
+            .map(|&name| (name, REDACTED))
+            .collect();
+        f.debug_struct("LabSecrets")
+            .field("user_key", &self.user_key)
+            .field("host_keys", &self.host_keys)
+            .field("passwords", &passwords)
+            .field("owner", &self.owner)
+            .finish()
+    }
 }
 
 fn derive(seed: &[u8; 32], label: &str) -> [u8; 32] {
@@ -128,4 +161,30 @@ pub fn random_seed() -> std::io::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
     Ok(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_shows_no_private_key_and_no_password() {
+        let source = crate::model::Source::resolve("openstack-debian12").unwrap();
+        let lab = source.load(&crate::image::Catalogue::builtin()).unwrap().0;
+        let ctx = crate::plan::context(&lab, crate::render::Accel::Tcg, &[3; 32]);
+        let s = &ctx.secrets;
+        let shown = [format!("{s:?}"), format!("{s:#?}"), format!("{ctx:?}")];
+        let mut secret: Vec<&str> = s.passwords.values().map(String::as_str).collect();
+        secret.push(&s.user_key.private_openssh);
+        secret.extend(s.host_keys.values().map(|k| k.private_openssh.as_str()));
+        for text in &shown {
+            assert!(!text.contains("PRIVATE KEY"), "{text}");
+            for value in &secret {
+                assert!(!text.contains(value), "{value} shown in {text}");
+            }
+            assert!(text.contains(&s.user_key.public_openssh), "{text}");
+            assert!(text.contains("RABBIT_PASS"), "{text}");
+            assert!(text.contains(&s.owner), "{text}");
+        }
+        // Not a vacuous check: the password table's values are there to hide.
+        assert!(secret.iter().all(|v| !v.is_empty()));
+    }
 }

@@ -194,15 +194,6 @@ impl LabState {
         write_atomic(&dir, name, bytes, 0o600)
     }
 
-    pub fn read(&self, name: &str) -> Result<Option<String>, StateError> {
-        let path = self.dir().join(name);
-        match fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", &path)(e)),
-        }
-    }
-
     /// Removes the lab's state directory (not the lock file, which the caller holds).
     pub fn remove(&self) -> Result<(), StateError> {
         let dir = self.dir();

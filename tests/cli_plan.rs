@@ -7,9 +7,23 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{require_tool, run};
+use lab::names;
+use lab::secrets::LabSecrets;
+use lab::state::LabState;
 
+/// The binary with a state root that holds no lab (plan never creates one).
 fn lab_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
+    let no_state = std::env::temp_dir().join(format!("lab-cli-plan-{}", std::process::id()));
+    stateful_bin(&no_state)
+}
+
+/// The binary with state root `state`, no lab and no libvirt URI from the environment.
+fn stateful_bin(state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+    cmd.env("LAB_STATE_DIR", state)
+        .env_remove(lab::app::LAB_ENV)
+        .env_remove("LIBVIRT_DEFAULT_URI");
+    cmd
 }
 
 fn plan_into(lab: &str, dir: &Path) -> String {
@@ -166,4 +180,139 @@ fn completions_and_the_man_page_come_from_the_cli() {
         "{}",
         &out[..200.min(out.len())]
     );
+}
+
+/// A libvirt test-driver host where the debian12 lab's controller, made by the state whose
+/// identity is `owner`, was recreated once (generation 2).
+fn host_with_recreated_controller(dir: &Path, owner: &str) -> String {
+    let node = dir.join("node.xml");
+    let domain = names::domain("ocata-deb", "controller");
+    let ns = names::METADATA_NS;
+    let xml = format!(
+        "<node>\n  <domain type='test'>\n    <name>{domain}</name>\n    <metadata><lab:owner xmlns:lab='{ns}' lab='ocata-deb' node='controller' role='controller' state='{owner}' image='debian12' disk='5000000000' addresses='203.0.113.11,10.0.0.11' generation='2' version='1'/></metadata>\n    <memory>1048576</memory>\n    <os><type>hvm</type></os>\n  </domain>\n</node>\n"
+    );
+    std::fs::write(&node, xml).unwrap();
+    format!("test://{}", node.display())
+}
+
+/// The debian12 lab's state as `lab up` leaves it under state root `state`: its seed, and the
+/// secrets that derive from it.
+fn debian12_was_up(state: &Path) -> (lab::model::Lab, [u8; 32], LabSecrets) {
+    let seed = LabState::new(state, "ocata-deb").seed().unwrap();
+    let lab = common::lab("openstack-debian12");
+    let secrets = LabSecrets::from_seed(&lab, &seed);
+    (lab, seed, secrets)
+}
+
+#[test]
+fn plan_out_of_a_lab_that_was_up_writes_the_files_up_created() {
+    let state = tempfile::tempdir().unwrap();
+    let (lab, seed, secrets) = debian12_was_up(state.path());
+    let host = tempfile::tempdir().unwrap();
+    let uri = host_with_recreated_controller(host.path(), &secrets.owner);
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(stateful_bin(state.path())
+        .args(["plan", "--lab", "openstack-debian12", "--accel", "tcg"])
+        .args(["--connect", &uri, "--out"])
+        .arg(out.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(!stdout.contains("throwaway"), "{stdout}");
+    // What `lab up` renders: the state's secrets, system paths, generations from libvirt.
+    let mut ctx = lab::plan::context(&lab, lab::render::Accel::Tcg, &seed);
+    ctx.generations.insert("controller".into(), 2);
+    for node in &lab.nodes {
+        let want = lab::render::node_files(&lab, node, &ctx).unwrap();
+        let dir = out.path().join(names::plan::node_dir(&node.name));
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let user_data = read("user-data");
+        assert!(
+            user_data.contains(&secrets.user_key.public_openssh),
+            "{}: the state's user key is authorized",
+            node.name
+        );
+        assert_eq!(user_data, want.seed.user_data, "{}", node.name);
+        assert_eq!(read("meta-data"), want.seed.meta_data, "{}", node.name);
+        assert_eq!(read("domain.xml"), want.domain_xml, "{}", node.name);
+        let iso = std::fs::read(dir.join("seed.iso")).unwrap();
+        assert!(
+            iso.windows(want.seed.user_data.len())
+                .any(|w| w == want.seed.user_data.as_bytes()),
+            "{}: the seed ISO holds that user-data",
+            node.name
+        );
+    }
+    let meta = std::fs::read_to_string(out.path().join("nodes/controller/meta-data")).unwrap();
+    assert!(
+        meta.contains(&names::instance_id("ocata-deb", "controller", 2)),
+        "the recreated node's instance-id: {meta}"
+    );
+}
+
+#[test]
+fn plan_out_of_a_lab_without_state_says_its_keys_are_throwaway_and_makes_no_state() {
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(stateful_bin(state.path())
+        .args([
+            "plan",
+            "--lab",
+            "openstack-debian12",
+            "--accel",
+            "tcg",
+            "--out",
+        ])
+        .arg(out.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("note: lab ocata-deb has no state: the files hold throwaway keys"),
+        "{stdout}"
+    );
+    assert!(!LabState::new(state.path(), "ocata-deb").exists());
+}
+
+#[test]
+fn plan_out_writes_files_holding_secrets_0600_and_the_others_as_the_umask_says() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let (lab, _, secrets) = debian12_was_up(state.path());
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(stateful_bin(state.path())
+        .args(["plan", "--lab", "openstack-debian12", "--accel", "tcg"])
+        .args(["--connect", "test:///default", "--out"])
+        .arg(out.path()));
+    assert_eq!(code, 0, "{err}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap();
+    let mut private = Vec::new();
+    for node in &lab.nodes {
+        let dir = out.path().join(names::plan::node_dir(&node.name));
+        for f in names::plan::NODE_FILES {
+            let path = dir.join(f);
+            let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            let secret = bytes.contains("PRIVATE KEY")
+                || secrets
+                    .passwords
+                    .values()
+                    .any(|p| bytes.contains(p.as_str()));
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            if secret {
+                assert_eq!(mode, 0o600, "{} holds a secret", path.display());
+                private.push(f);
+            } else {
+                assert_eq!(mode, 0o666 & !umask, "{}: the umask's mode", path.display());
+            }
+        }
+    }
+    let net = out.path().join(names::plan::network_xml("internal"));
+    let mode = std::fs::metadata(net).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask, "a network's XML: the umask's mode");
+    private.sort();
+    private.dedup();
+    let mut declared = lab::plan::PRIVATE_NODE_FILES.to_vec();
+    declared.sort();
+    assert_eq!(private, declared);
 }

@@ -53,7 +53,7 @@ fn documents(lab: &Lab, ctx: &RenderContext) -> Vec<Doc> {
             "storagevol",
             overlay,
         ));
-        let seed = libvirt::seed_volume_xml(node, SEED_SIZE);
+        let seed = libvirt::raw_volume_xml(&names::seed_volume(&node.name), SEED_SIZE);
         docs.push(doc(format!("seed-volume-{n}.xml"), "storagevol", seed));
     }
     docs.push(doc(
@@ -204,7 +204,6 @@ fn memory_in_kib_and_owner_metadata_reads_back() {
     let owner = Owner {
         lab: "ocata".into(),
         node: Some("compute1".into()),
-        role: Some("compute".into()),
         network: None,
         state: Some(ctx.secrets.owner.clone()),
         spec: Some(libvirt::NodeSpec {
@@ -213,7 +212,6 @@ fn memory_in_kib_and_owner_metadata_reads_back() {
             addresses: vec!["203.0.113.31".into(), "10.0.0.31".into()],
             generation: 1,
         }),
-        version: names::FORMAT_VERSION,
     };
     assert_eq!(libvirt::read_owner(&xml), Some(owner));
 }
@@ -364,7 +362,13 @@ mod test_driver {
                     (owner.lab, owner.node),
                     (lab.name.clone(), Some(node.name.clone()))
                 );
-                assert_eq!(owner.version, names::FORMAT_VERSION);
+                let version = names::FORMAT_VERSION.to_string();
+                let owner_el = format!("{}:owner", names::METADATA_PREFIX);
+                assert_eq!(attr_values(&back, &owner_el, "version"), [version]);
+                assert_eq!(
+                    attr_values(&back, &owner_el, "role"),
+                    [format!("{:?}", node.role).to_lowercase()]
+                );
                 // libvirt mirrors the serial port's log onto the console that sits on it.
                 let appends = attr_values(&back, "log", "append");
                 assert!(
@@ -402,7 +406,7 @@ mod test_driver {
                 let size = node.disk.bytes().to_string();
                 assert_eq!(texts(&back, "capacity"), [size], "{back}");
                 vol.delete(0).unwrap();
-                let xml = libvirt::seed_volume_xml(node, SEED_SIZE);
+                let xml = libvirt::raw_volume_xml(&names::seed_volume(&node.name), SEED_SIZE);
                 let seed = StorageVol::create_xml(&pool, &xml, 0).unwrap();
                 assert_eq!(seed.name().unwrap(), names::seed_volume(&node.name));
                 seed.delete(0).unwrap();

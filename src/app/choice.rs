@@ -95,6 +95,15 @@ impl LabChoice {
         }
     }
 
+    /// The name of the lab's first node, for hints; `NODE` when the lab does not load.
+    pub fn first_node(&self) -> String {
+        self.source()
+            .ok()
+            .and_then(|s| s.load(&crate::image::Catalogue::builtin()).ok())
+            .and_then(|(l, _)| l.nodes.first().map(|n| n.name.clone()))
+            .unwrap_or_else(|| "NODE".into())
+    }
+
     /// What a `lab` command needs to pick this lab: nothing when a bare command picks it
     /// (the default, the current lab), else ` --lab ARG`.
     pub fn flag(&self) -> String {

@@ -17,14 +17,25 @@ use crate::state::{self, LabState};
 mod choice;
 mod console;
 mod guests;
+mod image;
+mod inspect;
+mod nodes;
+mod plan;
 
 pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_lab};
 
 pub use console::{ESCAPE, RawMode, attach};
 
+pub use image::{build_image, buildable};
+
+pub use inspect::{doctor, log_files, open_console, snapshots, status};
+
+pub use nodes::{checks_passed, provision_nodes, ssh_command, ssh_run, verify_nodes};
+
+pub use plan::{Planned, plan};
+
 pub use guests::{
-    GuestProblem, NodeError, netns as guests_netns, provision, ready, remote_command,
-    require_running, serial_tail, ssh_targets, verify,
+    GuestProblem, NodeError, provision, ready, remote_command, serial_tail, ssh_targets, verify,
 };
 
 /// The libvirt URI when neither `--connect` nor LIBVIRT_DEFAULT_URI says one.
@@ -122,16 +133,21 @@ impl Target {
 
     /// The render context from the lab's state (the secrets seed is created on first use).
     pub fn context(&self, accel: Accel) -> anyhow::Result<RenderContext> {
-        let seed = self.state.seed()?;
+        Ok(self.context_with(&self.state.seed()?, accel))
+    }
+
+    /// The render context of this lab and host with the secrets of `seed`; every node at its
+    /// first generation (`lab up` reads the real ones from libvirt).
+    pub fn context_with(&self, seed: &[u8; 32], accel: Accel) -> RenderContext {
         let (pool_dir, log_dir) = host_dirs(&self.uri, &self.lab.name, self.pool_root.as_deref());
-        Ok(RenderContext {
+        RenderContext {
             accel,
-            secrets: LabSecrets::from_seed(&self.lab, &seed),
+            secrets: LabSecrets::from_seed(&self.lab, seed),
             pool_dir,
             log_dir,
             generations: Default::default(),
             nested: crate::host::nested_virt(),
-        })
+        }
     }
 }
 
@@ -155,15 +171,21 @@ pub struct UpProgress<'a> {
 
 /// `lab up`: converge libvirt to the lab; with `provision`, wait for SSH, provision, verify
 /// from the other node, and take the `lab-up` snapshot that bare `lab reset` returns to.
-/// A first `up` that fails before the nodes exist leaves no state behind.
+/// A first `up` that fails before the nodes exist leaves no state behind. The base image is
+/// `image`, else the lab's image from the cache.
 pub fn up(
     t: &Target,
     accel: Accel,
-    image: &Path,
+    image: Option<&Path>,
     recreate: &[String],
     provision: Option<&crate::ssh::Timeouts>,
     progress: &UpProgress,
 ) -> anyhow::Result<UpReport> {
+    let image = match image {
+        Some(path) => path.to_path_buf(),
+        None => crate::cache::Cache::open()?.path_for(&t.lab.image.name)?,
+    };
+    let image = image.as_path();
     let _lock = t.state.lock("up")?;
     let fresh = !t.state.exists();
     let ctx = t.context(accel)?;

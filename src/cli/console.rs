@@ -1,11 +1,9 @@
-//! `lab console` and `lab logs`: parse and delegate to [`crate::app`].
+//! `lab console` and `lab logs`: parse, delegate to [`crate::app`], print.
 
 use std::io::{BufRead, Seek, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::LabArgs;
-use crate::libvirt::Hypervisor;
 
 /// Attach to a node's serial console (through libvirt, so it works on remote hosts too).
 ///
@@ -33,8 +31,7 @@ pub struct LogsArgs {
 
 pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    let domain = t.domain(&args.node)?;
-    let console: Arc<dyn crate::libvirt::Console> = Arc::from(t.connect()?.console(&domain)?);
+    let (domain, console) = crate::app::open_console(&t, &args.node)?;
     let raw = crate::app::RawMode::enable(std::io::stdin());
     if raw.is_some() {
         eprint!("connected to {domain}'s serial console; escape with Ctrl-]\r\n");
@@ -48,15 +45,7 @@ pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
 
 pub fn logs(lab: &LabArgs, args: LogsArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    t.domain(&args.node)?;
-    let (_, log_dir) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
-    let mut files = Vec::new();
-    if !args.provision {
-        files.push(log_dir.join(crate::names::serial_log(&t.lab.name, &args.node)));
-    }
-    if !args.serial {
-        files.push(t.state.dir().join(crate::names::node_log(&args.node)));
-    }
+    let files = crate::app::log_files(&t, &args.node, !args.provision, !args.serial)?;
     for f in &files {
         match std::fs::read_to_string(f) {
             Ok(text) => println!("==> {} <==\n{text}", f.display()),

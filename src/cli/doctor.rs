@@ -1,7 +1,7 @@
-//! `lab doctor`: parse, run the checks of [`crate::doctor`], print.
+//! `lab doctor`: parse, delegate to [`crate::app::doctor`], print.
 
 use crate::cli::LabArgs;
-use crate::doctor::{self, Finding, Level};
+use crate::doctor;
 
 /// Check this host for the lab and say what to do about each problem.
 ///
@@ -18,33 +18,7 @@ pub struct Args {
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let t = lab.target()?;
-    let (pool_dir, _) = crate::app::host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
-    let mut findings = vec![doctor::accel(), doctor::nested()];
-    match t.connect() {
-        Ok(hv) => {
-            findings.push(doctor::libvirt(&t.uri, &Ok(())));
-            findings.extend(doctor::with_libvirt(
-                &t.lab,
-                &hv,
-                crate::app::is_local(&t.uri),
-            ));
-        }
-        Err(e) => findings.push(Finding {
-            check: "libvirt",
-            level: Level::Fail,
-            detail: format!("{e:#}"),
-            fix: "start libvirtd, join the libvirt group, or pass --connect qemu:///session".into(),
-        }),
-    }
-    if crate::app::is_local(&t.uri) {
-        let root = pool_dir.parent().unwrap_or(&pool_dir);
-        findings.push(doctor::disk(&t.lab, root, doctor::free_space(root)));
-        findings.push(doctor::traversable(&pool_dir));
-    }
-    findings.push(doctor::image(
-        &t.lab,
-        crate::cache::Cache::open()?.path_for(&t.lab.image.name),
-    ));
+    let findings = crate::app::doctor(&t)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {

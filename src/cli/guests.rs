@@ -4,7 +4,6 @@ use std::os::unix::process::CommandExt;
 
 use crate::cli::LabArgs;
 use crate::cli::output::{Screen, print_checks};
-use crate::guest::Guest;
 use crate::provision::engine::Selection;
 
 /// Re-run provisioning steps; steps already done report `ok` and change nothing.
@@ -60,17 +59,17 @@ pub struct SshArgs {
 
 pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    crate::app::secrets(&t)?;
-    let _lock = t.state.lock("provision")?;
     let sel = Selection {
         node: args.node,
         step: args.step,
     };
-    let timeouts = crate::cli::timeouts(args.timeout);
     let screen = Screen::new(false);
-    let events = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
-        crate::app::provision(&t, ctx, &guests, &sel, &screen).await
-    });
+    let progress = crate::app::UpProgress {
+        objects: &screen,
+        steps: &screen,
+    };
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let events = crate::app::provision_nodes(&t, &sel, &timeouts, &progress);
     drop(screen);
     let events = events?;
     let changed = events
@@ -83,12 +82,8 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
 
 pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    crate::app::secrets(&t)?;
-    let timeouts = crate::cli::timeouts(args.timeout);
     let screen = Screen::new(args.json);
-    let checks = crate::app::with_guests_reporting(&t, &timeouts, &screen, async |ctx, guests| {
-        Ok(crate::app::verify(&t, ctx, &guests).await?)
-    });
+    let checks = crate::app::verify_nodes(&t, &crate::cli::timeouts(args.timeout), &screen);
     drop(screen);
     let checks = checks?;
     if args.json {
@@ -96,55 +91,20 @@ pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     } else {
         print_checks(&checks);
     }
-    match checks.iter().filter(|c| !c.passed).count() {
-        0 => Ok(()),
-        n => Err(crate::app::GuestProblem(format!("{n} of {} checks failed", checks.len())).into()),
-    }
+    Ok(crate::app::checks_passed(&checks)?)
 }
 
 pub fn ssh(lab: &LabArgs, args: SshArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    crate::app::secrets(&t)?;
-    crate::app::require_running(&t, &t.connect()?, &args.node)?;
     if args.command.is_empty() {
-        return Err(interactive(&t, &args.node));
+        let err = crate::app::ssh_command(&t, &args.node)?.exec();
+        anyhow::bail!("cannot run ssh: {err}: install openssh-client");
     }
-    let script = crate::app::remote_command(&args.command);
     let timeouts = crate::cli::timeouts(60);
-    let node = args.node.clone();
-    let out = crate::app::with_guests(&t, &timeouts, async |_, guests| {
-        let guest = guests
-            .iter()
-            .find(|g| g.node() == node)
-            .expect("every node connected");
-        Ok(guest.run(&script).await?)
-    })?;
+    let out = crate::app::ssh_run(&t, &args.node, &args.command, &timeouts)?;
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
     std::process::exit(i32::try_from(out.status).unwrap_or(255));
-}
-
-/// Replaces this process with OpenSSH on the lab's generated config; returns only on error.
-fn interactive(t: &crate::app::Target, node: &str) -> anyhow::Error {
-    let (identity, known_hosts) = match crate::app::access_files(t) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let config = crate::render::access::ssh_config(&t.lab, &identity, &known_hosts);
-    let path = t.state.dir().join("ssh_config");
-    if let Err(e) = t.state.write("ssh_config", config.as_bytes()) {
-        return e.into();
-    }
-    let mut cmd = match crate::app::guests_netns() {
-        Some(ns) => {
-            let mut c = std::process::Command::new("ip");
-            c.args(["netns", "exec", &ns, "ssh"]);
-            c
-        }
-        None => std::process::Command::new("ssh"),
-    };
-    let err = cmd.arg("-F").arg(&path).arg(node).exec();
-    anyhow::anyhow!("cannot run ssh: {err}: install openssh-client")
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `lab image`: parse and delegate to [`crate::cache`].
+//! `lab image`: parse, delegate to [`crate::cache`] and [`crate::app`], print.
 
 use std::path::PathBuf;
 
@@ -84,7 +84,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             build(&cache, &name, &opts, out)?;
         }
         Command::RecipeHash { name, full } => {
-            buildable(&cache, &name)?;
+            crate::app::buildable(&cache, &name)?;
             println!("{}", crate::build::recipe_hash(full));
         }
         Command::Rm { name } => {
@@ -131,45 +131,25 @@ fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Only images without a download url are built (debian12).
-fn buildable<'a>(cache: &'a Cache, name: &str) -> anyhow::Result<&'a crate::image::Image> {
-    let image = cache.image(name)?;
-    if image.url.is_some() || image.profile != crate::image::Profile::Debian12 {
-        anyhow::bail!("image {name} is downloaded, not built: run `lab image pull {name}`");
-    }
-    Ok(image)
-}
-
 fn build(
     cache: &Cache,
     name: &str,
     opts: &crate::build::BuildOptions,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let image = buildable(cache, name)?;
     let screen = Screen::new(false);
-    let built = |report: &crate::build::BuildReport| {
-        format!(
-            "{name}: built in {:.0}s ({} MiB, recipe {})",
-            report.total.as_secs_f64(),
-            report.size >> 20,
-            report.recipe_hash
-        )
-    };
-    let Some(out) = out else {
-        let tmp = cache.image_path(name).with_extension("build.qcow2");
-        let report = crate::build::build(image, opts, &tmp, &screen);
-        drop(screen);
-        let report = report?;
-        let imported = cache.import(name, &tmp);
-        let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(crate::build::recipe_file(&tmp));
-        println!("{}, cached as {}", built(&report), imported?.display());
-        return Ok(());
-    };
-    let report = crate::build::build(image, opts, &out, &screen);
+    let built = crate::app::build_image(cache, name, opts, out.as_deref(), &screen);
     drop(screen);
-    let report = report?;
-    println!("{} as {}", built(&report), out.display());
+    let (report, path) = built?;
+    let built = format!(
+        "{name}: built in {:.0}s ({} MiB, recipe {})",
+        report.total.as_secs_f64(),
+        report.size >> 20,
+        report.recipe_hash
+    );
+    match out {
+        Some(_) => println!("{built} as {}", path.display()),
+        None => println!("{built}, cached as {}", path.display()),
+    }
     Ok(())
 }

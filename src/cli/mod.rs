@@ -225,13 +225,7 @@ pub fn main() -> ExitCode {
             );
             let code = exit_code(&err);
             if code == exit::GUEST {
-                let node = lab
-                    .choice()
-                    .source()
-                    .ok()
-                    .and_then(|s| s.load(&crate::image::Catalogue::builtin()).ok())
-                    .and_then(|(l, _)| l.nodes.first().map(|n| n.name.clone()))
-                    .unwrap_or_else(|| "NODE".into());
+                let node = lab.choice().first_node();
                 let hint = format!(
                     "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
                 );

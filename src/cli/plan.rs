@@ -1,14 +1,16 @@
-//! `lab plan`: parse and delegate to [`crate::plan`].
+//! `lab plan`: parse, delegate to [`crate::app::plan`], print.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::{AccelArg, LabArgs};
-use crate::plan::{self, PlanOptions};
 
 /// Show what a lab will create, or write every file of it to a directory
 ///
-/// Touches no libvirt and writes nothing outside --out. Without --out, prints a summary of
-/// nodes, sizes, NICs and notes (such as a disk raised to the image size).
+/// Writes nothing outside --out. Without --out, prints a summary of nodes, sizes, NICs and
+/// notes (such as a disk raised to the image size). For a lab that was brought up, the files
+/// are those `lab up` created (its keys, passwords and instance-ids; libvirt is read for the
+/// latter); for any other lab they hold throwaway keys.
 ///
 /// Examples:
 ///   lab plan --lab openstack-ocata
@@ -17,7 +19,8 @@ use crate::plan::{self, PlanOptions};
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Write the rendered files here: networks/<net>.xml and nodes/<node>/*.
+    /// Write the rendered files here: networks/<net>.xml and nodes/<node>/*. Files holding
+    /// private keys or passwords are 0600.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Print the summary as JSON.
@@ -29,15 +32,22 @@ pub struct Args {
 }
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
-    let options = PlanOptions {
-        source: lab.choice().source()?,
-        out: args.out,
-        json: args.json,
-        accel: match args.accel {
-            AccelArg::Auto => None,
-            AccelArg::Kvm => Some(crate::render::Accel::Kvm),
-            AccelArg::Tcg => Some(crate::render::Accel::Tcg),
-        },
+    let t = lab.target()?;
+    let accel = match args.accel {
+        AccelArg::Auto => None,
+        AccelArg::Kvm => Some(crate::render::Accel::Kvm),
+        AccelArg::Tcg => Some(crate::render::Accel::Tcg),
     };
-    plan::run(&options, &mut std::io::stdout().lock())
+    let planned = crate::app::plan(&t, accel, args.out.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    if let (Some(dir), Some(written), false) = (&args.out, &planned.written, args.json) {
+        writeln!(out, "wrote {} files under {}", written.len(), dir.display())?;
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &planned.summary)?;
+        writeln!(out)?;
+    } else {
+        crate::plan::print_table(&planned.summary, &t.lab, &mut out)?;
+    }
+    Ok(())
 }

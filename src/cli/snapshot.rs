@@ -1,4 +1,4 @@
-//! `lab snapshot` and `lab reset`: parse and delegate to [`crate::lifecycle`].
+//! `lab snapshot` and `lab reset`: parse, delegate to [`crate::app`], print.
 
 use crate::cli::{LabArgs, output::Screen};
 use crate::lifecycle;
@@ -40,7 +40,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
         }
         Command::List { json } => {
             let t = lab.target()?;
-            let names = lifecycle::list_snapshots(&t.connect()?, &t.lab)?;
+            let names = crate::app::snapshots(&t)?;
             if json {
                 println!("{}", serde_json::to_string(&names)?);
             } else {

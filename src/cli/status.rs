@@ -1,4 +1,4 @@
-//! `lab status`: parse and delegate to [`crate::lifecycle::status`].
+//! `lab status`: parse, delegate to [`crate::app::status`], print.
 
 use crate::cli::LabArgs;
 use crate::lifecycle::Status;
@@ -17,8 +17,7 @@ pub struct Args {
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let target = lab.target()?;
-    let hv = target.connect()?;
-    let status = crate::lifecycle::status(&hv, &target.lab)?;
+    let status = crate::app::status(&target)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

@@ -47,10 +47,6 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     for note in &target.notes {
         eprintln!("note: {note}");
     }
-    let image = match args.image {
-        Some(path) => path,
-        None => crate::cache::Cache::open()?.path_for(&target.lab.image.name)?,
-    };
     let timeouts = crate::cli::timeouts(args.timeout);
     let provision = (!args.no_provision).then_some(&timeouts);
     let screen = Screen::new(false);
@@ -61,7 +57,7 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let report = crate::app::up(
         &target,
         args.accel.resolve(),
-        &image,
+        args.image.as_deref(),
         &args.recreate,
         provision,
         &progress,

@@ -63,11 +63,6 @@ impl LibvirtError {
             LibvirtError::Connect { .. } => None,
         }
     }
-
-    /// The driver does not implement the call (e.g. volume upload on the test driver).
-    pub fn is_unsupported(&self) -> bool {
-        self.code() == Some(virt::sys::VIR_ERR_NO_SUPPORT as i32)
-    }
 }
 
 pub type Result<T> = std::result::Result<T, LibvirtError>;

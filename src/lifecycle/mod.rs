@@ -14,7 +14,7 @@ pub use down::down;
 pub use inventory::{Clash, Inventory, route_clashes};
 pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
-pub use up::{UpOptions, up};
+pub use up::{UpOptions, generations, up};
 
 pub use crate::progress::{Action, Event, Progress, Quiet};
 

@@ -105,8 +105,8 @@ pub fn up(
 }
 
 /// Each node's generation, as its domain's owner metadata records it (derived from libvirt,
-/// so a re-run renders the same seed).
-fn generations(inv: &Inventory, lab: &Lab) -> std::collections::BTreeMap<String, u64> {
+/// so a re-run renders the same seed, and `lab plan` the seed that runs).
+pub fn generations(inv: &Inventory, lab: &Lab) -> std::collections::BTreeMap<String, u64> {
     inv.our_domains(&lab.name)
         .into_iter()
         .filter_map(|(_, o)| Some((o.node?, o.spec?.generation)))

@@ -257,11 +257,6 @@ pub fn overlay_volume_xml(lab: &Lab, node: &Node, ctx: &RenderContext) -> String
     })
 }
 
-/// `<volume>` of a node's cloud-init seed ISO: a raw file of `size_bytes`.
-pub fn seed_volume_xml(node: &Node, size_bytes: u64) -> String {
-    raw_volume_xml(&names::seed_volume(&node.name), size_bytes)
-}
-
 /// `<volume>` of a raw file of `size_bytes` (seeds; the image, uploaded as it is).
 pub fn raw_volume_xml(name: &str, size_bytes: u64) -> String {
     document(|w| {
@@ -324,14 +319,14 @@ impl NodeSpec {
     }
 }
 
-/// The owner of a domain or network, as its lab metadata records it.
+/// The owner of a domain or network, as its lab metadata records it: what `lab` checks of
+/// it. (The element also says the node's role, for people reading libvirt's XML, and the
+/// format version, which must be a number.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub lab: String,
     /// Domains only.
     pub node: Option<String>,
-    /// Domains only.
-    pub role: Option<String>,
     /// Networks only.
     pub network: Option<String>,
     /// The identity of the state directory that created it ([`LabSecrets::owner`]); `None`
@@ -341,8 +336,6 @@ pub struct Owner {
     pub state: Option<String>,
     /// Domains only; `None` on objects made before it was recorded.
     pub spec: Option<NodeSpec>,
-    /// [`names::FORMAT_VERSION`] of the `lab` that defined the domain.
-    pub version: u32,
 }
 
 /// Reads the lab metadata out of a domain or network XML as libvirt returns it. The element is matched by
@@ -382,14 +375,13 @@ fn owner_from(e: &BytesStart) -> Option<Owner> {
             generation: attr("generation")?.parse().ok()?,
         })
     })();
+    attr("version")?.parse::<u32>().ok()?;
     Some(Owner {
         lab: attr("lab")?,
         node: attr("node"),
-        role: attr("role"),
         network: attr("network"),
         state: attr("state"),
         spec,
-        version: attr("version")?.parse().ok()?,
     })
 }
 
@@ -403,11 +395,8 @@ mod tests {
     fn read_owner_matches_by_namespace_not_prefix() {
         let owner = read_owner(OWNER).unwrap();
         assert_eq!(owner.lab, "a&b");
-        assert_eq!(
-            (owner.node.as_deref(), owner.role.as_deref()),
-            (Some("n"), Some("compute"))
-        );
-        assert_eq!(owner.version, 1);
+        assert_eq!(owner.node.as_deref(), Some("n"));
+        assert_eq!((owner.network, owner.state, owner.spec), (None, None, None));
     }
 
     #[test]
@@ -417,16 +406,12 @@ mod tests {
         let lab_prefix_wrong_ns = r#"<domain><metadata><lab:owner xmlns:lab="urn:x" lab="a" node="n" role="r" version="1"/></metadata></domain>"#;
         assert_eq!(read_owner(lab_prefix_wrong_ns), None);
         assert_eq!(read_owner(&OWNER.replace(r#" lab="a&amp;b""#, "")), None);
-        assert_eq!(
-            read_owner(&OWNER.replace(r#" role="compute""#, ""))
-                .unwrap()
-                .role,
-            None
-        );
+        assert!(read_owner(&OWNER.replace(r#" role="compute""#, "")).is_some());
         assert_eq!(
             read_owner(&OWNER.replace(r#"version="1""#, r#"version="x""#)),
             None
         );
+        assert_eq!(read_owner(&OWNER.replace(r#" version="1""#, "")), None);
         assert_eq!(read_owner("<domain><name>x</name></domain>"), None);
         assert_eq!(read_owner("not xml <"), None);
     }

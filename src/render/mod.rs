@@ -45,7 +45,8 @@ impl std::fmt::Display for Accel {
     }
 }
 
-/// What rendering needs besides the lab: host-side facts and the lab's secrets.
+/// What rendering needs besides the lab: host-side facts and the lab's secrets. Its `Debug`
+/// shows no secret value ([`LabSecrets`] redacts them).
 #[derive(Debug, Clone)]
 pub struct RenderContext {
     pub accel: Accel,
