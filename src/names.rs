@@ -8,6 +8,19 @@ pub const METADATA_PREFIX: &str = "lab";
 /// Version of the metadata and naming scheme, stored in each object's metadata.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// A per-user root directory: `$own` when set and not empty, else `$xdg/lab`, else
+/// `$HOME/<home>` (the XDG base directory rule; `None` without any of them).
+pub fn user_root(own: &str, xdg: &str, home: &str) -> Option<std::path::PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    var(own)
+        .or_else(|| var(xdg).map(|p| p.join("lab")))
+        .or_else(|| var("HOME").map(|p| p.join(home)))
+}
+
 /// libvirt domain of a node: `lab-<lab>-<node>`.
 pub fn domain(lab: &str, node: &str) -> String {
     format!("lab-{lab}-{node}")

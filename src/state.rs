@@ -39,14 +39,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> State
 
 /// The state root: `$LAB_STATE_DIR`, else `$XDG_STATE_HOME/lab`, else `~/.local/state/lab`.
 pub fn root() -> Result<PathBuf, StateError> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("LAB_STATE_DIR")
-        .or_else(|| var("XDG_STATE_HOME").map(|p| p.join("lab")))
-        .or_else(|| var("HOME").map(|p| p.join(".local/state/lab")))
+    crate::names::user_root("LAB_STATE_DIR", "XDG_STATE_HOME", ".local/state/lab")
         .ok_or(StateError::NoRoot)
 }
 

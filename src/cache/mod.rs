@@ -36,14 +36,7 @@ pub use resume::{ContentRange, ResumePlan, parse_content_range, range_header, re
 
 /// The cache root: `$LAB_CACHE_DIR`, else `$XDG_CACHE_HOME/lab`, else `~/.cache/lab`.
 pub fn root() -> Result<PathBuf, CacheError> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("LAB_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("lab")))
-        .or_else(|| var("HOME").map(|p| p.join(".cache/lab")))
+    crate::names::user_root("LAB_CACHE_DIR", "XDG_CACHE_HOME", ".cache/lab")
         .ok_or(CacheError::NoRoot)
 }
 
