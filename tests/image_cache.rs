@@ -12,10 +12,11 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use lab::cache::qemu_img::standalone_qcow2;
-use lab::cache::{Cache, CacheError, Progress, Timeouts, sha256_file};
+use lab::cache::{Cache, CacheError, Timeouts, sha256_file};
 use lab::image::{Catalogue, Format, Image, Profile};
 use lab::model::units::ByteSize;
 use lab::names;
+use lab::progress::{Action, Event, Progress, Work};
 
 const GIB: u64 = 1 << 30;
 
@@ -421,19 +422,46 @@ fn answer(mut s: TcpStream, body: &[u8], reply: Reply, seen: &Mutex<Vec<String>>
     let _ = s.flush();
 }
 
-/// Records every progress call.
+/// Records every progress event of a pull.
 #[derive(Default)]
-struct Recorder {
-    updates: Vec<(u64, Option<u64>)>,
-    notes: Vec<String>,
-}
+struct Recorder(Mutex<Vec<Event>>);
 
 impl Progress for Recorder {
-    fn update(&mut self, done: u64, total: Option<u64>) {
-        self.updates.push((done, total));
+    fn event(&self, e: Event) {
+        self.0.lock().unwrap().push(e);
     }
-    fn note(&mut self, text: &str) {
-        self.notes.push(text.to_string());
+}
+
+impl Recorder {
+    /// The bytes moved, in order: `(done, total)`.
+    fn updates(&self) -> Vec<(u64, Option<u64>)> {
+        let events = self.0.lock().unwrap();
+        let moved = events.iter().filter_map(|e| match e {
+            Event::Work(Work {
+                kind: "download",
+                action: Action::Moved { done, total },
+                ..
+            }) => Some((*done, *total)),
+            _ => None,
+        });
+        moved.collect()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let events = self.0.lock().unwrap();
+        let notes = events.iter().filter_map(|e| match e {
+            Event::Note(text) => Some(text.clone()),
+            _ => None,
+        });
+        notes.collect()
+    }
+
+    /// The action of the last event, which ends the download.
+    fn last_action(&self) -> Option<Action> {
+        match self.0.lock().unwrap().last() {
+            Some(Event::Work(w)) => Some(w.action),
+            _ => None,
+        }
     }
 }
 
@@ -461,9 +489,9 @@ fn pull_resumes_after_a_cut_connection_with_a_range_request() {
         &root,
         vec![image("x", Some(&server.url), Some(&sum), 8 * GIB)],
     );
-    let mut rec = Recorder::default();
+    let rec = Recorder::default();
 
-    let path = c.pull("x", &mut rec).unwrap();
+    let path = c.pull("x", &rec).unwrap();
 
     let heads = server.heads();
     assert_eq!(heads.len(), 2, "{heads:?}");
@@ -474,13 +502,14 @@ fn pull_resumes_after_a_cut_connection_with_a_range_request() {
     assert!(c.list().unwrap()[0].verified);
     let total = body.len() as u64;
     assert!(
-        rec.updates.windows(2).all(|w| w[0].0 <= w[1].0),
+        rec.updates().windows(2).all(|w| w[0].0 <= w[1].0),
         "{:?}",
-        rec.updates
+        rec.updates()
     );
-    assert!(rec.updates.iter().all(|u| u.1 == Some(total)));
-    assert_eq!(rec.updates.last(), Some(&(total, Some(total))));
-    assert!(rec.updates.contains(&(50_000, Some(total))));
+    assert!(rec.updates().iter().all(|u| u.1 == Some(total)));
+    assert_eq!(rec.updates().last(), Some(&(total, Some(total))));
+    assert!(rec.updates().contains(&(50_000, Some(total))));
+    assert_eq!(rec.last_action(), Some(Action::Done), "the pull ends done");
 }
 
 #[test]
@@ -494,18 +523,18 @@ fn pull_resumes_the_partial_file_of_an_earlier_run() {
     );
     std::fs::create_dir_all(tmp.path().join("images")).unwrap();
     std::fs::write(c.partial_path("x"), &body[..1000]).unwrap();
-    let mut rec = Recorder::default();
+    let rec = Recorder::default();
 
-    c.pull("x", &mut rec).unwrap();
+    c.pull("x", &rec).unwrap();
 
     let heads = server.heads();
     assert_eq!(heads.len(), 1, "{heads:?}");
     assert_eq!(range_of(&heads[0]).as_deref(), Some("bytes=1000-"));
-    assert_eq!(rec.updates.first().map(|u| u.0), Some(1000));
+    assert_eq!(rec.updates().first().map(|u| u.0), Some(1000));
     assert_eq!(std::fs::read(c.path_for("x").unwrap()).unwrap(), body);
 
-    let mut again = Recorder::default();
-    c.pull("x", &mut again).unwrap();
+    let again = Recorder::default();
+    c.pull("x", &again).unwrap();
     assert_eq!(
         server.heads().len(),
         1,
@@ -524,9 +553,9 @@ fn pull_starts_over_when_the_server_ignores_range() {
     );
     std::fs::create_dir_all(tmp.path().join("images")).unwrap();
     std::fs::write(c.partial_path("x"), vec![0xee; 1000]).unwrap();
-    let mut rec = Recorder::default();
+    let rec = Recorder::default();
 
-    let path = c.pull("x", &mut rec).unwrap();
+    let path = c.pull("x", &rec).unwrap();
 
     let heads = server.heads();
     assert_eq!(range_of(&heads[0]).as_deref(), Some("bytes=1000-"));
@@ -536,11 +565,11 @@ fn pull_starts_over_when_the_server_ignores_range() {
         "the junk prefix was dropped"
     );
     assert!(
-        rec.notes.iter().any(|n| n.contains("ignored the resume")),
+        rec.notes().iter().any(|n| n.contains("ignored the resume")),
         "{:?}",
-        rec.notes
+        rec.notes()
     );
-    assert_eq!(rec.updates.first().map(|u| u.0), Some(0));
+    assert_eq!(rec.updates().first().map(|u| u.0), Some(0));
 }
 
 #[test]
@@ -560,9 +589,15 @@ fn pull_deletes_a_corrupt_download_and_names_both_sums() {
         vec![image("x", Some(&server.url), Some(&sum), 8 * GIB)],
     );
 
-    let err = c.pull("x", &mut Recorder::default()).unwrap_err();
+    let rec = Recorder::default();
+    let err = c.pull("x", &rec).unwrap_err();
 
     assert!(matches!(err, CacheError::DownloadCorrupt { .. }), "{err:?}");
+    assert_eq!(
+        rec.last_action(),
+        Some(Action::Failed),
+        "the pull ends failed"
+    );
     let msg = err.to_string();
     assert!(msg.contains(&sum) && msg.contains(&other_sum), "{msg}");
     assert!(msg.contains("deleted") && msg.contains(".part"), "{msg}");
@@ -579,7 +614,7 @@ fn pull_errors_say_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let c = cache(tmp.path(), vec![image("built", None, None, GIB)]);
     let msg = c
-        .pull("built", &mut Recorder::default())
+        .pull("built", &Recorder::default())
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -594,7 +629,7 @@ fn pull_errors_say_what_to_do() {
         read: Duration::from_millis(500),
     };
     let started = Instant::now();
-    let err = c.pull("x", &mut Recorder::default()).unwrap_err();
+    let err = c.pull("x", &Recorder::default()).unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the read timeout applies"
@@ -618,7 +653,7 @@ fn pull_accepts_a_partial_file_that_is_already_complete() {
     std::fs::create_dir_all(tmp.path().join("images")).unwrap();
     std::fs::write(c.partial_path("x"), &body).unwrap();
 
-    let path = c.pull("x", &mut Recorder::default()).unwrap();
+    let path = c.pull("x", &Recorder::default()).unwrap();
 
     let heads = server.heads();
     assert_eq!(heads.len(), 1, "{heads:?}");

@@ -9,36 +9,43 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lab::cli::output::Screen;
-use lab::lifecycle::{Action, Event, Progress};
-use lab::provision::engine::{Outcome, StepEvent, StepProgress};
+use lab::progress::{Action, CheckEvent, Event, Outcome, Progress, StepEvent, Verdict, Work};
 
 /// Set in the child: render the script instead of testing.
 const CHILD: &str = "LAB_TEST_SCREEN_CHILD";
 const TEST: &str = "a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines";
 
 fn ev(kind: &'static str, name: &str, action: Action) -> Event {
-    Event {
+    Event::Work(Work {
         kind,
         name: name.into(),
         action,
         elapsed: Duration::from_millis(2600),
-    }
+    })
 }
 
-fn step(node: &str, step: &'static str, outcome: Outcome) -> StepEvent {
-    StepEvent {
+fn step(node: &str, step: &'static str, outcome: Outcome) -> Event {
+    Event::Step(StepEvent {
         node: node.into(),
         step,
         outcome,
         elapsed: Duration::from_millis(3100),
-    }
+    })
+}
+
+fn check(node: &str, check: &'static str, verdict: Verdict) -> Event {
+    Event::Check(CheckEvent {
+        node: node.into(),
+        check,
+        verdict,
+        elapsed: Duration::from_millis(400),
+    })
 }
 
 /// What the child shows: `lab up`'s progress, in its order.
 fn script() {
     let screen = Screen::new(false);
     let p: &dyn Progress = &screen;
-    let s: &dyn StepProgress = &screen;
     let mib = 1u64 << 20;
     p.event(ev("probe", "qemu capabilities", Action::Running));
     p.event(ev("pool", "lab-ocata-deb", Action::Created));
@@ -53,12 +60,16 @@ fn script() {
     p.event(ev("probe", "qemu capabilities", Action::Done));
     p.event(ev("volume", "image-debian12.qcow2", moved(8 * mib)));
     p.event(ev("volume", "image-debian12.qcow2", Action::Created));
-    s.event(&step("controller", "chrony", Outcome::Running));
-    s.event(&step("compute1", "chrony", Outcome::Running));
-    s.event(&step("controller", "chrony", Outcome::Changed));
-    s.event(&step("controller", "sql", Outcome::Running));
-    s.event(&step("compute1", "chrony", Outcome::Ok));
-    s.event(&step("controller", "sql", Outcome::Changed));
+    p.event(step("controller", "chrony", Outcome::Running));
+    p.event(step("compute1", "chrony", Outcome::Running));
+    p.event(step("controller", "chrony", Outcome::Changed));
+    p.event(step("controller", "sql", Outcome::Running));
+    p.event(step("compute1", "chrony", Outcome::Ok));
+    p.event(step("controller", "sql", Outcome::Changed));
+    p.event(Event::Note("debian12: resuming after 2.0 MiB".into()));
+    p.event(check("compute1", "amqp-login", Verdict::Running));
+    std::thread::sleep(Duration::from_millis(300)); // a redraw shows the running check
+    p.event(check("compute1", "amqp-login", Verdict::Pass));
 }
 
 /// Runs this test again as the child, its stderr on `stderr`; returns what it wrote there
@@ -142,9 +153,18 @@ fn a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines() {
         "controller   chrony               changed  3.1s",
         "compute1     chrony               ok       3.1s",
         "controller   sql                  changed  3.1s",
+        "debian12: resuming after 2.0 MiB",
     ] {
         assert!(tty.contains(finished), "{finished}: {tty:?}");
     }
+    assert!(
+        tty.contains("compute1     amqp-login"),
+        "a running check on its node's line: {tty:?}"
+    );
+    assert!(
+        !tty.contains("pass"),
+        "a finished check leaves no line (the report follows on stdout): {tty:?}"
+    );
 
     let plain = on_a_pipe();
     assert!(
@@ -180,6 +200,8 @@ fn a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines() {
             "controller   chrony               changed  3.1s",
             "compute1     chrony               ok       3.1s",
             "controller   sql                  changed  3.1s",
+            "debian12: resuming after 2.0 MiB",
+            "compute1     amqp-login           pass     0.4s",
         ]
     );
 }

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use lab::guest::{Guest, GuestError, Output};
 use lab::model::Lab;
+use lab::progress::{Event, Outcome, Progress, StepEvent};
 use lab::provision::Step;
-use lab::provision::engine::{
-    self, NodePlan, Outcome, ProvisionError, Selection, StepEvent, StepProgress,
-};
+use lab::provision::engine::{self, NodePlan, ProvisionError, Selection};
 use lab::secrets::LabSecrets;
 
 /// A guest whose state is the set of applied steps: a step's check passes once applied.
@@ -126,9 +125,12 @@ impl Guest for FakeGuest {
 #[derive(Default)]
 struct Events(Mutex<Vec<StepEvent>>);
 
-impl StepProgress for Events {
-    fn event(&self, e: &StepEvent) {
-        self.0.lock().unwrap().push(e.clone());
+impl Progress for Events {
+    fn event(&self, e: Event) {
+        match e {
+            Event::Step(step) => self.0.lock().unwrap().push(step),
+            other => panic!("the engine reports steps only: {other:?}"),
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use super::Target as LabTarget;
 use crate::guest::GuestError;
 use crate::model::NetKind;
 use crate::names;
+use crate::progress::{Progress, StepEvent};
 use crate::provision::clock;
-use crate::provision::engine::{self, NodePlan, Selection, StepEvent, StepProgress};
+use crate::provision::engine::{self, NodePlan, Selection};
 use crate::provision::verify::{self, CheckResult};
 use crate::render::RenderContext;
 use crate::ssh::{self, SshGuest, Timeouts};
@@ -59,26 +60,21 @@ pub async fn ready(
     t: &LabTarget,
     ctx: &RenderContext,
     timeouts: &Timeouts,
-    progress: &dyn crate::lifecycle::Progress,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Vec<SshGuest>> {
     std::fs::create_dir_all(t.state.dir().join("logs"))
         .context("cannot create the lab's log directory")?;
     let targets = ssh_targets(t, ctx);
     let start = std::time::Instant::now();
     let waits = targets.iter().map(|target| async move {
-        progress.event(crate::lifecycle::Event::running("node", &target.node));
+        progress.event(crate::progress::Work::running("node", &target.node).into());
         let r = ssh::wait_ready(target, timeouts).await;
-        let (kind, name) = ("node", target.node.clone());
         let action = match r {
-            Ok(_) => crate::lifecycle::Action::Ready,
-            Err(_) => crate::lifecycle::Action::Failed,
+            Ok(_) => crate::progress::Action::Ready,
+            Err(_) => crate::progress::Action::Failed,
         };
-        progress.event(crate::lifecycle::Event {
-            kind,
-            name,
-            action,
-            elapsed: start.elapsed(),
-        });
+        let work = crate::progress::Work::since("node", &target.node, action, start);
+        progress.event(work.into());
         r
     });
     let results = futures::future::join_all(waits).await;
@@ -110,7 +106,7 @@ pub async fn provision(
     ctx: &RenderContext,
     guests: &[SshGuest],
     sel: &Selection,
-    progress: &dyn StepProgress,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Vec<StepEvent>> {
     let chosen = engine::select(&t.lab, sel)?;
     let plans: Vec<NodePlan<SshGuest>> = chosen
@@ -130,8 +126,9 @@ pub async fn verify(
     t: &LabTarget,
     ctx: &RenderContext,
     guests: &[SshGuest],
+    progress: &dyn Progress,
 ) -> Result<Vec<CheckResult>, GuestError> {
-    verify::run(&t.lab, guests, &ctx.secrets).await
+    verify::run(&t.lab, guests, &ctx.secrets, progress).await
 }
 
 /// A node SSH cannot reach: not run by libvirt (said at once, instead of after an SSH
@@ -205,7 +202,7 @@ pub async fn resync_clocks(
     t: &LabTarget,
     ctx: &RenderContext,
     unset: &[String],
-    progress: &dyn crate::lifecycle::Progress,
+    progress: &dyn Progress,
 ) -> Vec<(String, String)> {
     // Right after a revert the node answers within a second or so: poll it closely.
     let timeouts = Timeouts {
@@ -218,12 +215,7 @@ pub async fn resync_clocks(
     let runs = targets.iter().map(|target| async move {
         let start = std::time::Instant::now();
         let event = |kind, action| {
-            progress.event(crate::lifecycle::Event {
-                kind,
-                name: target.node.clone(),
-                action,
-                elapsed: start.elapsed(),
-            });
+            progress.event(crate::progress::Work::since(kind, &target.node, action, start).into());
         };
         let guest = ssh::wait_ready(target, &timeouts)
             .await
@@ -247,9 +239,9 @@ pub async fn resync_clocks(
             ));
         }
         if set_time.is_some() {
-            event("clock", crate::lifecycle::Action::ClockSet);
+            event("clock", crate::progress::Action::ClockSet);
         }
-        event("chrony", crate::lifecycle::Action::Ready);
+        event("chrony", crate::progress::Action::Ready);
         let reading = read_clock(&guest).await?;
         if reading.too_far() {
             let (offset, half) = reading.offset();

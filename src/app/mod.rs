@@ -157,16 +157,10 @@ pub struct UpReport {
     /// Whether libvirt objects were created or started.
     pub changed: bool,
     /// Provisioning steps (empty with `--no-provision`).
-    pub steps: Vec<crate::provision::engine::StepEvent>,
+    pub steps: Vec<crate::progress::StepEvent>,
     pub checks: Vec<crate::provision::verify::CheckResult>,
     /// Whether this run took the `lab-up` snapshot.
     pub snapshot_saved: bool,
-}
-
-/// Where `lab up` reports progress.
-pub struct UpProgress<'a> {
-    pub objects: &'a dyn Progress,
-    pub steps: &'a dyn crate::provision::engine::StepProgress,
 }
 
 /// `lab up`: converge libvirt to the lab; with `provision`, wait for SSH, provision, verify
@@ -179,7 +173,7 @@ pub fn up(
     image: Option<&Path>,
     recreate: &[String],
     provision: Option<&crate::ssh::Timeouts>,
-    progress: &UpProgress,
+    progress: &dyn Progress,
 ) -> anyhow::Result<UpReport> {
     let image = match image {
         Some(path) => path.to_path_buf(),
@@ -199,10 +193,7 @@ pub fn up(
             check_routes: is_local(&t.uri),
             recreate,
         };
-        Ok::<_, anyhow::Error>((
-            lifecycle::up(&hv, &t.lab, &ctx, &opts, progress.objects)?,
-            hv,
-        ))
+        Ok::<_, anyhow::Error>((lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?, hv))
     })();
     let (changed, hv) = match created {
         Ok(r) => r,
@@ -226,27 +217,19 @@ pub fn up(
     let (steps, checks) = rt.block_on(until_interrupted(
         "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
         async {
-            let guests = ready(t, &ctx, timeouts, progress.objects).await?;
+            let guests = ready(t, &ctx, timeouts, progress).await?;
             let steps =
-                guests::provision(t, &ctx, &guests, &Default::default(), progress.steps)
+                guests::provision(t, &ctx, &guests, &Default::default(), progress)
                     .await?;
             let start = std::time::Instant::now();
             let (kind, name) = ("verify", "checks from compute1");
-            progress
-                .objects
-                .event(lifecycle::Event::running(kind, name));
-            let checks = verify(t, &ctx, &guests).await;
+            progress.event(lifecycle::Work::running(kind, name).into());
+            let checks = verify(t, &ctx, &guests, progress).await;
             let action = match &checks {
                 Ok(_) => lifecycle::Action::Done,
                 Err(_) => lifecycle::Action::Failed,
             };
-            let (name, elapsed) = (name.to_string(), start.elapsed());
-            progress.objects.event(lifecycle::Event {
-                kind,
-                name,
-                action,
-                elapsed,
-            });
+            progress.event(lifecycle::Work::since(kind, name, action, start).into());
             Ok::<_, anyhow::Error>((steps, checks?))
         },
     ))?;
@@ -264,7 +247,7 @@ pub fn up(
         .iter()
         .any(|s| s == lifecycle::UP_SNAPSHOT)
     {
-        lifecycle::save_snapshot(&hv, &t.lab, lifecycle::UP_SNAPSHOT, progress.objects)?;
+        lifecycle::save_snapshot(&hv, &t.lab, lifecycle::UP_SNAPSHOT, progress)?;
         report.snapshot_saved = true;
     }
     Ok(report)

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use super::{GuestProblem, Target, UpProgress, access_files, guests, secrets, with_guests};
+use super::{GuestProblem, Target, access_files, guests, secrets, with_guests};
 use crate::guest::{Guest, Output};
 use crate::lifecycle::Progress;
-use crate::provision::engine::{Selection, StepEvent};
+use crate::progress::StepEvent;
+use crate::provision::engine::Selection;
 use crate::provision::verify::CheckResult;
 use crate::ssh::Timeouts;
 
@@ -15,12 +16,12 @@ pub fn provision_nodes(
     t: &Target,
     sel: &Selection,
     timeouts: &Timeouts,
-    progress: &UpProgress,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Vec<StepEvent>> {
     secrets(t)?;
     let _lock = t.state.lock("provision")?;
-    super::with_guests_reporting(t, timeouts, progress.objects, async |ctx, guests| {
-        guests::provision(t, ctx, &guests, sel, progress.steps).await
+    super::with_guests_reporting(t, timeouts, progress, async |ctx, guests| {
+        guests::provision(t, ctx, &guests, sel, progress).await
     })
 }
 
@@ -32,7 +33,7 @@ pub fn verify_nodes(
 ) -> anyhow::Result<Vec<CheckResult>> {
     secrets(t)?;
     super::with_guests_reporting(t, timeouts, progress, async |ctx, guests| {
-        Ok(guests::verify(t, ctx, &guests).await?)
+        Ok(guests::verify(t, ctx, &guests, progress).await?)
     })
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::image::Image;
 use crate::names;
-use crate::progress::{Action, Event, Progress};
+use crate::progress::{Action, Progress, Work};
 use cmd::{Cmd, CommandError};
 use disk::{Cleanup, Undo};
 use recipe::Recipe;
@@ -114,12 +114,7 @@ pub fn build(
     }
     check_host()?;
     for what in reclaim::reclaim(out).map_err(BuildError::Cleanup)? {
-        progress.event(Event {
-            kind: "reclaim",
-            name: what,
-            action: Action::Removed,
-            elapsed: Default::default(),
-        });
+        progress.event(Work::now("reclaim", &what, Action::Removed).into());
     }
     let recipe = Recipe::debian12();
     let mut run = Run::new(progress);
@@ -209,22 +204,19 @@ impl<'a> Run<'a> {
 
     /// Announces a phase and starts its clock.
     fn begin(&mut self, phase: &'static str, what: String) {
-        self.progress.event(Event::running(phase, &what));
+        self.progress.event(Work::running(phase, &what).into());
         self.current = Some((phase, what, Instant::now()));
     }
 
     /// Reports how far the running phase is: `done` of `total` bytes.
     fn moved(&self, done: u64, total: u64) {
         if let Some((phase, what, started)) = &self.current {
-            self.progress.event(Event {
-                kind: phase,
-                name: what.clone(),
-                action: Action::Moved {
-                    done,
-                    total: Some(total),
-                },
-                elapsed: started.elapsed(),
-            });
+            let moved = Action::Moved {
+                done,
+                total: Some(total),
+            };
+            let work = Work::since(phase, what, moved, *started);
+            self.progress.event(work.into());
         }
     }
 
@@ -236,12 +228,8 @@ impl<'a> Run<'a> {
     fn finish(&mut self, action: Action) {
         if let Some((phase, what, started)) = self.current.take() {
             let elapsed = started.elapsed();
-            self.progress.event(Event {
-                kind: phase,
-                name: what,
-                action,
-                elapsed,
-            });
+            self.progress
+                .event(Work::since(phase, &what, action, started).into());
             if action == Action::Done {
                 self.phases.push((phase, elapsed.as_secs_f64()));
             }

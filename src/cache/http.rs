@@ -5,12 +5,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::io;
 use super::import::check_image;
 use super::resume::{ResumePlan, range_header, resume_plan};
 use super::{Cache, CacheError, metadata, remove_file, sha256_file};
+use crate::progress::{Action, Event, Progress, Work};
 
 /// How long a download may wait: to connect, and for each read (headers or body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +31,6 @@ impl Default for Timeouts {
     }
 }
 
-/// Receives the progress of a download, so the command line can draw a bar or print lines.
-pub trait Progress {
-    /// `done` bytes of `total` (when the server tells) are on disk. `done` only grows, except
-    /// that it restarts from 0 when a server ignores a resume request.
-    fn update(&mut self, done: u64, total: Option<u64>);
-    /// Something the user may like to know (a resume, a restart).
-    fn note(&mut self, _text: &str) {}
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
@@ -47,7 +39,28 @@ impl Cache {
     /// Downloads image `name` from its url into the cache, resuming an interrupted download,
     /// checking the sha256 before the file is moved into place (a corrupt download is deleted).
     /// An image already cached and verified is not downloaded again.
-    pub fn pull(&self, name: &str, progress: &mut dyn Progress) -> Result<PathBuf, CacheError> {
+    ///
+    /// Progress: `download NAME` moved (`done` bytes on disk of `total` when the server tells;
+    /// `done` restarts from 0 when a server ignores a resume request), then done or failed;
+    /// notes for resumes and restarts.
+    pub fn pull(&self, name: &str, progress: &dyn Progress) -> Result<PathBuf, CacheError> {
+        let start = Instant::now();
+        let pulled = self.pull_verified(name, progress, start);
+        let action = if pulled.is_ok() {
+            Action::Done
+        } else {
+            Action::Failed
+        };
+        progress.event(Work::since(KIND, name, action, start).into());
+        pulled
+    }
+
+    fn pull_verified(
+        &self,
+        name: &str,
+        progress: &dyn Progress,
+        start: Instant,
+    ) -> Result<PathBuf, CacheError> {
         let image = self.image(name)?.clone();
         let Some(url) = image.url.clone() else {
             return Err(CacheError::NoUrl {
@@ -55,7 +68,7 @@ impl Cache {
             });
         };
         if let Ok(path) = self.path_for(name) {
-            progress.note("already cached and verified");
+            progress.event(Event::Note(format!("{name}: already cached and verified")));
             return Ok(path);
         }
         self.images_dir()?;
@@ -65,8 +78,10 @@ impl Cache {
             url: &url,
             part: &part,
             agent: agent(&url, self.timeouts),
+            progress,
+            start,
         };
-        dl.run(progress)?;
+        dl.run()?;
         let actual = sha256_file(&part)?;
         if let Some(expected) = &image.sha256
             && !expected.eq_ignore_ascii_case(&actual)
@@ -113,12 +128,18 @@ fn agent(url: &str, timeouts: Timeouts) -> ureq::Agent {
 /// How many requests one pull makes while each one brings new bytes.
 const ATTEMPTS: usize = 5;
 
+/// The kind of a download's progress events.
+const KIND: &str = "download";
+
 /// One download into a partial file.
 struct Download<'a> {
     name: &'a str,
     url: &'a str,
     part: &'a Path,
     agent: ureq::Agent,
+    progress: &'a dyn Progress,
+    /// When the pull began.
+    start: Instant,
 }
 
 /// Why one request ended early: a transport error may be resumed, a file error may not.
@@ -132,11 +153,22 @@ fn fatal(e: CacheError) -> Stop {
 }
 
 impl Download<'_> {
+    fn note(&self, text: &str) {
+        let note = format!("{}: {text}", self.name);
+        self.progress.event(Event::Note(note));
+    }
+
+    fn moved(&self, done: u64, total: Option<u64>) {
+        let moved = Action::Moved { done, total };
+        let work = Work::since(KIND, self.name, moved, self.start);
+        self.progress.event(work.into());
+    }
+
     /// Requests until the partial file is complete; retries while each attempt made progress.
-    fn run(&self, progress: &mut dyn Progress) -> Result<(), CacheError> {
+    fn run(&self) -> Result<(), CacheError> {
         let mut detail = String::new();
         for _ in 0..ATTEMPTS {
-            match self.once(progress, true) {
+            match self.once(true) {
                 Ok(()) => return Ok(()),
                 Err(Stop::Fatal(e)) => return Err(*e),
                 Err(Stop::Transport(d, received)) => {
@@ -144,7 +176,7 @@ impl Download<'_> {
                     if received == 0 {
                         break;
                     }
-                    progress.note("connection lost; resuming");
+                    self.note("connection lost; resuming");
                 }
             }
         }
@@ -156,12 +188,12 @@ impl Download<'_> {
     }
 
     /// One request, from the end of the partial file.
-    fn once(&self, progress: &mut dyn Progress, may_start_over: bool) -> Result<(), Stop> {
+    fn once(&self, may_start_over: bool) -> Result<(), Stop> {
         let offset = metadata(self.part).map_err(fatal)?.map_or(0, |m| m.len());
         let mut request = self.agent.get(self.url);
         if offset > 0 {
             request = request.header("Range", range_header(offset));
-            progress.note(&format!("resuming after {}", mib(offset)));
+            self.note(&format!("resuming after {}", mib(offset)));
         }
         let response = request
             .call()
@@ -178,8 +210,8 @@ impl Download<'_> {
             ResumePlan::Complete => return Ok(()),
             ResumePlan::StartOver if may_start_over => {
                 remove_file(self.part).map_err(fatal)?;
-                progress.note("the server refused the resume; starting over");
-                return self.once(progress, false);
+                self.note("the server refused the resume; starting over");
+                return self.once(false);
             }
             ResumePlan::StartOver | ResumePlan::Fail(_) => {
                 let status = response.status().as_u16();
@@ -191,21 +223,15 @@ impl Download<'_> {
             }
         };
         if !append && offset > 0 {
-            progress.note("the server ignored the resume request; starting over");
+            self.note("the server ignored the resume request; starting over");
         }
         let start = if append { offset } else { 0 };
         let body = response.into_body().into_reader();
-        self.write(body, start, total, progress)
+        self.write(body, start, total)
     }
 
     /// Streams `body` into the partial file (appending after `start` bytes, or from 0).
-    fn write(
-        &self,
-        mut body: impl Read,
-        start: u64,
-        total: Option<u64>,
-        progress: &mut dyn Progress,
-    ) -> Result<(), Stop> {
+    fn write(&self, mut body: impl Read, start: u64, total: Option<u64>) -> Result<(), Stop> {
         let fatal = |a| move |e| Stop::Fatal(Box::new(io(a, self.part)(e)));
         let mut file = OpenOptions::new()
             .create(true)
@@ -215,7 +241,7 @@ impl Download<'_> {
             .open(self.part)
             .map_err(fatal("open"))?;
         let mut done = start;
-        progress.update(done, total);
+        self.moved(done, total);
         let mut buf = vec![0u8; 256 << 10];
         loop {
             if crate::interrupt::interrupted() {
@@ -232,7 +258,7 @@ impl Download<'_> {
             };
             file.write_all(&buf[..n]).map_err(fatal("write"))?;
             done += n as u64;
-            progress.update(done, total);
+            self.moved(done, total);
         }
         match total {
             Some(t) if t != done => Err(Stop::Transport(

@@ -30,7 +30,7 @@ use crate::names;
 use error::io;
 
 pub use error::CacheError;
-pub use http::{Progress, Timeouts};
+pub use http::Timeouts;
 pub use record::sha256_file;
 pub use resume::{ContentRange, ResumePlan, parse_content_range, range_header, resume_plan};
 

@@ -64,17 +64,13 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
         step: args.step,
     };
     let screen = Screen::new(false);
-    let progress = crate::app::UpProgress {
-        objects: &screen,
-        steps: &screen,
-    };
     let timeouts = crate::cli::timeouts(args.timeout);
-    let events = crate::app::provision_nodes(&t, &sel, &timeouts, &progress);
+    let events = crate::app::provision_nodes(&t, &sel, &timeouts, &screen);
     drop(screen);
     let events = events?;
     let changed = events
         .iter()
-        .filter(|e| e.outcome == crate::provision::engine::Outcome::Changed)
+        .filter(|e| e.outcome == crate::progress::Outcome::Changed)
         .count();
     println!("{} steps, {changed} changed", events.len());
     Ok(())

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cache::Cache;
-use crate::cli::output::{Download, Screen};
+use crate::cli::output::Screen;
 use crate::model::units::ByteSize;
 
 /// Manage the base images in the per-user cache (~/.cache/lab/images).
@@ -55,13 +55,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::List { json } => list(&cache, json)?,
         Command::Pull { name } => {
             let screen = Screen::new(false);
-            let mut progress = Download {
-                screen: &screen,
-                name: name.clone(),
-                start: std::time::Instant::now(),
-            };
-            let pulled = cache.pull(&name, &mut progress);
-            progress.finish(pulled.is_ok());
+            let pulled = cache.pull(&name, &screen);
             drop(screen);
             println!("{name}: {}", pulled?.display());
         }

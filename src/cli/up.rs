@@ -50,17 +50,13 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let timeouts = crate::cli::timeouts(args.timeout);
     let provision = (!args.no_provision).then_some(&timeouts);
     let screen = Screen::new(false);
-    let progress = crate::app::UpProgress {
-        objects: &screen,
-        steps: &screen,
-    };
     let report = crate::app::up(
         &target,
         args.accel.resolve(),
         args.image.as_deref(),
         &args.recreate,
         provision,
-        &progress,
+        &screen,
     )?;
     drop(screen);
     print_checks(&report.checks);

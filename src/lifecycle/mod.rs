@@ -16,7 +16,7 @@ pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, generations, up};
 
-pub use crate::progress::{Action, Event, Progress, Quiet};
+pub use crate::progress::{Action, Event, Progress, Quiet, Work};
 
 use crate::libvirt::{Hypervisor, LibvirtError};
 
@@ -90,24 +90,14 @@ fn timed<T>(
 ) -> Result<T, LibvirtError> {
     let start = std::time::Instant::now();
     if ANNOUNCED.contains(&kind) {
-        progress.event(Event::running(kind, name));
+        progress.event(Work::running(kind, name).into());
     }
     let out = f();
     if out.is_err() && ANNOUNCED.contains(&kind) {
-        progress.event(Event {
-            kind,
-            name: name.to_string(),
-            action: Action::Failed,
-            elapsed: start.elapsed(),
-        });
+        progress.event(Work::since(kind, name, Action::Failed, start).into());
     }
     let out = out?;
-    progress.event(Event {
-        kind,
-        name: name.to_string(),
-        action,
-        elapsed: start.elapsed(),
-    });
+    progress.event(Work::since(kind, name, action, start).into());
     Ok(out)
 }
 

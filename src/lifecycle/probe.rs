@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use super::inventory::Inventory;
-use super::{Action, Event, Hv, Progress};
+use super::{Action, Hv, Progress, Work};
 use crate::libvirt::RunState;
 use crate::model::Lab;
 use crate::names;
@@ -50,15 +50,10 @@ fn needs_probe(inv: &Inventory, lab: &Lab) -> bool {
 /// changes nothing: the domain definitions that need the capabilities report the cause.
 fn probe(hv: Hv, progress: &dyn Progress) {
     let start = Instant::now();
-    progress.event(Event::running(KIND, NAME));
+    progress.event(Work::running(KIND, NAME).into());
     let action = match hv.probe_capabilities() {
         Ok(()) => Action::Done,
         Err(_) => Action::Failed,
     };
-    progress.event(Event {
-        kind: KIND,
-        name: NAME.to_string(),
-        action,
-        elapsed: start.elapsed(),
-    });
+    progress.event(Work::since(KIND, NAME, action, start).into());
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use super::drift::differences;
 use super::inventory::{Clash, Inventory, route_clashes};
-use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
+use super::{Action, Hv, LifecycleError, Progress, Work, each_parallel, timed};
 use crate::interrupt::{self, StopReader};
 use crate::libvirt::{LibvirtError, RunState};
 use crate::model::units::ByteSize;
@@ -425,12 +425,7 @@ impl Run<'_> {
         let p = self.progress;
         match inv.network(&name) {
             Some(found) if found.state => {
-                p.event(super::Event {
-                    kind: "network",
-                    name,
-                    action: Action::Unchanged,
-                    elapsed: Default::default(),
-                });
+                p.event(Work::now("network", &name, Action::Unchanged).into());
                 return Ok(());
             }
             Some(_) => {}
@@ -485,12 +480,7 @@ impl Run<'_> {
         };
         match state {
             Some(RunState::Running) => {
-                p.event(super::Event {
-                    kind: "domain",
-                    name,
-                    action: Action::Unchanged,
-                    elapsed: Default::default(),
-                });
+                p.event(Work::now("domain", &name, Action::Unchanged).into());
                 Ok(())
             }
             Some(RunState::Paused) => timed(p, "domain", &name, Action::Resumed, || {

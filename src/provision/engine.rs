@@ -3,45 +3,15 @@
 //! node's step waiting for it. A second run finds every check passing and changes nothing.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
 use super::step::{Step, secret_path};
 use crate::guest::{Guest, GuestError, Output};
 use crate::model::Lab;
+use crate::progress::{Outcome, Progress, StepEvent};
 use crate::secrets::LabSecrets;
-
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Started (for live displays).
-    Running,
-    /// The check passed: nothing to do.
-    Ok,
-    /// Applied, and the check passes now.
-    Changed,
-    Failed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StepEvent {
-    pub node: String,
-    pub step: &'static str,
-    pub outcome: Outcome,
-    #[serde(serialize_with = "secs")]
-    pub elapsed: Duration,
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-/// Where step events go.
-pub trait StepProgress: Sync {
-    fn event(&self, e: &StepEvent);
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProvisionError {
@@ -106,7 +76,7 @@ pub struct NodePlan<'a, G> {
 pub async fn run<G: Guest>(
     plans: &[NodePlan<'_, G>],
     secrets: &LabSecrets,
-    progress: &dyn StepProgress,
+    progress: &dyn Progress,
 ) -> Result<Vec<StepEvent>, ProvisionError> {
     let (board, _) = watch::channel(Board::new());
     let scheduled: Vec<(String, &'static str)> = plans
@@ -135,7 +105,7 @@ pub async fn run<G: Guest>(
 async fn run_node<G: Guest>(
     plan: &NodePlan<'_, G>,
     secrets: &LabSecrets,
-    progress: &dyn StepProgress,
+    progress: &dyn Progress,
     board: &watch::Sender<Board>,
     scheduled: &[(String, &'static str)],
 ) -> Result<Vec<StepEvent>, ProvisionError> {
@@ -151,7 +121,7 @@ async fn run_node<G: Guest>(
         };
         let result = match wait_for(step, &node, board, scheduled).await {
             Ok(()) => {
-                progress.event(&emit(Outcome::Running));
+                progress.event(emit(Outcome::Running).into());
                 run_step(plan.guest, step, secrets).await
             }
             Err(e) => Err(e),
@@ -161,7 +131,7 @@ async fn run_node<G: Guest>(
             Ok(false) => Outcome::Ok,
             Err(_) => Outcome::Failed,
         });
-        progress.event(&event);
+        progress.event(event.clone().into());
         events.push(event);
         if let Err(e) = result {
             // This step and those after it will not succeed: release whoever waits for them.

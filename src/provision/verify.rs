@@ -12,6 +12,7 @@ use super::step::quote;
 use super::wire::{self, AmqpLogin, MysqlHello};
 use crate::guest::{Guest, GuestError};
 use crate::model::{Lab, NetKind, Role};
+use crate::progress::{CheckEvent, Progress, Verdict};
 
 /// One check of the lab's services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +267,7 @@ pub async fn run<G: Guest>(
     lab: &Lab,
     guests: &[G],
     secrets: &crate::secrets::LabSecrets,
+    progress: &dyn Progress,
 ) -> Result<Vec<CheckResult>, GuestError> {
     let mut results = Vec::new();
     for check in checks(lab) {
@@ -276,13 +278,20 @@ pub async fn run<G: Guest>(
             continue;
         };
         let start = std::time::Instant::now();
-        let (passed, measured) = loop {
-            let (passed, measured) = measure(guest, &check.probe, secrets).await?;
-            if passed || start.elapsed() >= check.settle {
-                break (passed, measured);
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        let event = |verdict| CheckEvent {
+            node: node.name.clone(),
+            check: check.name,
+            verdict,
+            elapsed: start.elapsed(),
         };
+        progress.event(event(Verdict::Running).into());
+        let measured = settled(guest, &check, secrets).await;
+        let verdict = match &measured {
+            Ok((true, _)) => Verdict::Pass,
+            _ => Verdict::Fail,
+        };
+        progress.event(event(verdict).into());
+        let (passed, measured) = measured?;
         results.push(CheckResult {
             name: check.name,
             node: node.name.clone(),
@@ -293,6 +302,22 @@ pub async fn run<G: Guest>(
         });
     }
     Ok(results)
+}
+
+/// Measures until the check passes or its settle time is over.
+async fn settled<G: Guest>(
+    guest: &G,
+    check: &Check,
+    secrets: &crate::secrets::LabSecrets,
+) -> Result<(bool, String), GuestError> {
+    let start = std::time::Instant::now();
+    loop {
+        let (passed, measured) = measure(guest, &check.probe, secrets).await?;
+        if passed || start.elapsed() >= check.settle {
+            return Ok((passed, measured));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 /// Opens `host:port` from the node: the stream, or why the node could not (a failed

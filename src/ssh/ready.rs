@@ -119,12 +119,12 @@ impl SshGuest {
 }
 
 /// How far [`wait_ready`] got, for its timeout message.
-struct Progress {
+struct Reached {
     stage: &'static str,
     last: String,
 }
 
-impl Progress {
+impl Reached {
     fn note(&mut self, e: &GuestError) {
         self.stage = match e {
             GuestError::Connect { .. } => "no answer on the ssh port yet",
@@ -144,7 +144,7 @@ impl Progress {
 /// reached and the last error seen.
 pub async fn wait_ready(target: &Target, timeouts: &Timeouts) -> Result<SshGuest, GuestError> {
     let deadline = Instant::now() + timeouts.ready;
-    let mut progress = Progress {
+    let mut reached = Reached {
         stage: "no answer on the ssh port yet",
         last: "none".to_string(),
     };
@@ -165,7 +165,7 @@ pub async fn wait_ready(target: &Target, timeouts: &Timeouts) -> Result<SshGuest
                     continue;
                 }
                 Err(e @ GuestError::HostKey { .. }) => return Err(e),
-                Err(e) => progress.note(&e),
+                Err(e) => reached.note(&e),
             },
             Some(g) => {
                 match bounded(&target.node, "readiness check", left, g.marker_present()).await {
@@ -176,13 +176,13 @@ pub async fn wait_ready(target: &Target, timeouts: &Timeouts) -> Result<SshGuest
                         });
                     }
                     Ok(false) => {
-                        progress.stage = "logged in, cloud-init has not finished";
-                        progress.last = format!("{} is missing", target.ready_marker);
+                        reached.stage = "logged in, cloud-init has not finished";
+                        reached.last = format!("{} is missing", target.ready_marker);
                         guest = Some(g);
                     }
                     // Cut short by the deadline: the stage reached is still the one to report.
                     Err(GuestError::Timeout { .. }) => {}
-                    Err(e) => progress.note(&e),
+                    Err(e) => reached.note(&e),
                 }
             }
         }
@@ -192,7 +192,7 @@ pub async fn wait_ready(target: &Target, timeouts: &Timeouts) -> Result<SshGuest
         node: target.node.clone(),
         what: format!(
             "waiting for the node to be ready (reached: {}; last: {})",
-            progress.stage, progress.last
+            reached.stage, reached.last
         ),
         secs: timeouts.ready.as_secs(),
     })

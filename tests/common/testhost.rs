@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lab::libvirt::{Found, Hypervisor, Libvirt, LibvirtError, PoolFound, Result, RunState};
-use lab::lifecycle::{self, Event, LifecycleError, Progress, UpOptions};
+use lab::lifecycle::{self, Event, LifecycleError, Progress, UpOptions, Work};
 use lab::model::Lab;
 use lab::names;
 use lab::render::RenderContext;
@@ -224,11 +224,14 @@ pub fn domain_name(xml: &str) -> String {
 
 /// Progress events, kept for asserts.
 #[derive(Default)]
-pub struct Events(pub Mutex<Vec<Event>>);
+pub struct Events(pub Mutex<Vec<Work>>);
 
 impl Progress for Events {
     fn event(&self, e: Event) {
-        self.0.lock().unwrap().push(e);
+        match e {
+            Event::Work(w) => self.0.lock().unwrap().push(w),
+            other => panic!("the lifecycle reports work on objects only: {other:?}"),
+        }
     }
 }
 

@@ -1,0 +1,323 @@
+//! How the CLI shows progress. [`Screen`] renders the library's one event stream
+//! ([`crate::progress::Event`]: work on objects, provisioning steps, checks, notes) in one of
+//! three ways:
+//! - on a terminal, live (`live.rs`): a bar per transfer, a spinner with its elapsed time per
+//!   piece of work running, one line per node with its running step or check; finished work
+//!   is printed as a line above them (indicatif);
+//! - elsewhere (CI, pipes), plain lines stamped with the UTC time: one per finished object,
+//!   step or check, one when long work starts (`...`), byte counts every 5% or 5 s;
+//! - with `--json`, one JSON object per line.
+//!
+//! The line formats are pure functions (`lines.rs`: [`line()`], [`step_line`], [`check_line`],
+//! [`json_line`]).
+
+mod lines;
+mod live;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+
+use crate::progress::{Action, Event, Progress, Work};
+pub use lines::{Throttle, action_word, check_line, json_line, line, stamp, step_line};
+use live::key;
+
+/// How a [`Screen`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Bars and spinners redrawn in place (a terminal).
+    Live,
+    /// Timestamped plain lines (CI, pipes).
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Mode {
+    /// JSON when asked; else live when stderr is a terminal that draws (TERM not dumb);
+    /// else plain.
+    pub fn detect(json: bool) -> Mode {
+        use std::io::IsTerminal;
+        let term = std::env::var_os("TERM").is_some_and(|t| !t.is_empty() && t != "dumb");
+        if json {
+            Mode::Json
+        } else if std::io::stderr().is_terminal() && term {
+            Mode::Live
+        } else {
+            Mode::Plain
+        }
+    }
+}
+
+/// The progress renderer of one command: a [`Progress`] sink writing to stderr. Dropping it
+/// clears what is still drawn.
+pub struct Screen {
+    mode: Mode,
+    state: Mutex<State>,
+}
+
+pub(super) struct State {
+    /// Live mode only.
+    multi: Option<MultiProgress>,
+    /// Live work, by [`key`].
+    bars: HashMap<String, ProgressBar>,
+    /// Plain mode: when each transfer was last printed.
+    throttles: HashMap<String, Throttle>,
+    out: Box<dyn Write + Send>,
+    clock: fn() -> SystemTime,
+}
+
+impl Screen {
+    /// A screen in the mode [`Mode::detect`] finds, JSON lines when `json`.
+    pub fn new(json: bool) -> Screen {
+        Screen::with(
+            Mode::detect(json),
+            Box::new(std::io::stderr()),
+            SystemTime::now,
+        )
+    }
+
+    /// A screen of `mode` writing plain and JSON lines to `out`, stamped by `clock` (live
+    /// mode always draws on stderr).
+    pub fn with(mode: Mode, out: Box<dyn Write + Send>, clock: fn() -> SystemTime) -> Screen {
+        let multi = (mode == Mode::Live)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        Screen {
+            mode,
+            state: Mutex::new(State {
+                multi,
+                bars: HashMap::new(),
+                throttles: HashMap::new(),
+                out,
+                clock,
+            }),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    fn stamped(&mut self, text: &str) {
+        let line = format!("{} {text}", stamp((self.clock)()));
+        self.write_line(&line);
+    }
+
+    fn write_line(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    fn live(&mut self, e: &Event) {
+        match e {
+            Event::Work(w) => self.live_work(w),
+            Event::Step(s) => self.live_step(s),
+            Event::Check(c) => self.live_check(c),
+            Event::Note(text) => self.print(text),
+        }
+    }
+
+    fn plain(&mut self, e: &Event) {
+        let text = match e {
+            Event::Work(w) => self.plain_work(w),
+            Event::Step(s) => step_line(s),
+            Event::Check(c) => check_line(c),
+            Event::Note(text) => Some(text.clone()),
+        };
+        if let Some(text) = text {
+            self.stamped(&text);
+        }
+    }
+
+    /// The line of `e`, unless it is a transfer's whose line is not due yet.
+    fn plain_work(&mut self, e: &Work) -> Option<String> {
+        if let Action::Moved { done, total } = e.action {
+            let key = key(e.kind, &e.name);
+            let throttle = self.throttles.entry(key).or_default();
+            if !throttle.due(done, total, Instant::now()) {
+                return None;
+            }
+        } else if e.action.is_final() {
+            self.throttles.remove(&key(e.kind, &e.name));
+        }
+        Some(line(e))
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let mut st = self.lock();
+        let keys: Vec<String> = st.bars.keys().cloned().collect();
+        for k in keys {
+            st.end(&k);
+        }
+        if let Some(multi) = &st.multi {
+            let _ = multi.clear();
+        }
+    }
+}
+
+impl Progress for Screen {
+    fn event(&self, e: Event) {
+        let mut st = self.lock();
+        match self.mode {
+            Mode::Live => st.live(&e),
+            Mode::Plain => st.plain(&e),
+            Mode::Json => st.write_line(&json_line(&e)),
+        }
+    }
+}
+
+/// Prints `lab verify`'s results: pass/fail, what it proves, what it measured.
+pub fn print_checks(checks: &[crate::provision::verify::CheckResult]) {
+    for c in checks {
+        let verdict = if c.passed { "pass" } else { "FAIL" };
+        println!(
+            "{verdict}  {:<20} on {:<10} {} ({:.1}s)",
+            c.name, c.node, c.proves, c.seconds
+        );
+        for line in c.measured.lines().take(6) {
+            println!("      {line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::{CheckEvent, Outcome, StepEvent, Verdict};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn step(node: &str, step: &'static str, outcome: Outcome) -> Event {
+        Event::Step(StepEvent {
+            node: node.into(),
+            step,
+            outcome,
+            elapsed: Duration::from_millis(3100),
+        })
+    }
+
+    fn ev(kind: &'static str, name: &str, action: Action) -> Event {
+        Event::Work(Work {
+            kind,
+            name: name.into(),
+            action,
+            elapsed: Duration::from_millis(2570),
+        })
+    }
+
+    /// A writer the test keeps a handle on.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// 12:34:56 UTC on some day.
+    fn noon() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 12 * 3600 + 34 * 60 + 56)
+    }
+
+    fn screen(mode: Mode) -> (Screen, Shared) {
+        let out = Shared::default();
+        (Screen::with(mode, Box::new(out.clone()), noon), out)
+    }
+
+    #[test]
+    fn plain_output_is_stamped_lines_without_escape_codes() {
+        let (s, out) = screen(Mode::Plain);
+        Progress::event(&s, ev("probe", "qemu capabilities", Action::Running));
+        Progress::event(&s, ev("probe", "qemu capabilities", Action::Done));
+        Progress::event(&s, step("controller", "sql", Outcome::Running));
+        Progress::event(&s, step("controller", "sql", Outcome::Changed));
+        let check = |verdict| {
+            Event::Check(CheckEvent {
+                node: "compute1".into(),
+                check: "sql-bind",
+                verdict,
+                elapsed: Duration::from_millis(120),
+            })
+        };
+        Progress::event(&s, check(Verdict::Running));
+        Progress::event(&s, check(Verdict::Fail));
+        drop(s);
+        assert_eq!(
+            out.text(),
+            "12:34:56 probe    qemu capabilities                ...\n\
+             12:34:56 probe    qemu capabilities                done       2.57s\n\
+             12:34:56 controller   sql                  changed  3.1s\n\
+             12:34:56 compute1     sql-bind             FAIL     0.1s\n"
+        );
+    }
+
+    #[test]
+    fn plain_transfers_print_a_line_per_five_percent() {
+        let (s, out) = screen(Mode::Plain);
+        let total = 100 << 20;
+        for i in 0..=100u64 {
+            let done = i << 20;
+            let action = Action::Moved {
+                done,
+                total: Some(total),
+            };
+            Progress::event(&s, ev("volume", "image", action));
+        }
+        Progress::event(&s, ev("volume", "image", Action::Created));
+        let text = out.text();
+        let lines: Vec<&str> = text.lines().collect();
+        for pct in (0..=100).step_by(5) {
+            let want = format!(" {pct}% ({pct}.0 MiB of 100.0 MiB)");
+            assert!(lines.iter().any(|l| l.ends_with(&want)), "{want}: {text}");
+        }
+        assert!(lines.len() < 101, "throttled: {text}");
+        assert!(lines[lines.len() - 1].contains(" created "), "{text}");
+    }
+
+    #[test]
+    fn json_mode_writes_one_object_per_line() {
+        let (s, out) = screen(Mode::Json);
+        let action = Action::Moved {
+            done: 5,
+            total: Some(10),
+        };
+        Progress::event(&s, ev("volume", "image", action));
+        Progress::event(&s, step("compute1", "chrony", Outcome::Ok));
+        Progress::event(&s, Event::Note("image: resuming after 1.0 MiB".into()));
+        drop(s);
+        let text = out.text();
+        let values: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(values.len(), 3, "{text}");
+        assert_eq!(values[0]["action"], "moved");
+        assert_eq!(values[0]["done"], 5);
+        assert_eq!(values[1]["kind"], "step");
+        assert_eq!(values[1]["node"], "compute1");
+        assert_eq!(values[1]["outcome"], "ok");
+        assert_eq!(values[2]["kind"], "note");
+    }
+}
