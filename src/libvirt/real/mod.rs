@@ -1,0 +1,158 @@
+//! [`Hypervisor`] over the virt crate (libvirt's C API): the connection here, each kind of
+//! object in a file of its own.
+
+mod console;
+mod domain;
+mod host;
+mod network;
+mod snapshot;
+mod storage;
+
+use std::io::Read;
+
+use virt::connect::Connect;
+use virt::sys;
+
+use super::{Console, Found, Hypervisor, LibvirtError, PoolFound, Result, RunState};
+
+/// A connection to a libvirt daemon (or driver) at a URI.
+pub struct Libvirt {
+    conn: Connect,
+    uri: String,
+}
+
+fn call(action: &'static str, object: &str) -> impl FnOnce(virt::error::Error) -> LibvirtError {
+    let object = object.to_string();
+    move |e| LibvirtError::Call {
+        action,
+        object,
+        message: e.message().to_string(),
+        code: e.code().to_raw() as i32,
+    }
+}
+
+fn is(e: &virt::error::Error, code: sys::virErrorNumber) -> bool {
+    e.code().to_raw() == code
+}
+
+impl Libvirt {
+    /// Opens `uri` read-write. libvirt's own printing of errors to stderr is silenced: its
+    /// errors come back as [`LibvirtError`]s instead.
+    pub fn open(uri: &str) -> Result<Libvirt> {
+        virt::error::clear_error_callback();
+        let conn = Connect::open(Some(uri)).map_err(|e| LibvirtError::Connect {
+            uri: uri.to_string(),
+            message: e.message().to_string(),
+        })?;
+        Ok(Libvirt {
+            conn,
+            uri: uri.to_string(),
+        })
+    }
+}
+
+impl Hypervisor for Libvirt {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn free_memory(&self) -> Result<Option<u64>> {
+        host::free_memory(self)
+    }
+
+    fn probe_capabilities(&self) -> Result<()> {
+        host::probe_capabilities(self)
+    }
+
+    fn networks(&self) -> Result<Vec<Found<bool>>> {
+        network::list(self)
+    }
+
+    fn define_network(&self, xml: &str) -> Result<()> {
+        network::define(self, xml)
+    }
+
+    fn start_network(&self, name: &str) -> Result<()> {
+        network::start(self, name)
+    }
+
+    fn remove_network(&self, name: &str) -> Result<()> {
+        network::remove(self, name)
+    }
+
+    fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
+        storage::pool(self, name)
+    }
+
+    fn create_pool(&self, xml: &str) -> Result<()> {
+        storage::create_pool(self, xml)
+    }
+
+    fn start_pool(&self, name: &str) -> Result<()> {
+        storage::start_pool(self, name)
+    }
+
+    fn create_volume(&self, pool: &str, xml: &str) -> Result<String> {
+        storage::create_volume(self, pool, xml)
+    }
+
+    fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()> {
+        storage::upload_volume(self, pool, volume, data, len)
+    }
+
+    fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
+        storage::delete_volume(self, pool, volume)
+    }
+
+    fn remove_pool(&self, name: &str) -> Result<()> {
+        storage::remove_pool(self, name)
+    }
+
+    fn domains(&self) -> Result<Vec<Found<RunState>>> {
+        domain::list(self)
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<()> {
+        domain::define(self, xml)
+    }
+
+    fn start_domain(&self, name: &str) -> Result<()> {
+        domain::start(self, name)
+    }
+
+    fn suspend_domain(&self, name: &str) -> Result<()> {
+        domain::suspend(self, name)
+    }
+
+    fn resume_domain(&self, name: &str) -> Result<()> {
+        domain::resume(self, name)
+    }
+
+    fn remove_domain(&self, name: &str) -> Result<()> {
+        domain::remove(self, name)
+    }
+
+    fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
+        snapshot::list(self, domain)
+    }
+
+    fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()> {
+        snapshot::create(self, domain, xml)
+    }
+
+    fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
+        snapshot::revert(self, domain, snapshot)
+    }
+
+    fn sync_clock(&self, domain: &str) -> Result<()> {
+        domain::sync_clock(self, domain)
+    }
+
+    fn console(&self, domain: &str) -> Result<Box<dyn Console>> {
+        console::open(self, domain)
+    }
+
+    fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
+        snapshot::delete(self, domain, snapshot)
+    }
+}
