@@ -67,6 +67,22 @@ pub enum LifecycleError {
     },
 }
 
+impl LifecycleError {
+    /// Lab `lab` has no node `node`: the error names the nodes it has.
+    pub fn no_such_node(lab: &crate::model::Lab, node: &str) -> LifecycleError {
+        LifecycleError::NoSuchNode {
+            lab: lab.name.clone(),
+            node: node.to_string(),
+            known: lab
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
     items
         .iter()

@@ -1,0 +1,173 @@
+//! The lab's storage: the pool, uploads (the image read through a [`Counting`] reader, seeds)
+//! trusted only with their completion marker, and the disk overlays.
+
+use std::fs::File;
+use std::path::Path;
+
+use super::Run;
+use super::rollback::Created;
+use crate::interrupt::{self, StopReader};
+use crate::libvirt::LibvirtError;
+use crate::lifecycle::inventory::Inventory;
+use crate::lifecycle::{Action, LifecycleError, timed};
+use crate::model::Node;
+use crate::names;
+use crate::progress::Counting;
+use crate::render::{self, libvirt as xml};
+
+impl Run<'_> {
+    /// Whether an uploaded volume is there whole. A volume without its completion marker is
+    /// half-made (a run was stopped mid-upload): it is deleted here, to be made again. One
+    /// that a node's disk already builds on (`in_use`) was made before markers existed: it
+    /// is trusted and gets its marker.
+    pub(super) fn trusted(
+        &self,
+        pool: &str,
+        volumes: &[String],
+        volume: &str,
+        in_use: bool,
+    ) -> Result<bool, LifecycleError> {
+        let marker = names::complete_marker(volume);
+        let (has_volume, has_marker) = (
+            volumes.iter().any(|v| v == volume),
+            volumes.contains(&marker),
+        );
+        match (has_volume, has_marker) {
+            (true, true) => Ok(true),
+            (true, false) if in_use => {
+                self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+                Ok(true)
+            }
+            (true, false) => {
+                timed(self.progress, "volume", volume, Action::Removed, || {
+                    self.hv.delete_volume(pool, volume)
+                })?;
+                Ok(false)
+            }
+            (false, true) => {
+                self.hv.delete_volume(pool, &marker)?;
+                Ok(false)
+            }
+            (false, false) => Ok(false),
+        }
+    }
+
+    /// Creates a volume; one that appeared meanwhile (a stopped run's late call) is replaced.
+    fn create_fresh(&self, pool: &str, volume: &str, xml: &str) -> Result<(), LibvirtError> {
+        match self.hv.create_volume(pool, xml) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if !self.volume_exists(pool, volume)? {
+                    return Err(e);
+                }
+                self.hv.delete_volume(pool, volume)?;
+                self.hv.create_volume(pool, xml).map(drop)
+            }
+        }
+    }
+
+    /// Creates or starts the lab's pool; returns the volumes it holds.
+    pub(super) fn pool(&self, inv: &Inventory, pool: &str) -> Result<Vec<String>, LifecycleError> {
+        let p = self.progress;
+        match &inv.pool {
+            Some(found) if found.active => return Ok(found.volumes.clone()),
+            Some(_) => timed(p, "pool", pool, Action::Started, || {
+                self.hv.start_pool(pool)
+            })?,
+            None => {
+                let xml = xml::pool_xml(self.lab, self.ctx);
+                let made = timed(p, "pool", pool, Action::Created, || {
+                    self.hv.create_pool(&xml)
+                });
+                match (made, self.hv.pool(pool)?) {
+                    (Ok(()), _) => self.record(Created::Pool(pool.to_string())),
+                    // A stopped run's define finished after we looked: use it.
+                    (Err(_), Some(found)) if found.path == self.ctx.pool_dir.to_string_lossy() => {
+                        if !found.active {
+                            self.hv.start_pool(pool)?;
+                        }
+                    }
+                    (Err(e), _) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(self.volumes_now(pool)?)
+    }
+
+    pub(super) fn upload_file(
+        &self,
+        pool: &str,
+        volume: &str,
+        path: &Path,
+    ) -> Result<(), LifecycleError> {
+        let image_err = |source| LifecycleError::Image {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(image_err)?;
+        let len = file.metadata().map_err(image_err)?.len();
+        self.upload(pool, volume, &mut file, len)
+    }
+
+    fn upload(
+        &self,
+        pool: &str,
+        volume: &str,
+        data: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<(), LifecycleError> {
+        let vol_xml = xml::raw_volume_xml(volume, len);
+        let marker = names::complete_marker(volume);
+        timed(self.progress, "volume", volume, Action::Created, || {
+            self.create_fresh(pool, volume, &vol_xml)?;
+            self.record(Created::Volume(pool.to_string(), volume.to_string()));
+            let p = self.progress;
+            let stoppable = StopReader { inner: data };
+            let mut counted = Counting::new(stoppable, len, "volume", volume, p);
+            self.hv.upload_volume(pool, volume, &mut counted, len)?;
+            self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+            self.record(Created::Volume(pool.to_string(), marker.clone()));
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The node's seed ISO and its disk overlay.
+    pub(super) fn disks(
+        &self,
+        pool: &str,
+        volumes: &[String],
+        node: &Node,
+    ) -> Result<(), LifecycleError> {
+        let seed = names::seed_volume(&node.name);
+        let overlay = names::overlay_volume(&node.name);
+        if !self.trusted(pool, volumes, &seed, volumes.contains(&overlay))? {
+            interrupt::check("before the seeds")?;
+            let iso = render::iso::seed_iso(&render::cloudinit::seed(self.lab, node, self.ctx))?;
+            self.upload(pool, &seed, &mut iso.as_slice(), iso.len() as u64)?;
+        }
+        if !volumes.contains(&overlay) {
+            interrupt::check("before the disks")?;
+            let vol_xml = xml::overlay_volume_xml(self.lab, node, self.ctx);
+            let made = timed(self.progress, "volume", &overlay, Action::Created, || {
+                self.hv.create_volume(pool, &vol_xml)
+            });
+            match made {
+                Ok(_) => self.record(Created::Volume(pool.to_string(), overlay)),
+                // A stopped run's create finished after we looked: the overlay is whole.
+                Err(_) if self.volume_exists(pool, &overlay)? => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The volumes `pool` holds now (none when it is gone).
+    fn volumes_now(&self, pool: &str) -> Result<Vec<String>, LibvirtError> {
+        Ok(self.hv.pool(pool)?.map(|p| p.volumes).unwrap_or_default())
+    }
+
+    fn volume_exists(&self, pool: &str, volume: &str) -> Result<bool, LibvirtError> {
+        Ok(self.volumes_now(pool)?.iter().any(|v| v == volume))
+    }
+}
