@@ -117,6 +117,11 @@ pub mod state {
     pub const SEED: &str = "seed";
     /// The lab file as `up` used it, read when the current lab's own file is gone.
     pub const LAB_FILE: &str = "lab.toml";
+    /// Where an instance lives ([`crate::model::instance::Placement`], TOML): its name and
+    /// the subnet of each nat network, chosen by the `up` that made it.
+    pub const PLACEMENT: &str = "instance.toml";
+    /// In the state root: the lock held while an instance's subnets are chosen.
+    pub const PLACEMENT_LOCK: &str = "instances.lock";
     /// In the state root: the lab the last `lab up` chose, which bare commands default to.
     /// Its dot keeps it apart from lab directories (lab names have none).
     pub const CURRENT: &str = "current.txt";

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::model::instance::Placement;
 use crate::names;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,10 @@ pub enum StateError {
     BadSeed { path: PathBuf },
     #[error("no state directory: set LAB_STATE_DIR, XDG_STATE_HOME or HOME")]
     NoRoot,
+    #[error(
+        "{path} is damaged ({detail}): remove the instance with `lab down --instance NAME`, or delete the file"
+    )]
+    BadPlacement { path: PathBuf, detail: String },
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
@@ -187,6 +192,28 @@ impl LabState {
         write_atomic(&dir, name, bytes, 0o600)
     }
 
+    /// Where the lab, an instance, lives on its host ([`crate::model::instance`]), as the `up`
+    /// that made it recorded it; `None` when no record exists.
+    pub fn placement(&self) -> Result<Option<Placement>, StateError> {
+        let path = self.dir().join(names::state::PLACEMENT);
+        match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map(Some)
+                .map_err(|e| StateError::BadPlacement {
+                    path,
+                    detail: e.message().to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    /// Records the placement of this instance.
+    pub fn write_placement(&self, placement: &Placement) -> Result<(), StateError> {
+        let text = toml::to_string(placement).expect("a placement serializes");
+        self.write(names::state::PLACEMENT, text.as_bytes())
+    }
+
     /// Removes the lab's state directory (not the lock file, which the caller holds).
     pub fn remove(&self) -> Result<(), StateError> {
         let dir = self.dir();
@@ -195,6 +222,35 @@ impl LabState {
             _ => Ok(()),
         }
     }
+}
+
+/// The placements of every instance with state under `root` (a damaged record is skipped:
+/// its own commands report it).
+pub fn placements(root: &Path) -> Vec<Placement> {
+    let Ok(dirs) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dirs.flatten()
+        .filter_map(|d| {
+            let lab = d.file_name().to_str()?.to_string();
+            LabState::new(root, &lab).placement().ok().flatten()
+        })
+        .collect()
+}
+
+/// Held while an instance's subnets are chosen and recorded, so two `up --instance` cannot
+/// pick the same one; waits for the holder. Released when dropped.
+pub fn placement_lock(root: &Path) -> Result<Lock, StateError> {
+    fs::create_dir_all(root).map_err(io("create", root))?;
+    let path = root.join(names::state::PLACEMENT_LOCK);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("open", &path))?;
+    file.lock().map_err(io("lock", &path))?;
+    Ok(Lock { _file: file })
 }
 
 fn parse_seed(hex: &str) -> Option<[u8; 32]> {

@@ -231,3 +231,41 @@ fn plan_shows_the_accel_as_users_type_it() {
         assert!(first.ends_with(&format!(", accel {accel}")), "{first}");
     }
 }
+
+#[test]
+fn an_instance_is_named_by_every_command_and_must_exist_first() {
+    let env = Env::new();
+    let placement = lab::model::instance::Placement {
+        instance: "s1".into(),
+        subnets: [("external".to_string(), "198.18.5.0/24".to_string())].into(),
+    };
+    LabState::new(env.state.path(), "ocata-deb-s1")
+        .write_placement(&placement)
+        .unwrap();
+    let (code, out, err) = env.lab(&["plan", "-l", "openstack-debian12", "-i", "s1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("lab ocata-deb-s1 "), "{out}");
+    assert!(
+        out.contains("external=198.18.5.11") && out.contains("internal=10.0.0.11"),
+        "the recorded subnet outside, the guide's addresses inside: {out}"
+    );
+
+    let (code, _, err) = env.lab(&[
+        "status",
+        "-c",
+        "test:///default",
+        "-l",
+        "openstack-debian12",
+        "--instance",
+        "s2",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("lab: lab ocata-deb has no instance s2 (no ")
+            && err.contains("`lab up --instance s2 --lab openstack-debian12` makes it"),
+        "{err}"
+    );
+    let (code, _, err) = env.lab(&["status", "-l", "openstack-debian12", "--instance", "S2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("instance name \"S2\""), "{err}");
+}

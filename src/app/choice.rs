@@ -134,11 +134,12 @@ impl LabChoice {
     }
 }
 
-/// Adds `flag` (see [`LabChoice::flag`]) to every `` `lab VERB ...` `` command quoted in
-/// `text` that is about a lab and does not name one, so each hint works as printed.
-/// A lock holder's description (`` `lab up` (pid N) ``) is left as it is.
-pub fn name_the_lab(text: &str, flag: &str) -> String {
-    if flag.is_empty() {
+/// Adds `flag` (see [`LabChoice::flag`]) and `--instance NAME` to every `` `lab VERB ...` ``
+/// command quoted in `text` that is about a lab and does not name one (or its instance), so
+/// each hint works as printed. A lock holder's description (`` `lab up` (pid N) ``) is left
+/// as it is.
+pub fn name_the_lab(text: &str, flag: &str, instance: Option<&str>) -> String {
+    if flag.is_empty() && instance.is_none() {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + flag.len());
@@ -149,13 +150,20 @@ pub fn name_the_lab(text: &str, flag: &str) -> String {
         let command = &after[..len];
         let tail = &after[len + 1..];
         let verb = command.split_whitespace().nth(1).unwrap_or_default();
-        let names_one = command
-            .split_whitespace()
-            .any(|w| w == "--lab" || w == "-l" || w.starts_with("--lab="));
+        let has = |long: &str, short: &str| {
+            command
+                .split_whitespace()
+                .any(|w| w == long || w == short || w.starts_with(&format!("{long}=")))
+        };
         out.push_str(&rest[..start + 1]);
         out.push_str(command);
-        if !names_one && !VERBS_WITHOUT_LAB.contains(&verb) && !tail.starts_with(" (pid") {
-            out.push_str(flag);
+        if !VERBS_WITHOUT_LAB.contains(&verb) && !tail.starts_with(" (pid") {
+            if !has("--lab", "-l") {
+                out.push_str(flag);
+            }
+            if let Some(name) = instance.filter(|_| !has("--instance", "-i")) {
+                out.push_str(&format!(" --instance {name}"));
+            }
         }
         out.push('`');
         rest = tail;
@@ -229,11 +237,15 @@ mod tests {
     fn every_lab_command_in_a_message_gets_the_flag_once() {
         let flag = " --lab openstack-debian12";
         assert_eq!(
-            name_the_lab("lab ocata-deb has no state in /s: run `lab up` first", flag),
+            name_the_lab(
+                "lab ocata-deb has no state in /s: run `lab up` first",
+                flag,
+                None
+            ),
             "lab ocata-deb has no state in /s: run `lab up --lab openstack-debian12` first"
         );
         assert_eq!(
-            name_the_lab("`lab down` and `lab up` rebuild it", flag),
+            name_the_lab("`lab down` and `lab up` rebuild it", flag, None),
             "`lab down --lab openstack-debian12` and `lab up --lab openstack-debian12` rebuild it"
         );
         for unchanged in [
@@ -243,9 +255,29 @@ mod tests {
             "no command here",
             "an unclosed `lab up",
         ] {
-            assert_eq!(name_the_lab(unchanged, flag), unchanged);
+            assert_eq!(name_the_lab(unchanged, flag, None), unchanged);
         }
-        assert_eq!(name_the_lab("run `lab up` first", ""), "run `lab up` first");
+        assert_eq!(
+            name_the_lab("run `lab up` first", "", None),
+            "run `lab up` first"
+        );
+    }
+
+    #[test]
+    fn hints_name_the_instance_unless_they_already_do() {
+        let s1 = Some("s1");
+        assert_eq!(
+            name_the_lab("run `lab up` first", "", s1),
+            "run `lab up --instance s1` first"
+        );
+        assert_eq!(
+            name_the_lab("`lab up --instance s9` makes it", " --lab x.toml", s1),
+            "`lab up --instance s9 --lab x.toml` makes it"
+        );
+        assert_eq!(
+            name_the_lab("`lab down -i NAME` frees one; `lab image list`", "", s1),
+            "`lab down -i NAME` frees one; `lab image list`"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod down;
 mod guests;
 mod image;
 mod inspect;
+mod instance;
 mod nodes;
 mod plan;
 mod snapshot;
@@ -30,6 +31,8 @@ pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_l
 pub use console::{ESCAPE, RawMode, attach};
 
 pub use image::{build_image, buildable};
+
+pub use instance::{Host, InstanceChoice, NoSuchInstance, in_use, instance_lab};
 
 pub use inspect::{doctor, log_files, open_console, snapshots, status};
 
@@ -89,18 +92,35 @@ pub struct Target {
     pub pool_root: Option<PathBuf>,
     /// How the lab was chosen, for hints that name it.
     pub choice: LabChoice,
+    /// `--instance`: the lab is a copy of the file's lab ([`crate::model::instance`]).
+    pub instance: Option<String>,
 }
 
 impl Target {
-    /// Loads and validates the chosen lab.
+    /// Loads and validates the chosen lab; with `instance`, makes it that instance of the
+    /// lab, placed as recorded, or (with `place`: `lab up`) placed on the host now.
     pub fn resolve(
         choice: LabChoice,
         uri: &str,
         pool_root: Option<PathBuf>,
+        instance: Option<&InstanceChoice>,
+        place: bool,
     ) -> anyhow::Result<Target> {
         let source = choice.source()?;
         let (lab, notes) = source.load(&Catalogue::builtin())?;
-        let state = LabState::new(&state::root()?, &lab.name);
+        let root = state::root()?;
+        let (lab, state) = match instance {
+            None => {
+                let state = LabState::new(&root, &lab.name);
+                (lab, state)
+            }
+            Some(i) if place => {
+                let hv = Libvirt::open(uri)?;
+                let local = is_local(uri);
+                instance_lab(&lab, i, &root, Some(&Host { hv: &hv, local }))?
+            }
+            Some(i) => instance_lab(&lab, i, &root, None)?,
+        };
         Ok(Target {
             lab,
             notes,
@@ -109,13 +129,18 @@ impl Target {
             state,
             pool_root,
             choice,
+            instance: instance.map(|i| i.name.clone()),
         })
     }
 
     /// `lab WORDS` as the user types it to reach this lab (with `--lab` when a bare command
     /// would pick another), for hints.
     pub fn command(&self, words: &str) -> String {
-        format!("lab {words}{}", self.choice.flag())
+        let instance = match &self.instance {
+            Some(name) => format!(" --instance {name}"),
+            None => String::new(),
+        };
+        format!("lab {words}{}{instance}", self.choice.flag())
     }
 
     /// The libvirt domain of node `name`, or an error listing the lab's nodes.

@@ -40,7 +40,8 @@ pub fn up(
     };
     let image = image.as_path();
     let _lock = t.state.lock("up")?;
-    let fresh = !t.state.exists();
+    // Fresh: no `up` made the lab's secrets yet (an instance's placement may be recorded).
+    let fresh = t.state.existing_seed()?.is_none();
     let ctx = t.context(accel)?;
     let created = (|| {
         t.state
@@ -63,8 +64,11 @@ pub fn up(
             return Err(e);
         }
     };
-    // The lab exists now: bare commands are about it, also while provisioning fails.
-    state::set_current(&t.state.root, &t.choice.record(&t.lab.name))?;
+    // The lab exists now: bare commands are about it, also while provisioning fails (an
+    // instance is always named: `--instance` or LAB_INSTANCE).
+    if t.instance.is_none() {
+        state::set_current(&t.state.root, &t.choice.record(&t.lab.name))?;
+    }
     let mut report = UpReport {
         changed,
         ..Default::default()

@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::model::units::Cidr;
+
 /// Build an OpenStack learning lab on this machine with libvirt.
 ///
 /// A lab is a TOML file (see labs/reference.toml): an image, a NAT and an isolated network,
@@ -102,6 +104,21 @@ pub struct LabArgs {
     /// Default: /var/lib/libvirt/images (qemu:///session: ~/.local/share/libvirt/images).
     #[arg(long, value_name = "DIR", global = true)]
     pub pool_root: Option<PathBuf>,
+    /// Another copy of the lab on the same host, e.g. one per student: `lab up --instance s1`
+    /// makes it (its own libvirt objects, bridges, MACs and external subnet; the internal
+    /// network keeps the guide's addresses), every other command then takes the same flag.
+    #[arg(
+        long,
+        short = 'i',
+        value_name = "NAME",
+        env = "LAB_INSTANCE",
+        global = true
+    )]
+    pub instance: Option<String>,
+    /// Where `up` takes a new instance's external subnet from: the first subnet of the lab's
+    /// size in this pool that no libvirt network, host route or other instance uses.
+    #[arg(long, value_name = "CIDR", env = "LAB_SUBNET_POOL", default_value = crate::model::instance::DEFAULT_POOL, global = true)]
+    pub subnet_pool: Cidr,
 }
 
 impl LabArgs {
@@ -110,8 +127,32 @@ impl LabArgs {
         crate::app::LabChoice::find(self.lab.as_deref())
     }
 
+    /// The chosen lab (or instance, which must exist).
     pub fn target(&self) -> anyhow::Result<crate::app::Target> {
-        crate::app::Target::resolve(self.choice(), &self.uri, self.pool_root.clone())
+        self.resolve(false)
+    }
+
+    /// The chosen lab for `lab up`: a new instance is placed on the host now.
+    pub fn target_for_up(&self) -> anyhow::Result<crate::app::Target> {
+        self.resolve(true)
+    }
+
+    fn resolve(&self, place: bool) -> anyhow::Result<crate::app::Target> {
+        let instance = self
+            .instance
+            .as_ref()
+            .map(|name| crate::app::InstanceChoice {
+                name: name.clone(),
+                pool: self.subnet_pool,
+            });
+        let pool_root = self.pool_root.clone();
+        crate::app::Target::resolve(
+            self.choice(),
+            &self.uri,
+            pool_root,
+            instance.as_ref(),
+            place,
+        )
     }
 }
 
@@ -209,19 +250,20 @@ pub fn main() -> ExitCode {
     // Every `lab ...` command a message suggests names the lab when a bare one would pick
     // another.
     let flag = lab.choice().flag();
+    let instance = lab.instance.as_deref();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_interrupted(&err) => {
             eprintln!(
                 "lab: {}",
-                crate::app::name_the_lab(&format!("{err:#}"), &flag)
+                crate::app::name_the_lab(&format!("{err:#}"), &flag, instance)
             );
             ExitCode::from(exit::INTERRUPTED)
         }
         Err(err) => {
             eprintln!(
                 "lab: {}",
-                crate::app::name_the_lab(&format!("{err:#}"), &flag)
+                crate::app::name_the_lab(&format!("{err:#}"), &flag, instance)
             );
             let code = exit_code(&err);
             if code == exit::GUEST {
@@ -229,7 +271,7 @@ pub fn main() -> ExitCode {
                 let hint = format!(
                     "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
                 );
-                eprintln!("{}", crate::app::name_the_lab(&hint, &flag));
+                eprintln!("{}", crate::app::name_the_lab(&hint, &flag, instance));
             }
             ExitCode::from(code)
         }
@@ -247,7 +289,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         || err
             .downcast_ref::<crate::provision::engine::ProvisionError>()
             .is_some();
-    if err.downcast_ref::<crate::model::LoadError>().is_some() {
+    let usage = err.downcast_ref::<crate::model::LoadError>().is_some()
+        || err
+            .downcast_ref::<crate::model::instance::InstanceError>()
+            .is_some()
+        || err.downcast_ref::<crate::app::NoSuchInstance>().is_some();
+    if usage {
         exit::USAGE
     } else if guest {
         exit::GUEST

@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
-    let target = lab.target()?;
+    let target = lab.target_for_up()?;
     for note in &target.notes {
         eprintln!("note: {note}");
     }

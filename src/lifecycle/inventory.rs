@@ -224,6 +224,26 @@ pub fn route_clashes(lab: &Lab, proc_net_route: &str) -> Vec<Clash> {
         .map(|n| names::bridge(&lab.name, &n.name))
         .collect();
     let mut out = Vec::new();
+    for (dev, route) in host_routes(proc_net_route) {
+        if own.contains(&dev) {
+            continue; // our bridges are ours
+        }
+        for net in lab.networks.iter().filter(|n| n.cidr.overlaps(route)) {
+            out.push(Clash::Route {
+                network: net.name.clone(),
+                cidr: net.cidr,
+                route,
+                device: dev.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The routes of a `/proc/net/route` table, with their device, but the default route (which
+/// overlaps everything).
+pub fn host_routes(proc_net_route: &str) -> Vec<(String, Cidr)> {
+    let mut out = Vec::new();
     for line in proc_net_route.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
         let (Some(dev), Some(dst), Some(mask)) = (f.first(), f.get(1), f.get(7)) else {
@@ -238,21 +258,14 @@ pub fn route_clashes(lab: &Lab, proc_net_route: &str) -> Vec<Clash> {
         let (Some(dst), Some(mask)) = (hex(dst), hex(mask)) else {
             continue;
         };
-        if mask == 0 || own.iter().any(|b| b == dev) {
-            continue; // the default route overlaps everything; our bridges are ours
+        if mask == 0 {
+            continue;
         }
         let route = Cidr {
             network: Ipv4Addr::from(dst),
             prefix: mask.count_ones() as u8,
         };
-        for net in lab.networks.iter().filter(|n| n.cidr.overlaps(route)) {
-            out.push(Clash::Route {
-                network: net.name.clone(),
-                cidr: net.cidr,
-                route,
-                device: dev.to_string(),
-            });
-        }
+        out.push((dev.to_string(), route));
     }
     out
 }

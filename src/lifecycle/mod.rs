@@ -11,7 +11,7 @@ mod status;
 mod up;
 
 pub use down::down;
-pub use inventory::{Clash, Inventory, route_clashes};
+pub use inventory::{Clash, Inventory, host_routes, network_cidrs, route_clashes};
 pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, generations, up};

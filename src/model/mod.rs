@@ -3,6 +3,7 @@
 
 pub mod defaults;
 pub mod file;
+pub mod instance;
 pub mod lab;
 pub mod load;
 pub mod units;

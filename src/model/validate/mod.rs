@@ -13,7 +13,8 @@ use std::ops::Range;
 use toml::Spanned;
 
 pub use error::ValidationError;
-use names::{is_domain, is_name, is_user};
+pub(crate) use names::is_name;
+use names::{is_domain, is_user};
 pub use nodes::MAX_VCPUS;
 
 use super::file::LabFile;

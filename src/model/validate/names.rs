@@ -1,6 +1,6 @@
 //! The shapes of names: lab, node and network names, login names, DNS domains.
 
-pub(super) fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=20).contains(&b.len())
         && b[0].is_ascii_lowercase()

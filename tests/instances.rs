@@ -1,0 +1,203 @@
+//! Instances (`--instance NAME`) on libvirt's test driver: two copies of one lab placed and
+//! brought up side by side on one private `test:///<tmp>/node.xml` host, each with its own
+//! objects, bridges, MACs and external subnet; the pool's exhaustion; the placement record.
+
+mod common;
+
+use lab::app::{Host, InstanceChoice, NoSuchInstance, in_use, instance_lab};
+use lab::libvirt::Hypervisor;
+use lab::model::instance::InstanceError;
+use lab::model::{Lab, NetKind};
+use lab::render::Accel;
+
+#[path = "common/testhost.rs"]
+mod testhost;
+
+use testhost::*;
+
+fn choice(name: &str, pool: &str) -> InstanceChoice {
+    InstanceChoice {
+        name: name.into(),
+        pool: pool.parse().unwrap(),
+    }
+}
+
+/// The fixture of `lab`, with secrets of its own (`seed_byte`).
+fn fixture_of(lab: Lab, seed_byte: u8) -> Fixture {
+    let mut f = fixture();
+    let pool_dir = f.ctx.pool_dir.clone();
+    f.ctx = lab::plan::context(&lab, Accel::Tcg, &[seed_byte; 32]);
+    f.ctx.pool_dir = pool_dir.with_file_name(&lab.name);
+    f.lab = lab;
+    f
+}
+
+fn external(lab: &Lab) -> String {
+    let net = lab
+        .networks
+        .iter()
+        .find(|n| n.kind == NetKind::Nat)
+        .unwrap();
+    net.cidr.to_string()
+}
+
+fn bridges_and_macs(hv: &TestHost, lab: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in hv
+        .networks()
+        .unwrap()
+        .iter()
+        .filter(|n| n.name.contains(lab))
+    {
+        let at = n.xml.find("<bridge name='").unwrap() + 14;
+        out.push(n.xml[at..at + n.xml[at..].find('\'').unwrap()].to_string());
+    }
+    for d in hv
+        .domains()
+        .unwrap()
+        .iter()
+        .filter(|d| d.name.contains(lab))
+    {
+        for part in d.xml.split("<mac address='").skip(1) {
+            out.push(part[..17].to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
+    let hv = TestHost::new();
+    let base = common::lab("openstack-debian12");
+    let root = tempfile::tempdir().unwrap();
+    let host = Host {
+        hv: &hv,
+        local: false,
+    };
+    let pool = "198.18.0.0/23";
+
+    let (s1, st1) = instance_lab(&base, &choice("s1", pool), root.path(), Some(&host)).unwrap();
+    assert_eq!(
+        (s1.name.as_str(), external(&s1).as_str()),
+        ("ocata-deb-s1", "198.18.0.0/24")
+    );
+    assert!(
+        st1.placement().unwrap().is_some(),
+        "the placement is recorded"
+    );
+    let f1 = fixture_of(s1, 1);
+    up(&hv, &f1, &Events::default()).unwrap();
+
+    let (s2, _) = instance_lab(&base, &choice("s2", pool), root.path(), Some(&host)).unwrap();
+    assert_eq!(external(&s2), "198.18.1.0/24", "the next free subnet");
+    let f2 = fixture_of(s2, 2);
+    up(&hv, &f2, &Events::default()).unwrap();
+
+    let internal = |l: &Lab| {
+        l.nodes
+            .iter()
+            .flat_map(|n| n.nics.iter().filter(|c| c.network == "internal"))
+            .map(|c| c.address.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(internal(&f1.lab), ["10.0.0.11", "10.0.0.31"]);
+    assert_eq!(
+        internal(&f1.lab),
+        internal(&f2.lab),
+        "the guide's addresses in both"
+    );
+    let (a, b) = (bridges_and_macs(&hv, "-s1-"), bridges_and_macs(&hv, "-s2-"));
+    assert_eq!(
+        (a.len(), b.len()),
+        (6, 6),
+        "two bridges and four nics each: {a:?} {b:?}"
+    );
+    assert!(
+        a.iter().all(|x| !b.contains(x)),
+        "nothing shared: {a:?} {b:?}"
+    );
+    assert!(
+        a.iter()
+            .filter(|x| x.starts_with("labbr"))
+            .all(|x| x.len() <= 15),
+        "bridge names fit in 15 characters: {a:?}"
+    );
+
+    let err = instance_lab(&base, &choice("s3", pool), root.path(), Some(&host)).unwrap_err();
+    let err = err.downcast::<InstanceError>().unwrap();
+    assert!(
+        matches!(
+            err,
+            InstanceError::PoolExhausted {
+                prefix: 24,
+                taken: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--subnet-pool"), "{err}");
+
+    // Later commands read the record; an instance no `up` made is named as such.
+    let (again, _) = instance_lab(&base, &choice("s1", "10.0.0.0/8"), root.path(), None).unwrap();
+    assert_eq!(
+        again, f1.lab,
+        "the recorded placement, whatever the pool says now"
+    );
+    let err = instance_lab(&base, &choice("s9", pool), root.path(), None).unwrap_err();
+    let err = err.downcast::<NoSuchInstance>().unwrap();
+    assert!(err.to_string().contains("`lab up --instance s9`"), "{err}");
+
+    // One down leaves the other instance whole.
+    down(&hv, &f1);
+    assert!(leftovers(&hv, &f1.lab.name).is_empty());
+    assert_eq!(
+        leftovers(&hv, &f2.lab.name).len(),
+        5,
+        "two domains, two networks, a pool"
+    );
+    down(&hv, &f2);
+    assert!(leftovers(&hv, "ocata-deb").is_empty());
+}
+
+#[test]
+fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
+    let hv = TestHost::new();
+    let base = common::lab("openstack-debian12");
+    let f = fixture_of(base.clone(), 3);
+    up(&hv, &f, &Events::default()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host = Host {
+        hv: &hv,
+        local: false,
+    };
+    // The base lab's external network is in libvirt: a pool around it skips it.
+    let (s1, _) = instance_lab(
+        &base,
+        &choice("s1", "203.0.112.0/23"),
+        root.path(),
+        Some(&host),
+    )
+    .unwrap();
+    assert_eq!(external(&s1), "203.0.112.0/24");
+    let (s2, _) = instance_lab(
+        &base,
+        &choice("s2", "203.0.112.0/22"),
+        root.path(),
+        Some(&host),
+    )
+    .unwrap();
+    assert_eq!(
+        external(&s2),
+        "203.0.114.0/24",
+        "s1's record and the lab's network skipped"
+    );
+    let taken: Vec<String> = in_use(&hv, root.path(), false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for t in ["203.0.113.0/24", "203.0.112.0/24", "203.0.114.0/24"] {
+        assert!(taken.contains(&t.to_string()), "{t} in {taken:?}");
+    }
+}
