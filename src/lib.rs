@@ -7,6 +7,7 @@ pub mod app;
 pub mod atomic;
 pub mod build;
 pub mod cache;
+pub mod class;
 pub mod cli;
 pub mod doctor;
 pub mod guest;

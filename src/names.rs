@@ -120,6 +120,11 @@ pub mod state {
     /// Where an instance lives ([`crate::model::instance::Placement`], TOML): its name and
     /// the subnet of each nat network, chosen by the `up` that made it.
     pub const PLACEMENT: &str = "instance.toml";
+    /// In the state root: the class file of `lab class` ([`crate::class::ClassFile`], TOML):
+    /// the lab and each instance's host.
+    pub fn class_file(class: &str) -> String {
+        format!("classes/{class}.toml")
+    }
     /// In the state root: the lock held while an instance's subnets are chosen.
     pub const PLACEMENT_LOCK: &str = "instances.lock";
     /// In the state root: the lab the last `lab up` chose, which bare commands default to.

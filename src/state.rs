@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::class::ClassFile;
 use crate::model::instance::Placement;
 use crate::names;
 
@@ -31,6 +32,10 @@ pub enum StateError {
         "{path} is damaged ({detail}): remove the instance with `lab down --instance NAME`, or delete the file"
     )]
     BadPlacement { path: PathBuf, detail: String },
+    #[error(
+        "{path} is damaged ({detail}): fix it, or delete it and `lab down --instance NAME` each instance"
+    )]
+    BadClass { path: PathBuf, detail: String },
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
@@ -196,16 +201,7 @@ impl LabState {
     /// that made it recorded it; `None` when no record exists.
     pub fn placement(&self) -> Result<Option<Placement>, StateError> {
         let path = self.dir().join(names::state::PLACEMENT);
-        match fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map(Some)
-                .map_err(|e| StateError::BadPlacement {
-                    path,
-                    detail: e.message().to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", &path)(e)),
-        }
+        read_toml(path, |path, detail| StateError::BadPlacement { path, detail })
     }
 
     /// Records the placement of this instance.
@@ -236,6 +232,46 @@ pub fn placements(root: &Path) -> Vec<Placement> {
             LabState::new(root, &lab).placement().ok().flatten()
         })
         .collect()
+}
+
+/// The class file of class `name` ([`crate::class::ClassFile`]), if there is one.
+pub fn read_class(root: &Path, name: &str) -> Result<Option<ClassFile>, StateError> {
+    let path = root.join(names::state::class_file(name));
+    read_toml(path, |path, detail| StateError::BadClass { path, detail })
+}
+
+/// A TOML file of the state as `T`; `None` when it does not exist, `damaged` when it does not
+/// parse.
+fn read_toml<T: serde::de::DeserializeOwned>(
+    path: PathBuf,
+    damaged: impl FnOnce(PathBuf, String) -> StateError,
+) -> Result<Option<T>, StateError> {
+    match fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| damaged(path, e.message().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", &path)(e)),
+    }
+}
+
+/// Writes class `name`'s file; with no instance left, removes it.
+pub fn write_class(root: &Path, name: &str, class: &ClassFile) -> Result<(), StateError> {
+    let path = root.join(names::state::class_file(name));
+    if class.instances.is_empty() {
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+            _ => Ok(()),
+        };
+    }
+    let dir = path.parent().unwrap_or(root);
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let text = toml::to_string(class).expect("a class file serializes");
+    crate::atomic::write(&path, text.as_bytes(), 0o644).map_err(|e| StateError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Held while an instance's subnets are chosen and recorded, so two `up --instance` cannot

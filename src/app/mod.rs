@@ -15,6 +15,7 @@ use crate::secrets::LabSecrets;
 use crate::state::{self, LabState};
 
 mod choice;
+mod class;
 mod console;
 mod down;
 mod guests;
@@ -31,6 +32,10 @@ pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_l
 pub use console::{ESCAPE, RawMode, attach};
 
 pub use image::{build_image, buildable};
+
+pub use class::{
+    Class, Tagged, down_seats, each_seat, plan_class, record_class, reset_seats, room, up_seats,
+};
 
 pub use instance::{Host, InstanceChoice, NoSuchInstance, in_use, instance_lab};
 

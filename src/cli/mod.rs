@@ -1,6 +1,7 @@
 //! The command line: clap definitions and one module per verb that parses and delegates.
 
 mod access;
+mod class;
 mod console;
 mod doctor;
 mod down;
@@ -71,6 +72,8 @@ pub enum Command {
     Creds(access::CredsArgs),
     SshConfig(access::SshConfigArgs),
     Inventory(access::InventoryArgs),
+    #[command(subcommand)]
+    Class(class::Command),
 }
 
 impl Command {
@@ -82,7 +85,8 @@ impl Command {
             | Command::Down(_)
             | Command::Reset(_)
             | Command::Provision(_)
-            | Command::Image(_) => true,
+            | Command::Image(_)
+            | Command::Class(_) => true,
             Command::Snapshot(cmd) => !matches!(cmd, snapshot::Command::List { .. }),
             _ => false,
         }
@@ -246,6 +250,7 @@ pub fn main() -> ExitCode {
         Command::Creds(args) => access::creds(lab, args),
         Command::SshConfig(args) => access::ssh_config(lab, args),
         Command::Inventory(args) => access::inventory(lab, args),
+        Command::Class(cmd) => class::run(lab, cmd),
     };
     // Every `lab ...` command a message suggests names the lab when a bare one would pick
     // another.

@@ -28,6 +28,13 @@ pub struct Found<S> {
     pub xml: String,
 }
 
+/// The size of a host (`virNodeGetInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeSize {
+    pub memory_bytes: u64,
+    pub cpus: u32,
+}
+
 /// A storage pool as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolFound {
@@ -73,6 +80,8 @@ pub trait Hypervisor: Send + Sync {
     fn uri(&self) -> &str;
     /// Free memory of the host in bytes; `None` when the driver cannot tell.
     fn free_memory(&self) -> Result<Option<u64>>;
+    /// The host's size: its memory and its CPUs (`virNodeGetInfo`).
+    fn node_size(&self) -> Result<NodeSize>;
     /// Asks for the host's and the default emulator's capabilities. A freshly started
     /// libvirtd probes its QEMU binaries for them (seconds to minutes; cached after), and
     /// the first domain definition would wait for that probe silently: calling this first

@@ -85,6 +85,9 @@ impl Hypervisor for TestHost {
     fn free_memory(&self) -> Result<Option<u64>> {
         Ok(self.free_memory)
     }
+    fn node_size(&self) -> Result<lab::libvirt::NodeSize> {
+        self.inner.node_size()
+    }
     fn probe_capabilities(&self) -> Result<()> {
         if self.probe_fails {
             return Err(LibvirtError::Call {

@@ -4,11 +4,22 @@ use virt::connect::Connect;
 use virt::sys;
 
 use super::{Libvirt, call, is};
-use crate::libvirt::Result;
+use crate::libvirt::{NodeSize, Result};
 
 pub(super) fn free_memory(lv: &Libvirt) -> Result<Option<u64>> {
     // Some drivers (the test driver) cannot tell: then there is nothing to check against.
     Ok(available_memory(&lv.conn))
+}
+
+pub(super) fn node_size(lv: &Libvirt) -> Result<NodeSize> {
+    let info = lv
+        .conn
+        .node_info()
+        .map_err(call("read the size of", &lv.uri))?;
+    Ok(NodeSize {
+        memory_bytes: info.memory * 1024,
+        cpus: info.cpus,
+    })
 }
 
 pub(super) fn probe_capabilities(lv: &Libvirt) -> Result<()> {

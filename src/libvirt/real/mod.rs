@@ -13,7 +13,7 @@ use std::io::Read;
 use virt::connect::Connect;
 use virt::sys;
 
-use super::{Console, Found, Hypervisor, LibvirtError, PoolFound, Result, RunState};
+use super::{Console, Found, Hypervisor, LibvirtError, NodeSize, PoolFound, Result, RunState};
 
 /// A connection to a libvirt daemon (or driver) at a URI.
 pub struct Libvirt {
@@ -58,6 +58,10 @@ impl Hypervisor for Libvirt {
 
     fn free_memory(&self) -> Result<Option<u64>> {
         host::free_memory(self)
+    }
+
+    fn node_size(&self) -> Result<NodeSize> {
+        host::node_size(self)
     }
 
     fn probe_capabilities(&self) -> Result<()> {

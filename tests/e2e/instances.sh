@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end: two instances of openstack-debian12 (`--instance s1`, `--instance s2`) brought
+# up at once on one libvirtd, each provisioned and verified by its own `lab up` (every check
+# passes), each with its own external subnet from a pool of two and the guide's internal
+# addresses; a third instance finds the pool exhausted and fails at once, creating nothing;
+# both go down with nothing of either left in libvirt or in the state directory.
+#
+#   sudo tests/e2e/instances.sh      (or with the shared libvirtd of .ci/run: see lib.sh)
+#
+# Prints `PHASE <name> <seconds>` (up-s1 and up-s2 each, up-both for the pair).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+source tests/e2e/lib.sh
+lab_file=openstack-debian12
+pool=198.18.0.0/23 # room for exactly two /24 instances
+
+on_exit() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "== instances FAILED (status $status): serial consoles and step logs" >&2
+    for f in /var/log/libvirt/qemu/lab-ocata-deb-s[12]-*-serial.log; do
+      [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+    done
+    for f in "$LAB_STATE_DIR"/ocata-deb-s[12]/logs/*.log; do
+      [ -f "$f" ] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }
+    done
+    for s in s1 s2; do "${lab[@]}" down -l "$lab_file" --instance "$s" >&2 || true; done
+  fi
+  e2e_teardown
+  exit "$status"
+}
+trap on_exit EXIT
+e2e_setup instances
+
+# Both `lab up` at once: each places its instance under the placement lock, converges,
+# boots, provisions and verifies; the PHASE line of each comes from its own run.
+up_both() {
+  local s pids=() status=0
+  for s in s1 s2; do
+    (phase "up-$s" "${lab[@]}" up -l "$lab_file" --instance "$s" --subnet-pool "$pool" \
+      >"$work/up-$s.log" 2>&1) >"$work/phase-$s" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+  for s in s1 s2; do
+    echo "--- lab up --instance $s" >&2
+    cat "$work/up-$s.log" >&2
+    cat "$work/phase-$s"
+  done
+  [ "$status" -eq 0 ] || { echo "an instance's up failed (exit $status)" >&2; return 1; }
+  for s in s1 s2; do
+    grep -q '^pass  amqp-login' "$work/up-$s.log" \
+      || { echo "$s: up did not verify the lab" >&2; return 1; }
+    if grep -q '^FAIL' "$work/up-$s.log"; then echo "$s: a check failed" >&2; return 1; fi
+  done
+}
+phase up-both up_both
+
+# Each controller has its own external address in the pool and the guide's internal one.
+addresses() {
+  local s a1 a2
+  for s in s1 s2; do
+    "${lab[@]}" ssh controller -l "$lab_file" --instance "$s" -- ip -4 -o addr show >"$work/addr-$s"
+    grep -q ' 10\.0\.0\.11/24 ' "$work/addr-$s" || { echo "$s: no 10.0.0.11" >&2; return 1; }
+  done
+  a1=$(grep -oE '198\.18\.[01]\.11/24' "$work/addr-s1") || { echo "s1: no pool address" >&2; return 1; }
+  a2=$(grep -oE '198\.18\.[01]\.11/24' "$work/addr-s2") || { echo "s2: no pool address" >&2; return 1; }
+  [ "$a1" != "$a2" ] || { echo "both instances on $a1" >&2; return 1; }
+  echo "ok: s1 controller $a1, s2 controller $a2, both 10.0.0.11"
+}
+phase addresses addresses
+
+# A third instance: no /24 left in the pool; nothing of it is created.
+exhausted() {
+  local out status=0
+  out=$("${lab[@]}" up -l "$lab_file" --instance s3 --subnet-pool "$pool" 2>&1) || status=$?
+  echo "$out" >&2
+  [ "$status" -eq 2 ] || { echo "third instance: exit $status, not 2" >&2; return 1; }
+  grep -q "no free /24 left in the subnet pool $pool" <<<"$out" \
+    || { echo "third instance: not the pool's error" >&2; return 1; }
+  [ -z "$(lab_objects ocata-deb-s3)" ] || { echo "objects of s3 were created" >&2; return 1; }
+  [ ! -e "$LAB_STATE_DIR/ocata-deb-s3" ] || { echo "state of s3 was left" >&2; return 1; }
+}
+phase pool-exhausted exhausted
+
+down_both() {
+  local s
+  for s in s1 s2; do
+    "${lab[@]}" down -l "$lab_file" --instance "$s"
+    [ -z "$(lab_objects "ocata-deb-$s")" ] || { echo "$s left: $(lab_objects "ocata-deb-$s")" >&2; return 1; }
+    [ ! -e "$LAB_STATE_DIR/ocata-deb-$s" ] || { echo "state of $s left" >&2; return 1; }
+  done
+}
+phase down-both down_both
+echo "instances: 1 passed, 0 failed"
