@@ -201,7 +201,10 @@ impl LabState {
     /// that made it recorded it; `None` when no record exists.
     pub fn placement(&self) -> Result<Option<Placement>, StateError> {
         let path = self.dir().join(names::state::PLACEMENT);
-        read_toml(path, |path, detail| StateError::BadPlacement { path, detail })
+        read_toml(path, |path, detail| StateError::BadPlacement {
+            path,
+            detail,
+        })
     }
 
     /// Records the placement of this instance.
