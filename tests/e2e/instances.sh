@@ -12,17 +12,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 source tests/e2e/lib.sh
-lab_file=openstack-debian12
+# LAB_E2E_INSTANCES_LAB: another lab file (a copy of openstack-debian12 under another name,
+# to run beside a benchmark of that lab); its name must be given in LAB_E2E_INSTANCES_NAME.
+lab_file=${LAB_E2E_INSTANCES_LAB:-openstack-debian12}
+lab_name=${LAB_E2E_INSTANCES_NAME:-ocata-deb}
 pool=198.18.0.0/23 # room for exactly two /24 instances
 
 on_exit() {
   local status=$?
   if [ "$status" -ne 0 ]; then
     echo "== instances FAILED (status $status): serial consoles and step logs" >&2
-    for f in /var/log/libvirt/qemu/lab-ocata-deb-s[12]-*-serial.log; do
+    for f in /var/log/libvirt/qemu/lab-"$lab_name"-s[12]-*-serial.log; do
       [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
     done
-    for f in "$LAB_STATE_DIR"/ocata-deb-s[12]/logs/*.log; do
+    for f in "$LAB_STATE_DIR"/"$lab_name"-s[12]/logs/*.log; do
       [ -f "$f" ] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }
     done
     for s in s1 s2; do "${lab[@]}" down -l "$lab_file" --instance "$s" >&2 || true; done
@@ -79,8 +82,8 @@ exhausted() {
   [ "$status" -eq 2 ] || { echo "third instance: exit $status, not 2" >&2; return 1; }
   grep -q "no free /24 left in the subnet pool $pool" <<<"$out" \
     || { echo "third instance: not the pool's error" >&2; return 1; }
-  [ -z "$(lab_objects ocata-deb-s3)" ] || { echo "objects of s3 were created" >&2; return 1; }
-  [ ! -e "$LAB_STATE_DIR/ocata-deb-s3" ] || { echo "state of s3 was left" >&2; return 1; }
+  [ -z "$(lab_objects "$lab_name-s3")" ] || { echo "objects of s3 were created" >&2; return 1; }
+  [ ! -e "$LAB_STATE_DIR/$lab_name-s3" ] || { echo "state of s3 was left" >&2; return 1; }
 }
 phase pool-exhausted exhausted
 
@@ -88,8 +91,8 @@ down_both() {
   local s
   for s in s1 s2; do
     "${lab[@]}" down -l "$lab_file" --instance "$s"
-    [ -z "$(lab_objects "ocata-deb-$s")" ] || { echo "$s left: $(lab_objects "ocata-deb-$s")" >&2; return 1; }
-    [ ! -e "$LAB_STATE_DIR/ocata-deb-$s" ] || { echo "state of $s left" >&2; return 1; }
+    [ -z "$(lab_objects "$lab_name-$s")" ] || { echo "$s left: $(lab_objects "$lab_name-$s")" >&2; return 1; }
+    [ ! -e "$LAB_STATE_DIR/$lab_name-$s" ] || { echo "state of $s left" >&2; return 1; }
   done
 }
 phase down-both down_both
