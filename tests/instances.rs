@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::app::{Host, InstanceChoice, NoSuchInstance, in_use, instance_lab};
+use lab::app::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
 use lab::libvirt::Hypervisor;
 use lab::model::instance::InstanceError;
 use lab::model::{Lab, NetKind};
@@ -76,7 +76,13 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     };
     let pool = "198.18.0.0/23";
 
-    let (s1, st1) = instance_lab(&base, &choice("s1", pool), root.path(), Some(&host)).unwrap();
+    let (s1, st1) = instance_lab(
+        &base,
+        &choice("s1", pool),
+        root.path(),
+        Unplaced::Place(&host),
+    )
+    .unwrap();
     assert_eq!(
         (s1.name.as_str(), external(&s1).as_str()),
         ("ocata-deb-s1", "198.18.0.0/24")
@@ -88,7 +94,13 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     let f1 = fixture_of(s1, 1);
     up(&hv, &f1, &Events::default()).unwrap();
 
-    let (s2, _) = instance_lab(&base, &choice("s2", pool), root.path(), Some(&host)).unwrap();
+    let (s2, _) = instance_lab(
+        &base,
+        &choice("s2", pool),
+        root.path(),
+        Unplaced::Place(&host),
+    )
+    .unwrap();
     assert_eq!(external(&s2), "198.18.1.0/24", "the next free subnet");
     let f2 = fixture_of(s2, 2);
     up(&hv, &f2, &Events::default()).unwrap();
@@ -123,7 +135,13 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
         "bridge names fit in 15 characters: {a:?}"
     );
 
-    let err = instance_lab(&base, &choice("s3", pool), root.path(), Some(&host)).unwrap_err();
+    let err = instance_lab(
+        &base,
+        &choice("s3", pool),
+        root.path(),
+        Unplaced::Place(&host),
+    )
+    .unwrap_err();
     let err = err.downcast::<InstanceError>().unwrap();
     assert!(
         matches!(
@@ -139,12 +157,18 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     assert!(err.to_string().contains("--subnet-pool"), "{err}");
 
     // Later commands read the record; an instance no `up` made is named as such.
-    let (again, _) = instance_lab(&base, &choice("s1", "10.0.0.0/8"), root.path(), None).unwrap();
+    let (again, _) = instance_lab(
+        &base,
+        &choice("s1", "10.0.0.0/8"),
+        root.path(),
+        Unplaced::Refuse,
+    )
+    .unwrap();
     assert_eq!(
         again, f1.lab,
         "the recorded placement, whatever the pool says now"
     );
-    let err = instance_lab(&base, &choice("s9", pool), root.path(), None).unwrap_err();
+    let err = instance_lab(&base, &choice("s9", pool), root.path(), Unplaced::Refuse).unwrap_err();
     let err = err.downcast::<NoSuchInstance>().unwrap();
     assert!(err.to_string().contains("`lab up --instance s9`"), "{err}");
 
@@ -158,6 +182,29 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     );
     down(&hv, &f2);
     assert!(leftovers(&hv, "ocata-deb").is_empty());
+}
+
+#[test]
+fn down_names_an_instance_whose_record_is_gone() {
+    let base = common::lab("openstack-debian12");
+    let root = tempfile::tempdir().unwrap();
+    let (lab, st) = instance_lab(
+        &base,
+        &choice("s7", "198.18.0.0/23"),
+        root.path(),
+        Unplaced::NameOnly,
+    )
+    .unwrap();
+    assert_eq!(
+        lab.name, "ocata-deb-s7",
+        "the objects' names, found by down"
+    );
+    assert_eq!(
+        external(&lab),
+        external(&base),
+        "the file's own subnet stands in"
+    );
+    assert!(st.placement().unwrap().is_none(), "nothing is recorded");
 }
 
 #[test]
@@ -176,7 +223,7 @@ fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
         &base,
         &choice("s1", "203.0.112.0/23"),
         root.path(),
-        Some(&host),
+        Unplaced::Place(&host),
     )
     .unwrap();
     assert_eq!(external(&s1), "203.0.112.0/24");
@@ -184,7 +231,7 @@ fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
         &base,
         &choice("s2", "203.0.112.0/22"),
         root.path(),
-        Some(&host),
+        Unplaced::Place(&host),
     )
     .unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{InstanceChoice, LabChoice, Target, UpReport};
+use super::{InstanceChoice, LabChoice, Purpose, Target, UpReport};
 use crate::class::{self, ClassError, ClassFile, Need, Room, Seat, VCPU_OVERCOMMIT};
 use crate::libvirt::{Hypervisor, Libvirt, RunState};
 use crate::lifecycle::drift::domain_facts;
@@ -37,14 +37,14 @@ impl Class {
     }
 
     /// The instance `seat` of the class's lab, on its host.
-    pub fn target(&self, lab: &str, seat: &Seat, place: bool) -> anyhow::Result<Target> {
+    pub fn target(&self, lab: &str, seat: &Seat, purpose: Purpose) -> anyhow::Result<Target> {
         let instance = InstanceChoice {
             name: seat.instance.clone(),
             pool: self.subnet_pool,
         };
         let choice = LabChoice::find(Some(lab));
         let root = self.pool_root.clone();
-        Target::resolve(choice, &seat.uri, root, Some(&instance), place)
+        Target::resolve(choice, &seat.uri, root, Some(&instance), purpose)
     }
 
     /// The seats of the class, or only `only`.
@@ -136,7 +136,7 @@ pub fn up_seats(
     progress: &dyn Progress,
 ) -> Vec<(Seat, anyhow::Result<UpReport>)> {
     each_seat(seats, per_host, |seat| {
-        let t = class.target(&file.lab, seat, true)?;
+        let t = class.target(&file.lab, seat, Purpose::Up)?;
         super::up(&t, accel, None, &[], provision, &tagged(progress, seat))
     })
 }
@@ -151,7 +151,7 @@ pub fn down_seats(
     progress: &dyn Progress,
 ) -> anyhow::Result<Vec<(Seat, anyhow::Result<usize>)>> {
     let results = each_seat(seats, per_host, |seat| {
-        let t = class.target(&file.lab, seat, false)?;
+        let t = class.target(&file.lab, seat, Purpose::Down)?;
         super::down(&t, &tagged(progress, seat))
     });
     let gone: Vec<&str> = results
@@ -176,7 +176,7 @@ pub fn reset_seats(
     progress: &dyn Progress,
 ) -> Vec<(Seat, anyhow::Result<Vec<String>>)> {
     each_seat(seats, per_host, |seat| {
-        let t = class.target(&file.lab, seat, false)?;
+        let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::reset(&t, snapshot, &tagged(progress, seat))
     })
 }

@@ -39,21 +39,40 @@ pub struct Host<'a> {
     pub local: bool,
 }
 
-/// The lab of instance `choice` of `base` and its state, placed as recorded. Without a record
-/// the instance does not exist: an error, unless `place_on` is the host on which to place it
-/// now (`lab up`).
+/// What to do with an instance no record places.
+pub enum Unplaced<'a> {
+    /// It does not exist: an error.
+    Refuse,
+    /// Place it on this host now (`lab up`).
+    Place(&'a Host<'a>),
+    /// Its name is enough (`lab down`: objects are found by name and owner): the lab file's
+    /// own subnets stand in.
+    NameOnly,
+}
+
+/// The lab of instance `choice` of `base` and its state, placed as recorded, or as `unplaced`
+/// says when there is no record.
 pub fn instance_lab(
     base: &Lab,
     choice: &InstanceChoice,
     root: &Path,
-    place_on: Option<&Host>,
+    unplaced: Unplaced,
 ) -> anyhow::Result<(Lab, LabState)> {
     let name = instance::instance_name(&base.name, &choice.name)?;
     let st = LabState::new(root, &name);
-    let placement = match (st.placement()?, place_on) {
+    let placement = match (st.placement()?, unplaced) {
         (Some(p), _) => p,
-        (None, Some(host)) => place(base, choice, &st, host)?,
-        (None, None) => {
+        (None, Unplaced::Place(host)) => place(base, choice, &st, host)?,
+        (None, Unplaced::NameOnly) => Placement {
+            instance: choice.name.clone(),
+            subnets: base
+                .networks
+                .iter()
+                .filter(|n| n.kind == NetKind::Nat)
+                .map(|n| (n.name.clone(), n.cidr.to_string()))
+                .collect(),
+        },
+        (None, Unplaced::Refuse) => {
             return Err(NoSuchInstance {
                 lab: base.name.clone(),
                 instance: choice.name.clone(),

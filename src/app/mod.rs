@@ -37,7 +37,7 @@ pub use class::{
     Class, Tagged, down_seats, each_seat, plan_class, record_class, reset_seats, room, up_seats,
 };
 
-pub use instance::{Host, InstanceChoice, NoSuchInstance, in_use, instance_lab};
+pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
 
 pub use inspect::{doctor, log_files, open_console, snapshots, status};
 
@@ -87,6 +87,15 @@ pub fn is_local(uri: &str) -> bool {
         .is_some_and(|(_, rest)| rest.starts_with('/'))
 }
 
+/// What a command resolves a lab for: an instance without a placement record is placed by
+/// `up`, named only by `down` (its objects are found by name), and refused by the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Up,
+    Down,
+    Use,
+}
+
 /// A lab resolved from its file and the libvirt host it goes to.
 pub struct Target {
     pub lab: Lab,
@@ -103,13 +112,13 @@ pub struct Target {
 
 impl Target {
     /// Loads and validates the chosen lab; with `instance`, makes it that instance of the
-    /// lab, placed as recorded, or (with `place`: `lab up`) placed on the host now.
+    /// lab, placed as recorded, or as `purpose` needs when no record exists.
     pub fn resolve(
         choice: LabChoice,
         uri: &str,
         pool_root: Option<PathBuf>,
         instance: Option<&InstanceChoice>,
-        place: bool,
+        purpose: Purpose,
     ) -> anyhow::Result<Target> {
         let source = choice.source()?;
         let (lab, notes) = source.load(&Catalogue::builtin())?;
@@ -119,12 +128,18 @@ impl Target {
                 let state = LabState::new(&root, &lab.name);
                 (lab, state)
             }
-            Some(i) if place => {
-                let hv = Libvirt::open(uri)?;
-                let local = is_local(uri);
-                instance_lab(&lab, i, &root, Some(&Host { hv: &hv, local }))?
-            }
-            Some(i) => instance_lab(&lab, i, &root, None)?,
+            Some(i) => match purpose {
+                Purpose::Up => {
+                    let hv = Libvirt::open(uri)?;
+                    let host = Host {
+                        hv: &hv,
+                        local: is_local(uri),
+                    };
+                    instance_lab(&lab, i, &root, Unplaced::Place(&host))?
+                }
+                Purpose::Down => instance_lab(&lab, i, &root, Unplaced::NameOnly)?,
+                Purpose::Use => instance_lab(&lab, i, &root, Unplaced::Refuse)?,
+            },
         };
         Ok(Target {
             lab,

@@ -114,7 +114,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             let c = class(lab, &args);
             let file = c.file()?;
             for seat in &file.instances {
-                let t = c.target(&file.lab, seat, false)?;
+                let t = c.target(&file.lab, seat, crate::app::Purpose::Use)?;
                 let (identity, known_hosts) = crate::app::access_files(&t)?;
                 print!(
                     "{}",
@@ -177,7 +177,7 @@ fn status(c: &Class) -> anyhow::Result<()> {
     println!("class {}: {}", c.name, file.lab);
     for seat in &file.instances {
         let line = match c
-            .target(&file.lab, seat, false)
+            .target(&file.lab, seat, crate::app::Purpose::Use)
             .and_then(|t| crate::app::status(&t))
         {
             Ok(st) => {

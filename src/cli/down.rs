@@ -11,7 +11,7 @@ use crate::cli::{LabArgs, output::Screen};
 pub struct Args {}
 
 pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
-    let target = lab.target()?;
+    let target = lab.target_for_down()?;
     let removed = crate::app::down(&target, &Screen::new(false))?;
     println!(
         "lab {} is down ({removed} objects removed)",

@@ -133,15 +133,20 @@ impl LabArgs {
 
     /// The chosen lab (or instance, which must exist).
     pub fn target(&self) -> anyhow::Result<crate::app::Target> {
-        self.resolve(false)
+        self.resolve(crate::app::Purpose::Use)
     }
 
     /// The chosen lab for `lab up`: a new instance is placed on the host now.
     pub fn target_for_up(&self) -> anyhow::Result<crate::app::Target> {
-        self.resolve(true)
+        self.resolve(crate::app::Purpose::Up)
     }
 
-    fn resolve(&self, place: bool) -> anyhow::Result<crate::app::Target> {
+    /// The chosen lab for `lab down`: an instance whose record is gone is named all the same.
+    pub fn target_for_down(&self) -> anyhow::Result<crate::app::Target> {
+        self.resolve(crate::app::Purpose::Down)
+    }
+
+    fn resolve(&self, purpose: crate::app::Purpose) -> anyhow::Result<crate::app::Target> {
         let instance = self
             .instance
             .as_ref()
@@ -155,7 +160,7 @@ impl LabArgs {
             &self.uri,
             pool_root,
             instance.as_ref(),
-            place,
+            purpose,
         )
     }
 }

@@ -41,8 +41,9 @@ e2e_setup instances
 up_both() {
   local s pids=() status=0
   for s in s1 s2; do
-    (phase "up-$s" "${lab[@]}" up -l "$lab_file" --instance "$s" --subnet-pool "$pool" \
-      >"$work/up-$s.log" 2>&1) >"$work/phase-$s" &
+    # Four TCG guests booting at once on two cores: minutes each, so longer bounds.
+    (phase "up-$s" timeout 2700 target/debug/lab up -l "$lab_file" --instance "$s" \
+      --subnet-pool "$pool" --timeout 1800 >"$work/up-$s.log" 2>&1) >"$work/phase-$s" &
     pids+=("$!")
   done
   for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
