@@ -1,0 +1,424 @@
+//! Reaching nodes through the libvirt host's sshd (a `qemu+ssh://` URI): one [`Jump`] holds a
+//! logged-in russh session to the host, connected on first use and shared by every node's
+//! connection of one operation; each node's TCP connection is a direct-tcpip channel the
+//! host's sshd opens. The host (and each `ProxyJump` hop before it, connected through the
+//! previous one) is resolved from the user's ssh config ([`super::config`]), its key checked
+//! against the user's known_hosts, and the login made with the ssh-agent's keys, then each
+//! unencrypted identity file, as OpenSSH would.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use russh::client::{self, Handle, Msg};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelOpenFailure, ChannelStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::config::{self, ConfigError, Destination, HostSpec};
+use super::transport::client_config;
+
+/// Hops followed before giving up (a `ProxyJump` loop in the config).
+const MAX_HOPS: usize = 8;
+
+/// What the user's own ssh would read: config text, home, name, known_hosts, agent socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSsh {
+    /// The ssh config text (`~/.ssh/config`; empty when there is none).
+    pub config: String,
+    /// The home directory, for `~` in identity files.
+    pub home: PathBuf,
+    /// The local user name, the default login.
+    pub local_user: String,
+    /// The known_hosts file host keys are checked against.
+    pub known_hosts: PathBuf,
+    /// The ssh-agent's socket (`SSH_AUTH_SOCK`), tried first.
+    pub agent: Option<PathBuf>,
+}
+
+impl UserSsh {
+    /// From the environment: `$HOME/.ssh/{config,known_hosts}`, `$USER`, `$SSH_AUTH_SOCK`.
+    pub fn from_env() -> UserSsh {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        let home = PathBuf::from(var("HOME").unwrap_or_else(|| "/root".into()));
+        let local_user = var("USER").or_else(|| var("LOGNAME"));
+        UserSsh {
+            config: std::fs::read_to_string(home.join(".ssh/config")).unwrap_or_default(),
+            known_hosts: home.join(".ssh/known_hosts"),
+            local_user: local_user.map_or("root".into(), |u| u.to_string_lossy().into_owned()),
+            agent: var("SSH_AUTH_SOCK").map(PathBuf::from),
+            home,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JumpError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot connect to {host}: {message}: is it up, and is the uri right?")]
+    Connect { host: String, message: String },
+    #[error("{host} is not in {file}: ssh to it once with `ssh {login}` to record its host key")]
+    UnknownHost {
+        host: String,
+        file: String,
+        login: String,
+    },
+    #[error(
+        "the host key of {host} is not the one in {file} line {line}: if the host was reinstalled, `ssh-keygen -R {host}` and `ssh {login}` once"
+    )]
+    ChangedKey {
+        host: String,
+        file: String,
+        line: usize,
+        login: String,
+    },
+    #[error("cannot check the host key of {host} in {file}: {message}")]
+    KnownHosts {
+        host: String,
+        file: String,
+        message: String,
+    },
+    #[error(
+        "login as {user} to {host} refused (tried: {tried}): add your key to its authorized_keys or load it with `ssh-add`"
+    )]
+    Auth {
+        host: String,
+        user: String,
+        tried: String,
+    },
+    #[error("more than {MAX_HOPS} ProxyJump hops to {host}: is there a loop in the ssh config?")]
+    TooManyHops { host: String },
+}
+
+/// A logged-in session to the libvirt host, shared by the nodes of one operation.
+pub struct Jump {
+    dest: Destination,
+    user: UserSsh,
+    session: tokio::sync::Mutex<Option<Chain>>,
+}
+
+impl fmt::Debug for Jump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jump").field("dest", &self.dest).finish()
+    }
+}
+
+/// The session to a host and the sessions of the hops it goes through (kept open with it).
+struct Chain {
+    session: Handle<KnownHost>,
+    /// Kept open: the session runs over them.
+    hops: Vec<Handle<KnownHost>>,
+}
+
+/// Why a channel through the jump did not open: the host was not reached (final), or the host
+/// could not connect to the address (the node may not be up yet).
+#[derive(Debug)]
+pub(super) enum Through {
+    Host(JumpError),
+    Refused(String),
+}
+
+impl Jump {
+    /// A jump to `dest` (not connected yet) with the user's ssh settings.
+    pub fn new(dest: Destination, user: UserSsh) -> Jump {
+        Jump {
+            dest,
+            user,
+            session: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The host, as `ssh -J` takes it.
+    pub fn destination(&self) -> &Destination {
+        &self.dest
+    }
+
+    /// A TCP connection the host opens to `addr`, each step bounded by `limit`; the session
+    /// is connected first when there is none (or it died).
+    pub(super) async fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        limit: Duration,
+    ) -> Result<ChannelStream<Msg>, Through> {
+        let mut held = self.session.lock().await;
+        if held.as_ref().is_none_or(|c| c.session.is_closed()) {
+            let spec = config::resolve(
+                &self.dest,
+                &self.user.config,
+                &self.user.home,
+                &self.user.local_user,
+            )
+            .map_err(|e| Through::Host(e.into()))?;
+            *held = Some(
+                connect(spec, &self.user, limit, 0)
+                    .await
+                    .map_err(Through::Host)?,
+            );
+        }
+        let chain = held.as_ref().expect("connected above");
+        let ip = addr.ip().to_string();
+        let open =
+            chain
+                .session
+                .channel_open_direct_tcpip(ip, u32::from(addr.port()), "127.0.0.1", 0);
+        match tokio::time::timeout(limit, open).await {
+            Ok(Ok(channel)) => Ok(channel.into_stream()),
+            Ok(Err(e)) => {
+                if !matches!(e, russh::Error::ChannelOpenFailure(_)) {
+                    *held = None;
+                }
+                Err(Through::Refused(refusal(&self.dest, e)))
+            }
+            Err(_) => Err(Through::Refused(format!(
+                "{} did not open a channel within {}s",
+                self.dest,
+                limit.as_secs_f64().ceil()
+            ))),
+        }
+    }
+}
+
+/// What a direct-tcpip refusal of the host means for the node behind it.
+fn refusal(host: &Destination, e: russh::Error) -> String {
+    match e {
+        russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => {
+            format!("{host} could not connect to it: is the node up?")
+        }
+        russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited) => {
+            format!("the sshd of {host} forbids tcp forwarding (AllowTcpForwarding)")
+        }
+        other => format!("through {host}: {other}"),
+    }
+}
+
+/// Connects to `spec` (through its `ProxyJump` hops, each resolved with the config as
+/// OpenSSH does) and logs in.
+fn connect<'a>(
+    spec: HostSpec,
+    user: &'a UserSsh,
+    limit: Duration,
+    depth: usize,
+) -> BoxFuture<'a, Result<Chain, JumpError>> {
+    Box::pin(async move {
+        let host = format!("{}:{}", spec.hostname, spec.port);
+        let (stream, hops): (Box<dyn Stream>, _) = match spec.proxy_jump.split_last() {
+            None => {
+                let tcp = tokio::net::TcpStream::connect((spec.hostname.as_str(), spec.port));
+                (
+                    Box::new(within(limit, &host, tcp, |e| e.to_string()).await?),
+                    vec![],
+                )
+            }
+            Some(_) if depth >= MAX_HOPS => return Err(JumpError::TooManyHops { host }),
+            Some((last, before)) => {
+                let mut hop = config::resolve(last, &user.config, &user.home, &user.local_user)?;
+                if !before.is_empty() {
+                    hop.proxy_jump = before.to_vec();
+                }
+                let Chain { session, mut hops } = connect(hop, user, limit, depth + 1).await?;
+                let port = u32::from(spec.port);
+                let open = session.channel_open_direct_tcpip(&spec.hostname, port, "127.0.0.1", 0);
+                let channel = within(limit, &host, open, |e| refusal(last, e)).await?;
+                hops.push(session);
+                (Box::new(channel.into_stream()), hops)
+            }
+        };
+        let login = async {
+            let session = handshake(&spec, user, stream).await?;
+            log_in(session, &spec, user).await
+        };
+        let timed_out = |_| JumpError::Connect {
+            host: host.clone(),
+            message: format!("no login within {}s", limit.as_secs_f64().ceil()),
+        };
+        let session = tokio::time::timeout(limit, login)
+            .await
+            .map_err(timed_out)??;
+        Ok(Chain { session, hops })
+    })
+}
+
+/// A byte stream an SSH session runs over: TCP, or a channel through the previous hop.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// `future` within `limit`; its error (said by `why`) or its expiry a [`JumpError::Connect`].
+async fn within<T, E>(
+    limit: Duration,
+    host: &str,
+    future: impl std::future::Future<Output = Result<T, E>>,
+    why: impl FnOnce(E) -> String,
+) -> Result<T, JumpError> {
+    let error = |message| JumpError::Connect {
+        host: host.to_string(),
+        message,
+    };
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => result.map_err(|e| error(why(e))),
+        Err(_) => Err(error(format!(
+            "no answer within {}s",
+            limit.as_secs_f64().ceil()
+        ))),
+    }
+}
+
+/// The SSH handshake, the host key checked against the user's known_hosts.
+async fn handshake(
+    spec: &HostSpec,
+    user: &UserSsh,
+    stream: Box<dyn Stream>,
+) -> Result<Handle<KnownHost>, JumpError> {
+    let verdict = Arc::new(Mutex::new(None));
+    let handler = KnownHost {
+        spec: spec.clone(),
+        file: user.known_hosts.clone(),
+        verdict: verdict.clone(),
+    };
+    let connected = client::connect_stream(client_config(), stream, handler).await;
+    if let Some(refused) = verdict.lock().expect("not poisoned").take() {
+        return Err(refused);
+    }
+    connected.map_err(|e| JumpError::Connect {
+        host: format!("{}:{}", spec.hostname, spec.port),
+        message: format!("ssh handshake failed: {e}"),
+    })
+}
+
+/// The russh handler of a jump session: accepts a host key its known_hosts file records.
+struct KnownHost {
+    spec: HostSpec,
+    file: PathBuf,
+    verdict: Arc<Mutex<Option<JumpError>>>,
+}
+
+impl client::Handler for KnownHost {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let verdict = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => known(&self.spec, &self.file, key),
+            PublicKeyOrCertificate::Certificate(_) => Err(JumpError::KnownHosts {
+                host: self.spec.hostname.clone(),
+                file: self.file.display().to_string(),
+                message: "the host offered a certificate, which lab does not check".into(),
+            }),
+        };
+        let accepted = verdict.is_ok();
+        *self.verdict.lock().expect("not poisoned") = verdict.err();
+        Ok(accepted)
+    }
+}
+
+/// Whether `file` records `key` for the host (as OpenSSH names it: `host`, or `[host]:port`).
+fn known(spec: &HostSpec, file: &Path, key: &PublicKey) -> Result<(), JumpError> {
+    let host = spec.hostname.clone();
+    let path = file.display().to_string();
+    let login = match spec.port {
+        22 => format!("{}@{}", spec.user, spec.host),
+        port => format!("-p {port} {}@{}", spec.user, spec.host),
+    };
+    match russh::keys::check_known_hosts_path(&host, spec.port, key, file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(JumpError::UnknownHost {
+            host,
+            file: path,
+            login,
+        }),
+        Err(russh::keys::Error::KeyChanged { line }) => Err(JumpError::ChangedKey {
+            host,
+            file: path,
+            line,
+            login,
+        }),
+        Err(e) => Err(JumpError::KnownHosts {
+            host,
+            file: path,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Logs in as OpenSSH would: each key of the agent, then each identity file that exists and
+/// is not encrypted.
+async fn log_in(
+    mut session: Handle<KnownHost>,
+    spec: &HostSpec,
+    user: &UserSsh,
+) -> Result<Handle<KnownHost>, JumpError> {
+    let mut tried = Vec::new();
+    if let Some(socket) = &user.agent {
+        match agent_login(&mut session, spec, socket).await {
+            Ok(true) => return Ok(session),
+            Ok(false) => tried.push("the agent's keys".to_string()),
+            Err(e) => tried.push(format!("no agent at {} ({e})", socket.display())),
+        }
+    }
+    for file in spec.identity_files.iter().filter(|f| f.exists()) {
+        let key = match russh::keys::load_secret_key(file, None) {
+            Ok(key) => Arc::new(key),
+            Err(e) => {
+                tried.push(format!("{} skipped ({e})", file.display()));
+                continue;
+            }
+        };
+        let hash = rsa_hash(&session, key.public_key()).await;
+        let key = PrivateKeyWithHashAlg::new(key, hash);
+        let auth = session.authenticate_publickey(&spec.user, key).await;
+        if auth.is_ok_and(|a| a.success()) {
+            return Ok(session);
+        }
+        tried.push(file.display().to_string());
+    }
+    if tried.is_empty() {
+        tried.push("no agent, no identity file".into());
+    }
+    Err(JumpError::Auth {
+        host: format!("{}:{}", spec.hostname, spec.port),
+        user: spec.user.clone(),
+        tried: tried.join(", "),
+    })
+}
+
+/// Tries each plain key the agent at `socket` holds; whether one logged in.
+async fn agent_login(
+    session: &mut Handle<KnownHost>,
+    spec: &HostSpec,
+    socket: &Path,
+) -> Result<bool, russh::keys::Error> {
+    let mut agent = AgentClient::connect_uds(socket).await?;
+    for identity in agent.request_identities().await? {
+        let AgentIdentity::PublicKey { key, .. } = identity else {
+            continue;
+        };
+        let hash = rsa_hash(session, &key).await;
+        let auth = session
+            .authenticate_publickey_with(&spec.user, key, hash, &mut agent)
+            .await;
+        if auth.is_ok_and(|a| a.success()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The best signature hash the server takes for an RSA key; `None` for other keys.
+async fn rsa_hash(session: &Handle<KnownHost>, key: &PublicKey) -> Option<russh::keys::HashAlg> {
+    if !key.algorithm().is_rsa() {
+        return None;
+    }
+    session
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+}
