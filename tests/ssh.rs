@@ -594,11 +594,16 @@ struct LibvirtHost {
 
 impl LibvirtHost {
     fn start() -> LibvirtHost {
+        LibvirtHost::start_with("")
+    }
+
+    /// [`LibvirtHost::start`] with `extra` sshd configuration first.
+    fn start_with(extra: &str) -> LibvirtHost {
         let home = tempfile::tempdir().unwrap();
         let (host_private, host_public) = keygen(home.path(), "host_key");
         let (_, login_public) = keygen(home.path(), "id_login");
         let keys = (host_private.as_str(), login_public.as_str());
-        let sshd = Sshd::launch(None, "LogLevel DEBUG1\n", keys);
+        let sshd = Sshd::launch(None, &format!("{extra}LogLevel DEBUG1\n"), keys);
         LibvirtHost {
             sshd,
             home,
@@ -760,6 +765,28 @@ async fn a_refused_login_or_a_closed_node_port_through_the_host_say_what_failed(
     assert!(
         err.to_string()
             .contains("could not connect to it: is the node up?"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_libvirt_host_that_forbids_forwarding_is_a_final_error() {
+    let host = LibvirtHost::start_with("AllowTcpForwarding no\n");
+    let node = Sshd::start(None);
+    let known = host.known_line(&host.host_public);
+    let mut target = node.target();
+    LibvirtHost::through(
+        &mut target,
+        "libvirt",
+        host.user_ssh(&host.config(), &known),
+    );
+    let start = Instant::now();
+    let err = wait_ready(&target, &quick()).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "not retried");
+    assert!(matches!(err, GuestError::Jump { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("set `AllowTcpForwarding yes` there"),
         "{err}"
     );
 }

@@ -17,7 +17,7 @@ use russh::client::{self, Handle, Msg};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelOpenFailure, ChannelStream};
+use russh::{ChannelOpenFailure as F, ChannelStream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::config::{self, ConfigError, Destination, HostSpec};
@@ -92,6 +92,8 @@ pub enum JumpError {
         user: String,
         tried: String,
     },
+    #[error("the sshd of {host} forbids tcp forwarding: set `AllowTcpForwarding yes` there")]
+    Forwarding { host: String },
     #[error("more than {MAX_HOPS} ProxyJump hops to {host}: is there a loop in the ssh config?")]
     TooManyHops { host: String },
 }
@@ -100,7 +102,7 @@ pub enum JumpError {
 pub struct Jump {
     dest: Destination,
     user: UserSsh,
-    session: tokio::sync::Mutex<Option<Chain>>,
+    session: tokio::sync::Mutex<Option<Arc<Chain>>>,
 }
 
 impl fmt::Debug for Jump {
@@ -140,38 +142,31 @@ impl Jump {
     }
 
     /// A TCP connection the host opens to `addr`, each step bounded by `limit`; the session
-    /// is connected first when there is none (or it died).
+    /// is connected first when there is none (or it died). Only connecting holds the lock:
+    /// the nodes' channels open side by side.
     pub(super) async fn connect_tcp(
         &self,
         addr: SocketAddr,
         limit: Duration,
     ) -> Result<ChannelStream<Msg>, Through> {
-        let mut held = self.session.lock().await;
-        if held.as_ref().is_none_or(|c| c.session.is_closed()) {
-            let spec = config::resolve(
-                &self.dest,
-                &self.user.config,
-                &self.user.home,
-                &self.user.local_user,
-            )
-            .map_err(|e| Through::Host(e.into()))?;
-            *held = Some(
-                connect(spec, &self.user, limit, 0)
-                    .await
-                    .map_err(Through::Host)?,
-            );
-        }
-        let chain = held.as_ref().expect("connected above");
-        let ip = addr.ip().to_string();
-        let open =
-            chain
-                .session
-                .channel_open_direct_tcpip(ip, u32::from(addr.port()), "127.0.0.1", 0);
+        let chain = self.chain(limit).await.map_err(Through::Host)?;
+        let (ip, port) = (addr.ip().to_string(), u32::from(addr.port()));
+        let open = chain
+            .session
+            .channel_open_direct_tcpip(ip, port, "127.0.0.1", 0);
         match tokio::time::timeout(limit, open).await {
             Ok(Ok(channel)) => Ok(channel.into_stream()),
+            Ok(Err(russh::Error::ChannelOpenFailure(F::AdministrativelyProhibited))) => {
+                let host = self.dest.to_string();
+                Err(Through::Host(JumpError::Forwarding { host }))
+            }
             Ok(Err(e)) => {
                 if !matches!(e, russh::Error::ChannelOpenFailure(_)) {
-                    *held = None;
+                    // The session broke: the next attempt connects again.
+                    let mut held = self.session.lock().await;
+                    if held.as_ref().is_some_and(|c| Arc::ptr_eq(c, &chain)) {
+                        *held = None;
+                    }
                 }
                 Err(Through::Refused(refusal(&self.dest, e)))
             }
@@ -182,15 +177,28 @@ impl Jump {
             ))),
         }
     }
+
+    /// The open session, connected now when there is none or it closed.
+    async fn chain(&self, limit: Duration) -> Result<Arc<Chain>, JumpError> {
+        let mut held = self.session.lock().await;
+        if let Some(chain) = held.as_ref().filter(|c| !c.session.is_closed()) {
+            return Ok(chain.clone());
+        }
+        let user = &self.user;
+        let spec = config::resolve(&self.dest, &user.config, &user.home, &user.local_user)?;
+        let chain = Arc::new(connect(spec, user, limit, 0).await?);
+        *held = Some(chain.clone());
+        Ok(chain)
+    }
 }
 
 /// What a direct-tcpip refusal of the host means for the node behind it.
 fn refusal(host: &Destination, e: russh::Error) -> String {
     match e {
-        russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => {
+        russh::Error::ChannelOpenFailure(F::ConnectFailed) => {
             format!("{host} could not connect to it: is the node up?")
         }
-        russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited) => {
+        russh::Error::ChannelOpenFailure(F::AdministrativelyProhibited) => {
             format!("the sshd of {host} forbids tcp forwarding (AllowTcpForwarding)")
         }
         other => format!("through {host}: {other}"),
