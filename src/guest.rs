@@ -59,6 +59,13 @@ pub enum GuestError {
     },
     #[error("{node}: ssh: {message}")]
     Channel { node: String, message: String },
+    /// The libvirt host the node is reached through (a `qemu+ssh://` URI) was not reached
+    /// or refused the login: final, not retried.
+    #[error("{node}: through the libvirt host: {cause}")]
+    Jump {
+        node: String,
+        cause: crate::ssh::JumpError,
+    },
     /// The node could not open a TCP connection to `to` (refused, unreachable, or its sshd
     /// forbids forwarding): what a program on the node would have met.
     #[error("{node}: no tcp connection to {to} from the node: {message}")]

@@ -19,7 +19,7 @@ fn access_files_are_pinned_by_golden_files() {
     let secrets = LabSecrets::from_seed(&lab, &common::SEED);
     common::assert_golden(
         "access/ssh-config",
-        &access::ssh_config(&lab, Path::new(KEY), Path::new(HOSTS)),
+        &access::ssh_config(&lab, Path::new(KEY), Path::new(HOSTS), None),
     );
     common::assert_golden("access/known_hosts", &access::known_hosts(&lab, &secrets));
     common::assert_golden(
@@ -75,14 +75,9 @@ fn openssh_reads_the_config_and_finds_the_pinned_keys() {
     let config = common::write_temp(
         dir.path(),
         "config",
-        &access::ssh_config(&lab, Path::new(KEY), &hosts),
+        &access::ssh_config(&lab, Path::new(KEY), &hosts, None),
     );
-    let (code, out, err) = run(Command::new("ssh")
-        .arg("-G")
-        .arg("-F")
-        .arg(&config)
-        .arg("compute1"));
-    assert_eq!(code, 0, "{err}");
+    let out = ssh_g(&config, "compute1");
     for line in [
         "hostname 203.0.113.31",
         "user lab",
@@ -105,4 +100,37 @@ fn openssh_reads_the_config_and_finds_the_pinned_keys() {
         assert_eq!(code, 0, "{name} not in known_hosts");
         assert!(out.contains(&want), "{name}: {out}");
     }
+}
+
+#[test]
+fn on_a_remote_libvirt_host_each_node_goes_through_it() {
+    require_tool("ssh", "openssh-client");
+    let lab = common::lab("openstack-ocata");
+    let uri = "qemu+ssh://root@kvm1:2222/system?keyfile=/k";
+    let jump = lab::ssh::config::remote_host(uri).unwrap().unwrap();
+    let local = access::ssh_config(&lab, Path::new(KEY), Path::new(HOSTS), None);
+    let remote = access::ssh_config(&lab, Path::new(KEY), Path::new(HOSTS), Some(&jump));
+    assert_eq!(
+        remote.matches("\n  ProxyJump root@kvm1:2222\n\n").count(),
+        lab.nodes.len()
+    );
+    assert_eq!(remote.replace("  ProxyJump root@kvm1:2222\n", ""), local);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_temp(dir.path(), "config", &remote);
+    let out = ssh_g(&config, "compute1");
+    assert!(
+        out.lines().any(|l| l == "proxyjump root@kvm1:2222"),
+        "{out}"
+    );
+}
+
+/// What OpenSSH makes of `host` with the config file `config` (`ssh -G`).
+fn ssh_g(config: &Path, host: &str) -> String {
+    let (code, out, err) = run(Command::new("ssh")
+        .arg("-G")
+        .arg("-F")
+        .arg(config)
+        .arg(host));
+    assert_eq!(code, 0, "{err}");
+    out
 }

@@ -1,6 +1,8 @@
 //! The SSH client against a real OpenSSH server started by each test on 127.0.0.1 (or inside
-//! a network namespace of its own), with the lab's derived host and user keys. Needs root,
-//! `/usr/sbin/sshd` (openssh-server) and, for the namespace test, `ip` (iproute2).
+//! a network namespace of its own), with the lab's derived host and user keys; a second sshd
+//! with keys ssh-keygen makes plays a remote libvirt host the node is reached through. Needs
+//! root, `/usr/sbin/sshd` (openssh-server), `ssh-keygen` (openssh-client) and, for the
+//! namespace test, `ip` (iproute2).
 
 mod common;
 
@@ -36,8 +38,18 @@ impl Sshd {
         Sshd::start_with(netns, "")
     }
 
-    /// [`Sshd::start`] with `extra` lines appended to its configuration.
+    /// [`Sshd::start`] with `extra` lines first in its configuration (the first value wins).
     fn start_with(netns: Option<&str>, extra: &str) -> Sshd {
+        let s = secrets();
+        let keys = (
+            s.host_keys["controller"].private_openssh.as_str(),
+            s.user_key.public_openssh.as_str(),
+        );
+        Sshd::launch(netns, extra, keys)
+    }
+
+    /// An sshd with `keys`: its private host key and the authorized public key.
+    fn launch(netns: Option<&str>, extra: &str, keys: (&str, &str)) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: apt-get install openssh-server (.ci/run does)"
@@ -48,7 +60,7 @@ impl Sshd {
             Some(_) => 2222,
             None => free_port(),
         };
-        let config = write_config(dir.path(), port, extra);
+        let config = write_config(dir.path(), port, extra, keys);
         let log = File::create(dir.path().join("sshd.log")).unwrap();
         let mut cmd = match netns {
             Some(ns) => {
@@ -103,6 +115,7 @@ impl Sshd {
             user_key: s.user_key.private_openssh.clone(),
             host_key: s.host_keys["controller"].public_openssh.clone(),
             netns: self.netns.clone(),
+            via: None,
             log: self.path("logs/controller.log"),
             ready_marker: self.path("boot-finished").to_str().unwrap().to_string(),
         }
@@ -130,20 +143,15 @@ fn current_user() -> String {
     out.trim().to_string()
 }
 
-fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
-    let s = secrets();
+fn write_config(dir: &Path, port: u16, extra: &str, (host, authorized): (&str, &str)) -> PathBuf {
     let host_key = dir.join("host_key");
-    std::fs::write(&host_key, &s.host_keys["controller"].private_openssh).unwrap();
+    std::fs::write(&host_key, host).unwrap();
     std::fs::set_permissions(&host_key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let keys = common::write_temp(
-        dir,
-        "authorized_keys",
-        &format!("{}\n", s.user_key.public_openssh),
-    );
+    let keys = common::write_temp(dir, "authorized_keys", &format!("{authorized}\n"));
     let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+        "{extra}Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
          UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         PermitRootLogin prohibit-password\nLogLevel VERBOSE\n{extra}",
+         PermitRootLogin prohibit-password\nLogLevel VERBOSE\n",
         host_key.display(),
         keys.display(),
         dir.join("sshd.pid").display()
@@ -561,4 +569,224 @@ async fn a_closed_port_probe_proves_reachability_first() {
         .unwrap();
     assert!(!passed, "an unreachable host proves nothing: {seen}");
     assert!(seen.starts_with("cannot prove it"), "{seen}");
+}
+
+/// A key pair made by ssh-keygen in `dir`: (private, public) OpenSSH text.
+fn keygen(dir: &Path, name: &str) -> (String, String) {
+    let path = dir.join(name);
+    let (code, _, err) = common::run(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&path),
+    );
+    assert_eq!(code, 0, "ssh-keygen (openssh-client): {err}");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    (read(&path), read(&path.with_extension("pub")))
+}
+
+/// The libvirt host of a remote URI: an sshd with its own host key, accepting a login key
+/// that ssh-keygen made (`home/id_login`), logging its direct-tcpip requests.
+struct LibvirtHost {
+    sshd: Sshd,
+    home: tempfile::TempDir,
+    host_public: String,
+}
+
+impl LibvirtHost {
+    fn start() -> LibvirtHost {
+        LibvirtHost::start_with("")
+    }
+
+    /// [`LibvirtHost::start`] with `extra` sshd configuration first.
+    fn start_with(extra: &str) -> LibvirtHost {
+        let home = tempfile::tempdir().unwrap();
+        let (host_private, host_public) = keygen(home.path(), "host_key");
+        let (_, login_public) = keygen(home.path(), "id_login");
+        let keys = (host_private.as_str(), login_public.as_str());
+        let sshd = Sshd::launch(None, &format!("{extra}LogLevel DEBUG1\n"), keys);
+        LibvirtHost {
+            sshd,
+            home,
+            host_public,
+        }
+    }
+
+    /// `[127.0.0.1]:PORT KEY`, the known_hosts line of this host with `key`.
+    fn known_line(&self, key: &str) -> String {
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        format!("[127.0.0.1]:{} {}\n", self.sshd.addr.port(), key.join(" "))
+    }
+
+    /// The user's ssh as the test sets it: `config`, this home, `known_hosts` text, no agent.
+    fn user_ssh(&self, config: &str, known_hosts: &str) -> lab::ssh::UserSsh {
+        let file = common::write_temp(self.home.path(), "known_hosts", known_hosts);
+        lab::ssh::UserSsh {
+            config: config.to_string(),
+            home: self.home.path().to_path_buf(),
+            local_user: current_user(),
+            known_hosts: file,
+            agent: None,
+        }
+    }
+
+    /// A config naming this host `libvirt` (its address, port and login key).
+    fn config(&self) -> String {
+        format!(
+            "Host libvirt\n  HostName 127.0.0.1\n  Port {}\n  IdentityFile ~/id_login\n",
+            self.sshd.addr.port()
+        )
+    }
+
+    /// `target` reached through a jump to `dest` with `user`.
+    fn through(target: &mut Target, dest: &str, user: lab::ssh::UserSsh) {
+        let uri = format!("qemu+ssh://{dest}/system");
+        let dest = lab::ssh::config::remote_host(&uri).unwrap().unwrap();
+        target.via = Some(std::sync::Arc::new(lab::ssh::Jump::new(dest, user)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_on_a_remote_libvirt_host_is_reached_through_its_sshd() {
+    let host = LibvirtHost::start();
+    let node = Sshd::start(None);
+    let user = host.user_ssh(&host.config(), &host.known_line(&host.host_public));
+    let mut target = node.target();
+    LibvirtHost::through(&mut target, "libvirt", user);
+    std::fs::write(&target.ready_marker, "").unwrap();
+    let guest = wait_ready(&target, &quick()).await.unwrap();
+    let out = guest.run("echo through the host").await.unwrap();
+    assert_eq!(out.stdout, "through the host\n", "{out:?}");
+    // A second node's connection shares the one session to the host.
+    let again = SshGuest::connect(&target, &quick()).await.unwrap();
+    assert_eq!(again.run("id -u").await.unwrap().stdout, "0\n");
+    let log = host.sshd.log();
+    let port = node.addr.port();
+    assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
+    assert!(
+        log.contains(&format!("target 127.0.0.1 port {port}")),
+        "the host's sshd opened the node's connection: {log}"
+    );
+    let shown = format!("{target:?}");
+    assert!(
+        shown.contains("Jump") && !shown.contains("PRIVATE KEY"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_jump_hops_are_followed_to_the_libvirt_host() {
+    let host = LibvirtHost::start();
+    let node = Sshd::start(None);
+    let port = host.sshd.addr.port();
+    // `libvirt` is reached through `gate` (the same sshd: two hops, each checked and logged in).
+    let config = format!(
+        "Host libvirt\n  ProxyJump gate\nHost gate\n  ProxyJump none\nHost *\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile ~/id_login\n"
+    );
+    let user = host.user_ssh(&config, &host.known_line(&host.host_public));
+    let mut target = node.target();
+    LibvirtHost::through(&mut target, "libvirt", user);
+    let guest = SshGuest::connect(&target, &quick()).await.unwrap();
+    assert_eq!(
+        guest.run("echo two hops").await.unwrap().stdout,
+        "two hops\n"
+    );
+    let log = host.sshd.log();
+    assert_eq!(log.matches("Accepted publickey").count(), 2, "{log}");
+    assert!(
+        log.contains(&format!("target 127.0.0.1 port {port}")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_or_unknown_host_key_of_the_libvirt_host_is_a_clear_final_error() {
+    use lab::ssh::JumpError;
+    let host = LibvirtHost::start();
+    let node = Sshd::start(None);
+    let wrong = host.known_line(&secrets().host_keys["compute1"].public_openssh);
+    for (known, changed) in [(wrong.as_str(), true), ("", false)] {
+        let user = host.user_ssh(&host.config(), known);
+        let file = user.known_hosts.display().to_string();
+        let mut target = node.target();
+        LibvirtHost::through(&mut target, "libvirt", user);
+        let start = Instant::now();
+        let err = wait_ready(&target, &quick()).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(5), "not retried");
+        let GuestError::Jump { node, cause } = &err else {
+            panic!("expected a jump error, got {err:?}");
+        };
+        assert_eq!(node, "controller");
+        let text = err.to_string();
+        assert!(text.contains(&file), "{text}");
+        match cause {
+            JumpError::ChangedKey { line: 1, .. } if changed => {
+                assert!(text.contains("`ssh-keygen -R 127.0.0.1`"), "{text}")
+            }
+            JumpError::UnknownHost { .. } if !changed => {
+                let login = format!(
+                    "`ssh -p {} {}@libvirt`",
+                    host.sshd.addr.port(),
+                    current_user()
+                );
+                assert!(text.contains(&login), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!host.sshd.log().contains("Accepted"), "{}", host.sshd.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_login_or_a_closed_node_port_through_the_host_say_what_failed() {
+    let host = LibvirtHost::start();
+    let node = Sshd::start(None);
+    let known = host.known_line(&host.host_public);
+    // No identity file the host accepts: the login is refused, naming what was tried.
+    let config = host.config().replace("~/id_login", "~/missing");
+    let mut target = node.target();
+    LibvirtHost::through(&mut target, "libvirt", host.user_ssh(&config, &known));
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GuestError::Jump { .. }), "{err:?}");
+    assert!(
+        text.contains("refused (tried: no agent, no identity file)"),
+        "{text}"
+    );
+    // A node port nobody listens on: a connect error (retried while the node boots).
+    let mut target = node.target();
+    target.addr.set_port(free_port());
+    LibvirtHost::through(
+        &mut target,
+        "libvirt",
+        host.user_ssh(&host.config(), &known),
+    );
+    let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
+    assert!(matches!(err, GuestError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("could not connect to it: is the node up?"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_libvirt_host_that_forbids_forwarding_is_a_final_error() {
+    let host = LibvirtHost::start_with("AllowTcpForwarding no\n");
+    let node = Sshd::start(None);
+    let known = host.known_line(&host.host_public);
+    let mut target = node.target();
+    LibvirtHost::through(
+        &mut target,
+        "libvirt",
+        host.user_ssh(&host.config(), &known),
+    );
+    let start = Instant::now();
+    let err = wait_ready(&target, &quick()).await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "not retried");
+    assert!(matches!(err, GuestError::Jump { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("set `AllowTcpForwarding yes` there"),
+        "{err}"
+    );
 }

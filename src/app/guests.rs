@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,6 +17,7 @@ use crate::provision::clock;
 use crate::provision::engine::{self, NodePlan, Selection};
 use crate::provision::verify::{self, CheckResult};
 use crate::render::RenderContext;
+use crate::ssh::config::ConfigError;
 use crate::ssh::{self, SshGuest, Timeouts};
 
 /// The network namespace the nodes are reachable from, for test hosts whose libvirtd runs in
@@ -24,22 +26,29 @@ pub fn netns() -> Option<String> {
     std::env::var("LAB_NETNS").ok().filter(|s| !s.is_empty())
 }
 
-/// SSH targets of every node: the external address, the lab user, the pinned host key.
-pub fn ssh_targets(t: &LabTarget, ctx: &RenderContext) -> Vec<ssh::Target> {
-    t.lab
-        .nodes
-        .iter()
-        .map(|node| ssh::Target {
-            node: node.name.clone(),
-            addr: SocketAddr::new(t.lab.nic_of(node, NetKind::Nat).address.into(), 22),
-            user: t.lab.user.clone(),
-            user_key: ctx.secrets.user_key.private_openssh.clone(),
-            host_key: ctx.secrets.host_keys[&node.name].public_openssh.clone(),
-            netns: netns(),
-            log: t.state.dir().join(names::node_log(&node.name)),
-            ready_marker: ssh::BOOT_FINISHED.to_string(),
-        })
-        .collect()
+/// The jump to the libvirt host of a `qemu+ssh://` URI, with the user's ssh settings
+/// (`~/.ssh/config`, `~/.ssh/known_hosts`, the agent); `None` for a local URI.
+pub fn jump(uri: &str) -> Result<Option<Arc<ssh::Jump>>, ConfigError> {
+    let dest = ssh::config::remote_host(uri)?;
+    Ok(dest.map(|d| Arc::new(ssh::Jump::new(d, ssh::UserSsh::from_env()))))
+}
+
+/// SSH targets of every node: the external address, the lab user, the pinned host key; for a
+/// remote libvirt host, one jump shared by all.
+pub fn ssh_targets(t: &LabTarget, ctx: &RenderContext) -> Result<Vec<ssh::Target>, ConfigError> {
+    let via = jump(&t.uri)?;
+    let targets = t.lab.nodes.iter().map(|node| ssh::Target {
+        node: node.name.clone(),
+        addr: SocketAddr::new(t.lab.nic_of(node, NetKind::Nat).address.into(), 22),
+        user: t.lab.user.clone(),
+        user_key: ctx.secrets.user_key.private_openssh.clone(),
+        host_key: ctx.secrets.host_keys[&node.name].public_openssh.clone(),
+        netns: netns(),
+        via: via.clone(),
+        log: t.state.dir().join(names::node_log(&node.name)),
+        ready_marker: ssh::BOOT_FINISHED.to_string(),
+    });
+    Ok(targets.collect())
 }
 
 /// The last lines of a node's serial console log, when it is on this machine.
@@ -64,7 +73,7 @@ pub async fn ready(
 ) -> anyhow::Result<Vec<SshGuest>> {
     std::fs::create_dir_all(t.state.dir().join("logs"))
         .context("cannot create the lab's log directory")?;
-    let targets = ssh_targets(t, ctx);
+    let targets = ssh_targets(t, ctx)?;
     let start = std::time::Instant::now();
     let waits = targets.iter().map(|target| async move {
         progress.event(crate::progress::Work::running("node", &target.node).into());
@@ -211,7 +220,13 @@ pub async fn resync_clocks(
         poll: Duration::from_millis(250),
         ..Default::default()
     };
-    let targets = ssh_targets(t, ctx);
+    let targets = match ssh_targets(t, ctx) {
+        Ok(targets) => targets,
+        Err(e) => {
+            let why = |n: &crate::model::Node| (n.name.clone(), e.to_string());
+            return t.lab.nodes.iter().map(why).collect();
+        }
+    };
     let runs = targets.iter().map(|target| async move {
         let start = std::time::Instant::now();
         let event = |kind, action| {

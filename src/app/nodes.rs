@@ -1,7 +1,7 @@
 //! `lab provision`, `lab verify` and `lab ssh` as whole operations: the lab's state required,
 //! its lock taken where the nodes change, the nodes reached over SSH.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{GuestProblem, Target, access_files, guests, secrets, with_guests};
 use crate::guest::{Guest, Output};
@@ -10,6 +10,7 @@ use crate::progress::StepEvent;
 use crate::provision::engine::Selection;
 use crate::provision::verify::CheckResult;
 use crate::ssh::Timeouts;
+use crate::ssh::config::Destination;
 
 /// `lab provision`: the selected steps on the connected nodes, under the lab's lock.
 pub fn provision_nodes(
@@ -73,14 +74,26 @@ pub fn ssh_run(
 }
 
 /// `lab ssh NODE`: writes the lab's OpenSSH config into its state and returns the `ssh`
-/// command (inside `LAB_NETNS` when set) that opens a shell on the node with it.
+/// command (inside `LAB_NETNS` when set; through the libvirt host with `-J` for a
+/// `qemu+ssh://` URI) that opens a shell on the node with it.
 pub fn ssh_command(t: &Target, node: &str) -> anyhow::Result<std::process::Command> {
     reachable(t, node)?;
     let (identity, known_hosts) = access_files(t)?;
-    let config = crate::render::access::ssh_config(&t.lab, &identity, &known_hosts);
+    let jump = crate::ssh::config::remote_host(&t.uri)?;
+    let config = crate::render::access::ssh_config(&t.lab, &identity, &known_hosts, jump.as_ref());
     let path: PathBuf = t.state.dir().join(SSH_CONFIG);
     t.state.write(SSH_CONFIG, config.as_bytes())?;
-    let mut cmd = match guests::netns() {
+    Ok(openssh(&path, jump.as_ref(), node, guests::netns()))
+}
+
+/// `ssh -F CONFIG [-J JUMP] NODE`, inside `netns` when set.
+fn openssh(
+    config: &Path,
+    jump: Option<&Destination>,
+    node: &str,
+    netns: Option<String>,
+) -> std::process::Command {
+    let mut cmd = match netns {
         Some(ns) => {
             let mut c = std::process::Command::new("ip");
             c.args(["netns", "exec", &ns, "ssh"]);
@@ -88,9 +101,50 @@ pub fn ssh_command(t: &Target, node: &str) -> anyhow::Result<std::process::Comma
         }
         None => std::process::Command::new("ssh"),
     };
-    cmd.arg("-F").arg(&path).arg(node);
-    Ok(cmd)
+    cmd.arg("-F").arg(config);
+    if let Some(jump) = jump {
+        cmd.arg("-J").arg(jump.to_string());
+    }
+    cmd.arg(node);
+    cmd
 }
 
 /// The OpenSSH config `lab ssh NODE` starts ssh with, in the lab's state.
 const SSH_CONFIG: &str = "ssh_config";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(cmd: &std::process::Command) -> Vec<String> {
+        let args = cmd.get_args().map(|a| a.to_string_lossy().into_owned());
+        std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+            .chain(args)
+            .collect()
+    }
+
+    #[test]
+    fn lab_ssh_goes_through_the_libvirt_host_of_a_remote_uri() {
+        let config = Path::new("/s/ssh_config");
+        let local = openssh(config, None, "controller", None);
+        assert_eq!(words(&local), ["ssh", "-F", "/s/ssh_config", "controller"]);
+        let uri = "qemu+ssh://root@kvm1:2222/system";
+        let jump = crate::ssh::config::remote_host(uri).unwrap().unwrap();
+        let remote = openssh(config, Some(&jump), "controller", Some("lab".into()));
+        assert_eq!(
+            words(&remote),
+            [
+                "ip",
+                "netns",
+                "exec",
+                "lab",
+                "ssh",
+                "-F",
+                "/s/ssh_config",
+                "-J",
+                "root@kvm1:2222",
+                "controller"
+            ]
+        );
+    }
+}

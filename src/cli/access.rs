@@ -16,6 +16,7 @@ pub struct CredsArgs {
 ///
 /// Host keys are pinned (StrictHostKeyChecking yes with the lab's known_hosts), so no
 /// prompt ever asks about an unknown host. Works with scp, rsync and VS Code remote too.
+/// For a `qemu+ssh://` URI each node goes through the libvirt host (`ProxyJump`).
 #[derive(Debug, clap::Args)]
 pub struct SshConfigArgs {}
 
@@ -38,7 +39,9 @@ pub fn creds(lab: &LabArgs, args: CredsArgs) -> anyhow::Result<()> {
 pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
-    print!("{}", access::ssh_config(&t.lab, &identity, &known_hosts));
+    let jump = crate::ssh::config::remote_host(&t.uri)?;
+    let config = access::ssh_config(&t.lab, &identity, &known_hosts, jump.as_ref());
+    print!("{config}");
     Ok(())
 }
 

@@ -116,10 +116,9 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             for seat in &file.instances {
                 let t = c.target(&file.lab, seat, crate::app::Purpose::Use)?;
                 let (identity, known_hosts) = crate::app::access_files(&t)?;
-                print!(
-                    "{}",
-                    crate::render::access::ssh_config(&t.lab, &identity, &known_hosts)
-                );
+                let jump = crate::ssh::config::remote_host(&t.uri)?;
+                let config = crate::render::access::ssh_config;
+                print!("{}", config(&t.lab, &identity, &known_hosts, jump.as_ref()));
             }
             Ok(())
         }

@@ -5,13 +5,17 @@
 //! Scripts and file contents travel on the channel's stdin, never on a command line. Every
 //! connect and every command is bounded by [`Timeouts`]. When the node lives in a network
 //! namespace ([`Target::netns`]), the TCP socket is created inside it by a short-lived thread
-//! (a socket keeps its namespace), so `lab` itself stays in the host namespace.
+//! (a socket keeps its namespace), so `lab` itself stays in the host namespace. When the
+//! node lives on a remote libvirt host ([`Target::via`]), its TCP connection is a
+//! direct-tcpip channel the host's sshd opens ([`Jump`]).
 //!
 //! One job per file: this one holds the types and the [`Guest`] implementation; `transport`
-//! reaches the node (TCP, namespaces, handshake, login, direct-tcpip), `exec` frames and runs
-//! commands, `log` writes the node's command log, `ready` waits for readiness and reboots.
+//! reaches the node (TCP, namespaces, handshake, login, direct-tcpip), `config` reads the
+//! user's ssh config and `jump` reaches the libvirt host, `exec` frames and runs commands, `log` writes the node's command log, `ready` waits for readiness and reboots.
 
+pub mod config;
 mod exec;
+mod jump;
 mod log;
 mod ready;
 mod transport;
@@ -19,11 +23,13 @@ mod transport;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::guest::{Guest, GuestError, Output};
 use crate::provision::step::quote;
 use exec::{RUN_SCRIPT, bounded, channel_error, drive, first_line, start};
+pub use jump::{Jump, JumpError, UserSsh};
 use log::{header, open_log};
 pub use ready::{BOOT_FINISHED, wait_ready};
 use transport::{Session, direct_tcpip, open_session, parse_keys};
@@ -43,6 +49,9 @@ pub struct Target {
     pub host_key: String,
     /// The network namespace (a name under `/var/run/netns`) the node is reachable from.
     pub netns: Option<String>,
+    /// The libvirt host whose sshd opens the node's TCP connection (a `qemu+ssh://` URI);
+    /// `None`: this machine connects (from [`Target::netns`] when set).
+    pub via: Option<Arc<Jump>>,
     /// The node's command log: each command's header, stdout and stderr are appended.
     pub log: PathBuf,
     /// The file whose presence means cloud-init has finished ([`BOOT_FINISHED`]; tests point
@@ -59,6 +68,7 @@ impl fmt::Debug for Target {
             .field("user_key", &"<redacted>")
             .field("host_key", &self.host_key)
             .field("netns", &self.netns)
+            .field("via", &self.via)
             .field("log", &self.log)
             .field("ready_marker", &self.ready_marker)
             .finish()

@@ -110,7 +110,7 @@ impl SshGuest {
                     Ok(_) => last = "the old boot still answered".to_string(),
                     Err(e) => last = e.to_string(),
                 },
-                Err(e @ GuestError::HostKey { .. }) => return Err(e),
+                Err(e @ (GuestError::HostKey { .. } | GuestError::Jump { .. })) => return Err(e),
                 Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(self.timeouts.poll.min(left)).await;
@@ -133,6 +133,7 @@ impl Reached {
                 "the ssh port answers, no working session"
             }
             GuestError::HostKey { .. } => "wrong host key",
+            GuestError::Jump { .. } => "the libvirt host not reached",
         };
         self.last = e.to_string();
     }
@@ -164,7 +165,7 @@ pub async fn wait_ready(target: &Target, timeouts: &Timeouts) -> Result<SshGuest
                     guest = Some(g);
                     continue;
                 }
-                Err(e @ GuestError::HostKey { .. }) => return Err(e),
+                Err(e @ (GuestError::HostKey { .. } | GuestError::Jump { .. })) => return Err(e),
                 Err(e) => reached.note(&e),
             },
             Some(g) => {

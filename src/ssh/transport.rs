@@ -1,5 +1,5 @@
 //! Reaching a node: the TCP connection (from inside a network namespace when the target has
-//! one), the russh handshake that accepts only the pinned host key, the public-key login, and
+//! one, through the libvirt host's sshd when it has a jump), the russh handshake that accepts only the pinned host key, the public-key login, and
 //! direct-tcpip channels (a TCP connection the node opens for `lab`).
 
 use std::fmt;
@@ -12,9 +12,11 @@ use nix::sched::{CloneFlags, setns};
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelOpenFailure};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::exec::{bounded, channel_error};
+use super::jump::Through;
 use super::{Target, Timeouts};
 use crate::guest::GuestError;
 
@@ -163,24 +165,44 @@ pub(super) async fn open_session(
     keys: &Keys,
     timeouts: &Timeouts,
 ) -> Result<Session, GuestError> {
-    let stream = open_tcp(t, timeouts.connect).await?;
     let what = format!("ssh login to {}", t.addr);
+    let Some(jump) = &t.via else {
+        let stream = open_tcp(t, timeouts.connect).await?;
+        return bounded(&t.node, &what, timeouts.connect, handshake(t, keys, stream)).await;
+    };
+    let stream = match jump.connect_tcp(t.addr, timeouts.connect).await {
+        Ok(stream) => stream,
+        Err(Through::Host(cause)) => {
+            let node = t.node.clone();
+            return Err(GuestError::Jump { node, cause });
+        }
+        Err(Through::Refused(message)) => return Err(connect_error(t, message)),
+    };
     bounded(&t.node, &what, timeouts.connect, handshake(t, keys, stream)).await
 }
 
-async fn handshake(t: &Target, keys: &Keys, stream: TcpStream) -> Result<Session, GuestError> {
-    let config = Arc::new(client::Config {
+/// The russh client settings of every session: no Nagle, a keepalive every 15 s, four missed
+/// ones end it.
+pub(super) fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
         nodelay: true,
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 4,
         ..Default::default()
-    });
+    })
+}
+
+async fn handshake(
+    t: &Target,
+    keys: &Keys,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+) -> Result<Session, GuestError> {
     let refused = Arc::new(Mutex::new(None));
     let handler = Pinned {
         want: keys.host.clone(),
         refused: refused.clone(),
     };
-    let connected = client::connect_stream(config, stream, handler).await;
+    let connected = client::connect_stream(client_config(), stream, handler).await;
     if let Some(got) = refused.lock().expect("not poisoned").take() {
         return Err(GuestError::HostKey {
             node: t.node.clone(),
