@@ -3,7 +3,8 @@
 # run, on one machine, with the same image (the cached offline debian12 one: never rebuilt).
 #
 #   flock /tmp/lab-libvirt.lock tests/bench/run.sh        (root; RUNS=1 for a quick try;
-#                                                         BENCH_LOG=FILE keeps the whole log)
+#                                                         BENCH_LOG=FILE keeps the whole log;
+#                                                         BENCH_IMAGE=FILE another debian12 image)
 #
 # Each run starts a fresh private libvirtd in a network namespace (tests/e2e/libvirtd.sh),
 # brings the lab up with `lab`, times verify, a second provision, reset (then verify again)
@@ -35,7 +36,7 @@ lab_file=openstack-debian12
 lab_name=ocata-deb
 nodes=(controller compute1)
 [ -x target/debug/lab ] || cargo build --locked --quiet
-lab=(timeout 1200 target/debug/lab)
+lab=(timeout 2400 target/debug/lab)  # under load (other guests, compilers) up took 20 min
 virsh=(virsh -q -c qemu:///system)
 hand=$work/hand          # the plan's files, the lab user's key and known_hosts, for the hand runs
 figures=$work/figures    # "NAME VALUE" per run
@@ -66,11 +67,13 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-cached_image() { # the cached full debian12 image of this recipe; a missing one is an error
+cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE); never built
   local hash dir=${LAB_E2E_IMAGE_CACHE:-/var/cache/lab-e2e}
   hash=$(target/debug/lab image recipe-hash debian12 --full)
-  image=$dir/debian12-full-$hash.qcow2
-  if [ ! -f "$image" ] || [ "$(cat "$image.recipe" 2>/dev/null)" != "$hash" ]; then
+  image=${BENCH_IMAGE:-$dir/debian12-full-$hash.qcow2}
+  if [ -n "${BENCH_IMAGE:-}" ]; then
+    echo "image: $image (BENCH_IMAGE, recipe $(cat "$image.recipe" 2>/dev/null || echo unknown); this checkout's is $hash)"
+  elif [ ! -f "$image" ] || [ "$(cat "$image.recipe" 2>/dev/null)" != "$hash" ]; then
     echo "no cached image $image: build it first (tests/e2e/build-image.sh --full, 30 min)" >&2
     exit 1
   fi

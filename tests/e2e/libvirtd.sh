@@ -92,8 +92,11 @@ stop_pid() {
   [ -f "$f" ] || return 0
   local pid
   pid=$(cat "$f")
-  local children
-  children=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+  # Only the daemon itself: QEMU processes orphaned to the subreaper are guests, maybe of
+  # another client of this daemon, and run on without it.
+  local children name
+  name=$(basename "$f" .pid)
+  children=$(ps -o pid=,comm= --ppid "$pid" 2>/dev/null | awk -v n="$name" '$2 == n {print $1}' || true)
   if kill "$pid" 2>/dev/null; then # tini passes the signal on and exits with its child
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     for p in $children $pid; do kill -9 "$p" 2>/dev/null || true; done
