@@ -1,129 +1,325 @@
 #!/usr/bin/env bash
-# Benchmark: `lab` against doing the same by hand, in one run, on one machine, same image.
+# Benchmark of issue 11: `lab` against the same boot and services done by hand, in the same
+# run, on one machine, with the same image (the cached offline debian12 one: never rebuilt).
 #
-#   sudo tests/bench/run.sh
+#   flock /tmp/lab-libvirt.lock tests/bench/run.sh        (root; RUNS=1 for a quick try;
+#                                                         BENCH_LOG=FILE keeps the whole log;
+#                                                         BENCH_IMAGE=FILE another debian12 image)
 #
-# Prints `FIGURE <name> <seconds>` and `RATIO <name> <value>`:
-#   hand_boot_<node>    a guest's own boot-to-SSH time (virsh start -> port 22 answers), by hand
-#   hand_total          both nodes by hand with virsh and the seed ISOs, one after the other
-#   up_prepare          `lab up` start -> every domain started (pool, image, seeds, overlays, networks)
-#   up_ssh_ready        `lab up` start -> every node answers SSH with cloud-init finished
-#   boot_<node>         domains started -> that node ready, within `lab up`
-#   provision_<node>_<step>, verify, up_total
-#   provision_again (idempotent), snapshot_save, reset, down
-#   RATIO up_over_boot  up_ssh_ready / the slower node's own boot-to-SSH (orchestration overhead)
-#   RATIO hand_over_lab hand_total / up_ssh_ready
-# Runs libvirtd in a network namespace of its own, like the end-to-end test.
+# Each run starts a fresh private libvirtd in a network namespace (tests/e2e/libvirtd.sh),
+# brings the lab up with `lab`, times verify, a second provision, reset (then verify again)
+# and down, then does the same by hand: both guests started at once with virsh, and over ssh
+# the controller's services and both nodes' chrony with the plain commands of the guest
+# templates (src/provision/guest/). Nothing of the lab is left in libvirt between runs.
+#
+# Prints, over RUNS runs (default 3), the median then min and max of each:
+#   RATIO up_over_hand          `lab up` (start -> verified lab) / (hand_boot + hand_services)
+#   RATIO provision_over_hand   lab's provisioning (last node ready -> last step) / hand_services
+#   RATIO boot_over_hand        lab's boot (first domain start -> every node ready) / hand_boot
+#   FIGURE before_first_domain  `lab up` start -> first domain started, on a fresh libvirtd
+#   FIGURE reset, provision_again, verify, down, up, lab_boot, lab_provision   seconds
+#   FIGURE reset_then_verify_ok 1 when `lab verify` passed right after the reset
+#   FIGURE lab_rss_mib          peak RSS of `lab up` (GNU time's %M)
+#   FIGURE hand_boot            both guests started at once -> cloud-init done on both
+#   FIGURE hand_services        the controller's services and both nodes' chrony, by hand
+#   FIGURE hand_total           hand_boot + hand_services
+#   FIGURE lab_step_<node>_<step>, hand_<piece>     the parts, for finding what dominates
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+runs=${RUNS:-3}
 ns=lab-bench-$$
 work=$(mktemp -d /var/tmp/lab-bench.XXXXXX)
 chmod 0755 "$work"
 export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=$work/cache LAB_NETNS=$ns LIBVIRT_DEFAULT_URI=qemu:///system
 lab_file=openstack-debian12
 lab_name=ocata-deb
+nodes=(controller compute1)
 [ -x target/debug/lab ] || cargo build --locked --quiet
-lab=(timeout 1200 target/debug/lab)
+lab=(timeout 2400 target/debug/lab)  # under load (other guests, compilers) up took 20 min
 virsh=(virsh -q -c qemu:///system)
+hand=$work/hand          # the plan's files, the lab user's key and known_hosts, for the hand runs
+figures=$work/figures    # "NAME VALUE" per run
 
 now() { date +%s%N; }
 secs() { local ms=$(( ($2 - $1) / 1000000 )); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
-figure() { echo "FIGURE $1 $2"; }
-ratio() { awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { printf "RATIO %s %.2f\n", n, a / b }'; }
+record() { echo "$1 $2" >>"$figures"; echo "  $1 $2" >&2; }
+timed() { # timed NAME CMD...: runs CMD (output to the run's log), records its seconds
+  local name=$1 t
+  shift
+  t=$(now)
+  "$@" >>"$work/log" 2>&1
+  record "$name" "$(secs "$t" "$(now)")"
+}
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 
 cleanup() {
   local status=$?
   "${lab[@]}" down -l "$lab_file" >/dev/null 2>&1 || true
+  hand_teardown >/dev/null 2>&1 || true
   tests/e2e/libvirtd.sh stop "$ns" "$work/run" || true
+  [ "$status" = 0 ] || { echo "bench failed; last lines of its log:" >&2; tail -20 "$work/log" >&2 || true; }
+  [ -z "${BENCH_LOG:-}" ] || cp "$work/log" "$BENCH_LOG" || true
   rm -rf "$work"
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
-tests/e2e/libvirtd.sh start "$ns" "$work/run"
-image=$(LAB=target/debug/lab tests/e2e/build-image.sh --full | awk '$1 == "IMAGE" {print $2}')
-"${lab[@]}" image import debian12 "$image" >/dev/null
-"${lab[@]}" plan -l "$lab_file" --accel tcg --out "$work/plan" --json > "$work/plan.json"
+cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE); never built
+  local hash dir=${LAB_E2E_IMAGE_CACHE:-/var/cache/lab-e2e}
+  hash=$(target/debug/lab image recipe-hash debian12 --full)
+  image=${BENCH_IMAGE:-$dir/debian12-full-$hash.qcow2}
+  if [ -n "${BENCH_IMAGE:-}" ]; then
+    echo "image: $image (BENCH_IMAGE, recipe $(cat "$image.recipe" 2>/dev/null || echo unknown); this checkout's is $hash)"
+  elif [ ! -f "$image" ] || [ "$(cat "$image.recipe" 2>/dev/null)" != "$hash" ]; then
+    echo "no cached image $image: build it first (tests/e2e/build-image.sh --full, 30 min)" >&2
+    exit 1
+  fi
+  "${lab[@]}" image import debian12 "$image" >>"$work/log" 2>&1
+}
 
-wait_ssh() { # wait_ssh IP: until port 22 answers inside the namespace (bounded: 600 s)
-  for _ in $(seq 1 1200); do
-    ip netns exec "$ns" timeout 1 bash -c "exec 3<>/dev/tcp/$1/22" 2>/dev/null && return 0
+# ---- lab ------------------------------------------------------------------------------
+
+lab_up() { # `lab up`, each stderr line stamped with the seconds since its start; peak RSS
+  local t0 status
+  t0=$(now)
+  set +e
+  /usr/bin/time -f %M -o "$work/up.rss" "${lab[@]}" up -l "$lab_file" 2>&1 >>"$work/log" |
+    while IFS= read -r line; do printf '%s %s\n' "$(secs "$t0" "$(now)")" "$line"; done >"$work/up.txt"
+  status=${PIPESTATUS[0]}
+  set -e
+  cat "$work/up.txt" >>"$work/log"
+  [ "$status" = 0 ] || { echo "lab up failed ($status)" >&2; return 1; }
+  record up "$(secs "$t0" "$(now)")"
+  record lab_rss_mib "$(calc "$(tail -1 "$work/up.rss") / 1024")"
+  lab_up_figures "$work/up.txt"
+}
+
+lab_up_figures() { # from the stamped lines: $1 our stamp, then HH:MM:SS KIND NAME ACTION SECONDS
+  local up=$1 first_started first_start ready last_step
+  first_started=$(awk '$3 == "domain" && $5 == "started" {print $1; exit}' "$up")
+  first_start=$(awk '$3 == "domain" && $5 == "started" {sub(/s$/, "", $6); print $1 - $6; exit}' "$up")
+  ready=$(awk '$3 == "node" && $5 == "ready" {t = $1} END {print t}' "$up")
+  last_step=$(awk '($5 == "ok" || $5 == "changed") && $3 !~ /^(domain|network|pool|volume)$/ {t = $1} END {print t}' "$up")
+  record before_first_domain "$first_started"
+  record lab_boot "$(calc "$ready - $first_start")"
+  record lab_provision "$(calc "$last_step - $ready")"
+  awk '$3 == "probe" && $5 == "done" {sub(/s$/, "", $6); print "lab_qemu_probe", $6}' "$up" >>"$figures"
+  awk '($5 == "ok" || $5 == "changed") && $3 !~ /^(domain|network|pool|volume|probe)$/ {sub(/s$/, "", $6); print "lab_step_" $3 "_" $4, $6}' "$up" >>"$figures"
+}
+
+lab_after_up() { # verify, a second provision, a reset and the verify right after it
+  timed verify "${lab[@]}" verify -l "$lab_file"
+  timed provision_again "${lab[@]}" provision -l "$lab_file"
+  timed snapshot_save "${lab[@]}" snapshot save bench -l "$lab_file"
+  timed reset "${lab[@]}" reset bench -l "$lab_file"
+  if "${lab[@]}" verify -l "$lab_file" >>"$work/log" 2>&1; then
+    record reset_then_verify_ok 1
+  else
+    record reset_then_verify_ok 0
+  fi
+}
+
+keep_access() { # the plan's files and the lab user's key, for the hand run (same seed ISOs)
+  rm -rf "$hand"
+  mkdir -p "$hand"
+  "${lab[@]}" plan -l "$lab_file" --out "$hand/plan" >>"$work/log" 2>&1
+  cp "$LAB_STATE_DIR/$lab_name/id_ed25519" "$LAB_STATE_DIR/$lab_name/known_hosts" "$hand/"
+  "${lab[@]}" ssh-config -l "$lab_file" | sed "s|$LAB_STATE_DIR/$lab_name/|$hand/|" >"$hand/ssh_config"
+}
+
+# ---- by hand --------------------------------------------------------------------------
+
+on() { # on NODE: runs stdin as root on NODE, plain ssh inside the namespace
+  ip netns exec "$ns" ssh -F "$hand/ssh_config" -o BatchMode=yes -o ConnectTimeout=2 "$1" sudo -n bash -s
+}
+
+hand_prepare() { # networks, pool, image, seeds, overlays and domains, as the plan writes them
+  local pool=lab-$lab_name dir=/var/lib/libvirt/images/lab-$lab_name net node
+  for net in "$hand"/plan/networks/*.xml; do "${virsh[@]}" net-define "$net"; done
+  for net in external internal; do "${virsh[@]}" net-start "lab-$lab_name-$net"; done
+  "${virsh[@]}" pool-create-as "$pool" dir --target "$dir" --build ||
+    "${virsh[@]}" pool-create-as "$pool" dir --target "$dir"
+  "${virsh[@]}" vol-create-as "$pool" image-debian12.qcow2 "$(stat -c %s "$image")" --format raw
+  "${virsh[@]}" vol-upload --pool "$pool" image-debian12.qcow2 "$image"
+  for node in "${nodes[@]}"; do
+    "${virsh[@]}" vol-create-as "$pool" "$node-seed.iso" "$(stat -c %s "$hand/plan/nodes/$node/seed.iso")" --format raw
+    "${virsh[@]}" vol-upload --pool "$pool" "$node-seed.iso" "$hand/plan/nodes/$node/seed.iso"
+    "${virsh[@]}" vol-create "$pool" "$hand/plan/nodes/$node/overlay-volume.xml"
+    "${virsh[@]}" define "$hand/plan/nodes/$node/domain.xml"
+  done
+}
+
+wait_booted() { # wait_booted NODE: until it takes ssh and cloud-init finished (bounded: 900 s)
+  local deadline=$((SECONDS + 900))
+  until on "$1" <<<'test -f /var/lib/cloud/instance/boot-finished' 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "$1 did not finish booting" >&2; return 1; }
     sleep 0.5
   done
-  echo "no ssh on $1" >&2
-  return 1
 }
 
-by_hand() { # the same two VMs with virsh and the plan's files, one after the other
-  local pool=lab-$lab_name dir=/var/lib/libvirt/images/lab-$lab_name
-  for net in "$work"/plan/networks/*.xml; do "${virsh[@]}" net-define "$net" >/dev/null; done
-  for net in external internal; do "${virsh[@]}" net-start "lab-$lab_name-$net" >/dev/null; done
-  "${virsh[@]}" pool-create-as "$pool" dir --target "$dir" --build >/dev/null 2>&1 || "${virsh[@]}" pool-create-as "$pool" dir --target "$dir"
-  "${virsh[@]}" vol-create-as "$pool" "image-debian12.qcow2" "$(stat -c %s "$image")" --format raw >/dev/null
-  "${virsh[@]}" vol-upload --pool "$pool" "image-debian12.qcow2" "$image"
-  for node in controller compute1; do
-    local size ip
-    size=$(stat -c %s "$work/plan/nodes/$node/seed.iso")
-    "${virsh[@]}" vol-create-as "$pool" "$node-seed.iso" "$size" --format raw >/dev/null
-    "${virsh[@]}" vol-upload --pool "$pool" "$node-seed.iso" "$work/plan/nodes/$node/seed.iso"
-    "${virsh[@]}" vol-create "$pool" "$work/plan/nodes/$node/overlay-volume.xml" >/dev/null
-    "${virsh[@]}" define "$work/plan/nodes/$node/domain.xml" >/dev/null
-    ip=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print([n for n in p["nodes"] if n["name"]==sys.argv[2]][0]["nics"][0]["address"])' "$work/plan.json" "$node")
-    local t0
-    t0=$(now)
-    "${virsh[@]}" start "lab-$lab_name-$node" >/dev/null
-    wait_ssh "$ip"
-    figure "hand_boot_$node" "$(secs "$t0" "$(now)")"
+hand_boot() { # both guests started at once, then both waited for
+  local t0 node pids=()
+  t0=$(now)
+  for node in "${nodes[@]}"; do "${virsh[@]}" start "lab-$lab_name-$node" >>"$work/log"; done
+  for node in "${nodes[@]}"; do
+    (wait_booted "$node" && record "hand_boot_$node" "$(secs "$t0" "$(now)")") &
+    pids+=($!)
   done
+  for p in "${pids[@]}"; do wait "$p"; done
+  record hand_boot "$(secs "$t0" "$(now)")"
 }
 
-teardown_by_hand() {
-  for node in controller compute1; do
-    "${virsh[@]}" destroy "lab-$lab_name-$node" >/dev/null 2>&1 || true
-    "${virsh[@]}" undefine "lab-$lab_name-$node" >/dev/null
+fill() { # fill TEMPLATE NAME=VALUE...: a guest template of src/provision/guest/ filled in
+  local text pair
+  text=$(cat "src/provision/guest/$1")
+  shift
+  for pair in "$@"; do text=${text//"{{${pair%%=*}}}"/${pair#*=}}; done
+  printf '%s\n' "$text"
+}
+
+install_text() { # install_text PATH: a command writing stdin's text to PATH on the node
+  printf "cat > %s <<'CONF'\n%s\nCONF\n" "$1" "$(cat)"
+}
+
+defaults=$(cat src/provision/guest/debian12/chrony-defaults.conf)
+
+hand_chrony_controller() {
+  {
+    fill common/chrony-controller.conf ntp_server=pool.ntp.org cidr=10.0.0.0/24 defaults="$defaults" |
+      install_text /etc/chrony/chrony.conf
+    printf 'systemctl enable chrony\nsystemctl restart chrony\n'
+  } | on controller
+}
+
+hand_chrony_compute() {
+  {
+    fill common/chrony-compute.conf controller=controller defaults="$defaults" |
+      install_text /etc/chrony/chrony.conf
+    printf 'systemctl enable chrony\nsystemctl restart chrony\n'
+  } | on compute1
+}
+
+hand_sql() {
+  {
+    fill common/openstack.cnf address=10.0.0.11 | install_text /etc/mysql/mariadb.conf.d/99-openstack.cnf
+    printf 'systemctl enable mariadb\nsystemctl restart mariadb\n'
+  } | on controller
+}
+
+hand_sql_secure() { # mysql_secure_installation's work as SQL, the root password in /root/.my.cnf
+  on controller <<'EOF'
+mysql <<'SQL'
+SET PASSWORD FOR 'root'@'localhost' = PASSWORD('handdbroot1');
+DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1'));
+DROP DATABASE IF EXISTS test;
+DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\_%';
+FLUSH PRIVILEGES;
+SQL
+(umask 077 && printf '[client]\nuser=root\npassword=handdbroot1\n' > /root/.my.cnf)
+EOF
+}
+
+hand_mq() {
+  on controller <<<'systemctl enable rabbitmq-server && systemctl start rabbitmq-server'
+}
+
+hand_mq_user() {
+  on controller <<'EOF'
+echo handrabbit1 | rabbitmqctl -q add_user openstack
+rabbitmqctl set_permissions openstack ".*" ".*" ".*"
+EOF
+}
+
+hand_memcached() {
+  on controller <<'EOF'
+sed -i -e '/^-l /d' /etc/memcached.conf
+echo '-l 127.0.0.1,::1,controller' >> /etc/memcached.conf
+systemctl enable memcached
+systemctl restart memcached
+EOF
+}
+
+hand_services() { # as lab orders them: compute's chrony after the controller's, beside the rest
+  local t0 piece compute
+  t0=$(now)
+  timed hand_chrony_controller hand_chrony_controller
+  timed hand_chrony_compute hand_chrony_compute &
+  compute=$!
+  for piece in sql sql_secure mq mq_user memcached; do timed "hand_$piece" "hand_$piece"; done
+  wait "$compute"
+  record hand_services "$(secs "$t0" "$(now)")"
+}
+
+hand_teardown() { # everything hand_prepare made
+  local node net vol
+  for node in "${nodes[@]}"; do
+    "${virsh[@]}" destroy "lab-$lab_name-$node" || true
+    "${virsh[@]}" undefine "lab-$lab_name-$node" || true
   done
   for net in external internal; do
-    "${virsh[@]}" net-destroy "lab-$lab_name-$net" >/dev/null
-    "${virsh[@]}" net-undefine "lab-$lab_name-$net" >/dev/null
+    "${virsh[@]}" net-destroy "lab-$lab_name-$net" || true
+    "${virsh[@]}" net-undefine "lab-$lab_name-$net" || true
   done
-  for vol in $("${virsh[@]}" vol-list "lab-$lab_name" | awk '{print $1}'); do
-    "${virsh[@]}" vol-delete --pool "lab-$lab_name" "$vol" >/dev/null
+  for vol in $("${virsh[@]}" vol-list "lab-$lab_name" 2>/dev/null | awk '{print $1}'); do
+    "${virsh[@]}" vol-delete --pool "lab-$lab_name" "$vol" || true
   done
-  "${virsh[@]}" pool-destroy "lab-$lab_name" >/dev/null
+  "${virsh[@]}" pool-destroy "lab-$lab_name" || true
 }
 
-t0=$(now)
-by_hand | tee "$work/hand.txt"
-hand_total=$(secs "$t0" "$(now)")
-figure hand_total "$hand_total"
-teardown_by_hand
+# ---- runs and summary -----------------------------------------------------------------
 
-# lab up, every stderr line stamped with the seconds since the start.
-t0=$(now)
-"${lab[@]}" up -l "$lab_file" 2>&1 >/dev/null | while IFS= read -r line; do
-  printf '%s %s\n' "$(secs "$t0" "$(now)")" "$line"
-done > "$work/up.txt"
-up_total=$(secs "$t0" "$(now)")
-# Progress lines on a pipe: HH:MM:SS KIND NAME ACTION SECONDS (steps: HH:MM:SS NODE STEP
-# OUTCOME SECONDS), after our own stamp in $1.
-prepare=$(awk '$3 == "domain" && $5 == "started" {t = $1} END {print t}' "$work/up.txt")
-ssh_ready=$(awk '$3 == "node" && $5 == "ready" {t = $1} END {print t}' "$work/up.txt")
-figure up_prepare "$prepare"
-figure up_ssh_ready "$ssh_ready"
-awk '$3 == "probe" && $6 == "done" {sub(/s$/, "", $7); print "FIGURE qemu_probe", $7}' "$work/up.txt"
-awk '$3 == "node" && $5 == "ready" {sub(/s$/, "", $6); print "FIGURE boot_" $4, $6}' "$work/up.txt"
-awk 'NF == 6 && ($5 == "ok" || $5 == "changed") && $3 != "domain" && $3 != "network" && $3 != "pool" && $3 != "volume" {sub(/s$/, "", $6); print "FIGURE provision_" $3 "_" $4, $6}' "$work/up.txt"
-last_step=$(awk 'NF == 6 && ($5 == "ok" || $5 == "changed") && $3 != "domain" && $3 != "network" {t = $1} END {print t}' "$work/up.txt")
-awk -v a="$up_total" -v b="$last_step" 'BEGIN { printf "FIGURE verify %.3f\n", a - b }'
-figure up_total "$up_total"
+nothing_left() {
+  local left
+  left=$("${virsh[@]}" "list --all --name; net-list --all --name; pool-list --all --name" | grep -E "^lab-$lab_name(-|$)" || true)
+  [ -z "$left" ] || { echo "left in libvirt after a run: $left" >&2; return 1; }
+}
 
-timed() { local name=$1 t; shift; t=$(now); "$@" >/dev/null 2>&1; figure "$name" "$(secs "$t" "$(now)")"; }
-timed provision_again "${lab[@]}" provision -l "$lab_file"
-timed snapshot_save "${lab[@]}" snapshot save bench -l "$lab_file"
-timed reset "${lab[@]}" reset bench -l "$lab_file"
-timed down "${lab[@]}" down -l "$lab_file"
+one_run() { # one_run N
+  echo "== run $1 of $runs" >&2
+  tests/e2e/libvirtd.sh start "$ns" "$work/run" 2>>"$work/log"
+  [ -n "${image:-}" ] || cached_image
+  lab_up
+  lab_after_up
+  keep_access
+  timed down "${lab[@]}" down -l "$lab_file"
+  nothing_left
+  hand_prepare >>"$work/log" 2>&1
+  hand_boot
+  hand_services
+  hand_teardown >>"$work/log" 2>&1
+  nothing_left
+  tests/e2e/libvirtd.sh stop "$ns" "$work/run"
+  # The ratios of this run, from its own figures.
+  local up boot prov hb hs
+  up=$(awk '$1 == "up" {v = $2} END {print v}' "$figures")
+  boot=$(awk '$1 == "lab_boot" {v = $2} END {print v}' "$figures")
+  prov=$(awk '$1 == "lab_provision" {v = $2} END {print v}' "$figures")
+  hb=$(awk '$1 == "hand_boot" {v = $2} END {print v}' "$figures")
+  hs=$(awk '$1 == "hand_services" {v = $2} END {print v}' "$figures")
+  record hand_total "$(calc "$hb + $hs")"
+  record ratio_up_over_hand "$(calc "$up / ($hb + $hs)")"
+  record ratio_provision_over_hand "$(calc "$prov / $hs")"
+  record ratio_boot_over_hand "$(calc "$boot / $hb")"
+}
 
-slower=$(awk '$1 == "FIGURE" && $2 ~ /^hand_boot_/ {if ($3 > m) m = $3} END {print m}' "$work/hand.txt")
-ratio up_over_boot "$ssh_ready" "$slower"
-ratio hand_over_lab "$hand_total" "$ssh_ready"
+summary() { # median (then min, max) of every name over the runs; RATIO lines for ratio_*
+  sort -k1,1 -k2,2g "$figures" | awk '
+    function flush() {
+      if (name == "") return
+      med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      kind = "FIGURE"
+      if (name ~ /^ratio_/) { kind = "RATIO"; sub(/^ratio_/, "", name) }
+      printf "%s %s %.2f (min %.2f, max %.2f, runs %d)\n", kind, name, med, v[1], v[n], n
+    }
+    $1 != name { flush(); name = $1; n = 0 }
+    { v[++n] = $2 }
+    END { flush() }' | sort -k1,1r -s
+}
+
+: >"$figures"
+for run in $(seq 1 "$runs"); do one_run "$run"; done
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), runs $runs"
+summary

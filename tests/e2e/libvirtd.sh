@@ -12,15 +12,55 @@
 # Each daemon runs in the foreground under a subreaper (`tini -s`, in a session of its own):
 # PID 1 of our machines reaps orphans late, and libvirt's QEMU capability probe otherwise waits
 # on unreaped zombies for 2-5 minutes at the first define (shared/facts/offline-e2e.md).
+#
+# Where KVM is unusable (lab's own rule, src/host.rs: /dev/kvm opens read-write and the CPU
+# shows vmx/svm; a nested "PVM" /dev/kvm fails it) both daemons run in a mount namespace of
+# their own whose /dev has no kvm. Else libvirt 9 finds KVM in QEMU's capabilities probe but
+# not for the QEMU user, judges its capabilities cache stale at every define and start, and
+# probes QEMU again (25-40 s each here). Without /dev/kvm, QEMU is probed once as TCG and the
+# cache stays valid, across daemon restarts too. LAB_E2E_KEEP_KVM=1 leaves /dev/kvm visible.
 set -euo pipefail
 
 cmd=${1:?start|stop}
 ns=${2:?namespace name}
 run=${3:?run directory for pid files}
+shift 3
+
+kvm_usable() { # as src/host.rs decides: /dev/kvm opens read-write and the cpu has vmx/svm
+  [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo
+}
+
+without_kvm() { # (run inside `unshare -m`) /dev replaced by a copy without kvm, then exec "$@"
+  # A file bound over /dev/kvm is not enough: libvirt moves every mount under /dev into
+  # QEMU's own /dev and fails on that one. So a tmpfs gets the host's nodes (kvm left out)
+  # and its mounts (pts, shm, ...) bound in, and is moved over /dev once the old one is gone.
+  local dev=$run/dev m
+  mkdir -p "$dev"
+  mount -t tmpfs -o mode=0755,nosuid tmpfs "$dev"
+  local mounts
+  mounts=$(findmnt -rn -o TARGET | awk 'index($0, "/dev/") == 1 && !index(substr($0, 6), "/")' | sort -u)
+  for m in /dev/*; do
+    [ "$m" != /dev/kvm ] || continue
+    if grep -qxF "$m" <<<"$mounts"; then
+      mkdir -p "$dev/${m#/dev/}"
+      mount --rbind "$m" "$dev/${m#/dev/}"
+    else
+      cp -a "$m" "$dev/"
+    fi
+  done
+  umount -l /dev
+  mount --move "$dev" /dev
+  exec "$@"
+}
+
+hide_kvm=()
+if [ "$cmd" = start ] && [ -e /dev/kvm ] && [ -z "${LAB_E2E_KEEP_KVM:-}" ] && ! kvm_usable; then
+  hide_kvm=(unshare -m --propagation private bash "$0" without_kvm "$ns" "$run")
+fi
 
 daemon() { # daemon NAME: NAME in the foreground under tini -s in the netns; tini's PID recorded
   command -v tini >/dev/null || { echo "tini is missing: bash scripts/host-packages.sh installs it" >&2; exit 1; }
-  ip netns exec "$ns" setsid tini -s -- "$1" </dev/null >>"$run/$1.log" 2>&1 &
+  ip netns exec "$ns" "${hide_kvm[@]}" setsid tini -s -- "$1" </dev/null >>"$run/$1.log" 2>&1 &
   echo $! >"$run/$1.pid"
 }
 
@@ -36,6 +76,7 @@ start() {
   fi
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  [ ${#hide_kvm[@]} -eq 0 ] || echo "kvm is unusable here: libvirtd runs without /dev/kvm (TCG; its capabilities cache stays valid)" >&2
   daemon virtlogd
   daemon libvirtd
   for _ in $(seq 1 100); do
@@ -51,6 +92,8 @@ stop_pid() {
   [ -f "$f" ] || return 0
   local pid
   pid=$(cat "$f")
+  # The daemon and every process orphaned to its subreaper: the QEMU guests this daemon
+  # started (a test that failed midway leaves them running) end with it.
   local children
   children=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
   if kill "$pid" 2>/dev/null; then # tini passes the signal on and exits with its child
@@ -66,4 +109,4 @@ stop() {
   ip netns delete "$ns" 2>/dev/null || true
 }
 
-"$cmd"
+"$cmd" "$@"
