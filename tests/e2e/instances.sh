@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end: two instances of openstack-debian12 (`--instance s1`, `--instance s2`) brought
-# up at once on one libvirtd, each provisioned and verified by its own `lab up` (every check
-# passes), each with its own external subnet from a pool of two and the guide's internal
-# addresses; a third instance finds the pool exhausted and fails at once, creating nothing;
-# both go down with nothing of either left in libvirt or in the state directory.
+# up at once on one libvirtd, each with its own external subnet from a pool of two and the
+# guide's internal addresses, each controller's 10.0.0.31 answering with its own compute
+# node's MAC (the internal networks are apart); a third instance finds the pool exhausted and
+# fails at once, creating nothing; both go down with nothing of either left in libvirt or in
+# the state directory. In CI the instances boot without provisioning (four TCG guests on two
+# cores: provisioning both doubles the run; it is the same code as a lab's, which run.sh
+# covers); LAB_E2E_INSTANCES_PROVISION=1 provisions and verifies both as well.
 #
 #   sudo tests/e2e/instances.sh      (or with the shared libvirtd of .ci/run: see lib.sh)
 #
@@ -36,6 +39,9 @@ on_exit() {
 trap on_exit EXIT
 e2e_setup instances
 
+no_provision=(--no-provision)
+[ -z "${LAB_E2E_INSTANCES_PROVISION:-}" ] || no_provision=()
+
 # Both `lab up` at once: each places its instance under the placement lock, converges,
 # boots, provisions and verifies; the PHASE line of each comes from its own run.
 up_both() {
@@ -43,7 +49,8 @@ up_both() {
   for s in s1 s2; do
     # Four TCG guests booting at once on two cores: minutes each, so longer bounds.
     (phase "up-$s" timeout 2700 target/debug/lab up -l "$lab_file" --instance "$s" \
-      --subnet-pool "$pool" --timeout 1800 >"$work/up-$s.log" 2>&1) >"$work/phase-$s" &
+      --subnet-pool "$pool" --timeout 1800 "${no_provision[@]}" >"$work/up-$s.log" 2>&1) \
+      >"$work/phase-$s" &
     pids+=("$!")
   done
   for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
@@ -53,6 +60,7 @@ up_both() {
     cat "$work/phase-$s"
   done
   [ "$status" -eq 0 ] || { echo "an instance's up failed (exit $status)" >&2; return 1; }
+  [ ${#no_provision[@]} -eq 0 ] || return 0
   for s in s1 s2; do
     grep -q '^pass  amqp-login' "$work/up-$s.log" \
       || { echo "$s: up did not verify the lab" >&2; return 1; }
@@ -61,12 +69,32 @@ up_both() {
 }
 phase up-both up_both
 
-# Each controller has its own external address in the pool and the guide's internal one.
+on() { # on INSTANCE NODE COMMAND: COMMAND on the node, retried until it succeeds while the
+  # node boots (bounded: 15 minutes)
+  local s=$1 node=$2 i
+  for i in $(seq 1 180); do
+    "${lab[@]}" ssh "$node" -l "$lab_file" --instance "$s" -- "$3" 2>"$work/ssh.err" && return 0
+    sleep 5
+  done
+  cat "$work/ssh.err" >&2
+  return 1
+}
+
+# Each controller has its own external address in the pool and the guide's internal one, and
+# its 10.0.0.31 is its own compute node (the MAC `lab plan` gives that instance's compute1).
 addresses() {
-  local s a1 a2
+  local s a1 a2 mac want
   for s in s1 s2; do
-    "${lab[@]}" ssh controller -l "$lab_file" --instance "$s" -- ip -4 -o addr show >"$work/addr-$s"
+    on "$s" controller "ip -4 -o addr show" >"$work/addr-$s"
     grep -q ' 10\.0\.0\.11/24 ' "$work/addr-$s" || { echo "$s: no 10.0.0.11" >&2; return 1; }
+    on "$s" compute1 true
+    mac=$(on "$s" controller "timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.0.31/22'; ip neigh show 10.0.0.31" | awk '{print $5}')
+    want=$("${lab[@]}" plan -l "$lab_file" --instance "$s" --accel tcg --json | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+print([c["mac"] for n in p["nodes"] if n["name"] == "compute1" for c in n["nics"] if c["network"] == "internal"][0])')
+    [ "$mac" = "$want" ] || { echo "$s: 10.0.0.31 is $mac, not its compute1 ($want)" >&2; return 1; }
+    echo "ok: $s controller reaches its own compute1 at 10.0.0.31 ($mac)"
   done
   a1=$(grep -oE '198\.18\.[01]\.11/24' "$work/addr-s1") || { echo "s1: no pool address" >&2; return 1; }
   a2=$(grep -oE '198\.18\.[01]\.11/24' "$work/addr-s2") || { echo "s2: no pool address" >&2; return 1; }
