@@ -41,7 +41,10 @@ e2e_setup e2e
 # and the next `lab up` goes on where it stopped.
 up_interrupted() {
   local out=$work/up-interrupted.log pid status
-  "${lab[@]}" up -l "$lab_file" >"$out" 2>&1 &
+  # `timeout --foreground`: one SIGINT reaches lab. Plain `timeout` passes a signal on to its
+  # child and again to its whole process group: two SIGINTs, and when lab's handler runs
+  # between them (an idle machine), the second is the "stop now" one.
+  timeout --foreground 1200 target/debug/lab up -l "$lab_file" >"$out" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -qE '(controller|compute1) +chrony +(changed|ok)' "$out" && break
