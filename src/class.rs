@@ -61,6 +61,8 @@ pub enum ClassError {
         need_vcpus: u32,
         left: String,
     },
+    #[error("there is no class {0} here: `lab class up --hosts URI,... --count N` makes it")]
+    NoClass(String),
     #[error("class {class} has no instance {instance}: `lab class status` lists them")]
     NoSuchSeat { class: String, instance: String },
 }

@@ -123,8 +123,10 @@ pub mod state {
     /// In the state root: the class file of `lab class` ([`crate::class::ClassFile`], TOML):
     /// the lab and each instance's host.
     pub fn class_file(class: &str) -> String {
-        format!("classes/{class}.toml")
+        format!("{CLASSES_DIR}/{class}.toml")
     }
+    /// In the state root: the directory of the class files.
+    pub const CLASSES_DIR: &str = "classes";
     /// In the state root: the lock held while an instance's subnets are chosen.
     pub const PLACEMENT_LOCK: &str = "instances.lock";
     /// In the state root: the lab the last `lab up` chose, which bare commands default to.

@@ -267,14 +267,14 @@ pub fn write_class(root: &Path, name: &str, class: &ClassFile) -> Result<(), Sta
             _ => Ok(()),
         };
     }
-    let dir = path.parent().unwrap_or(root);
-    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let dir = root.join(names::state::CLASSES_DIR);
+    fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     let text = toml::to_string(class).expect("a class file serializes");
-    crate::atomic::write(&path, text.as_bytes(), 0o644).map_err(|e| StateError::Io {
-        action: e.action,
-        path: e.path,
-        source: e.source,
-    })
+    let file = path
+        .file_name()
+        .expect("a class file has a name")
+        .to_string_lossy();
+    write_atomic(&dir, &file, text.as_bytes(), 0o644)
 }
 
 /// Held while an instance's subnets are chosen and recorded, so two `up --instance` cannot

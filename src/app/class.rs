@@ -28,12 +28,8 @@ pub struct Class {
 impl Class {
     /// The class file, or an error saying how to make one.
     pub fn file(&self) -> anyhow::Result<ClassFile> {
-        state::read_class(&state::root()?, &self.name)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "there is no class {} here: `lab class up --hosts URI,... --count N` makes it",
-                self.name
-            )
-        })
+        let file = state::read_class(&state::root()?, &self.name)?;
+        Ok(file.ok_or_else(|| ClassError::NoClass(self.name.clone()))?)
     }
 
     /// The instance `seat` of the class's lab, on its host.

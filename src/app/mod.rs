@@ -129,14 +129,18 @@ impl Target {
                 (lab, state)
             }
             Some(i) => match purpose {
-                Purpose::Up => {
-                    let hv = Libvirt::open(uri)?;
-                    let host = Host {
-                        hv: &hv,
-                        local: is_local(uri),
-                    };
-                    instance_lab(&lab, i, &root, Unplaced::Place(&host))?
-                }
+                // libvirt is asked only for an instance no record places yet.
+                Purpose::Up => match instance_lab(&lab, i, &root, Unplaced::Refuse) {
+                    Err(e) if e.is::<NoSuchInstance>() => {
+                        let hv = Libvirt::open(uri)?;
+                        let host = Host {
+                            hv: &hv,
+                            local: is_local(uri),
+                        };
+                        instance_lab(&lab, i, &root, Unplaced::Place(&host))?
+                    }
+                    placed => placed?,
+                },
                 Purpose::Down => instance_lab(&lab, i, &root, Unplaced::NameOnly)?,
                 Purpose::Use => instance_lab(&lab, i, &root, Unplaced::Refuse)?,
             },
