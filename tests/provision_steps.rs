@@ -262,6 +262,42 @@ fn secure_installation_is_sql_checked_first() {
     assert!(s.apply.contains("umask 077"));
 }
 
+/// Runs mq-user's apply with a stub `rabbitmqctl` that logs its calls: it knows the users
+/// `users` lists (`down`: the broker does not answer). Returns the calls and the status.
+fn mq_user_apply(apply: &str, users: &str) -> (Vec<String>, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = common::write_temp(
+        dir.path(),
+        "rabbitmqctl",
+        r#"#!/bin/bash
+echo "rabbitmqctl $*" >> "$CALLS"
+[ "$USERS" = down ] && { echo 'Error: unable to perform an operation on node' >&2; exit 69; }
+case "$*" in
+  *add_user*) [ -z "$USERS" ] || { echo 'Error: user_already_exists: openstack' >&2; exit 70; } ;;
+  *list_users*) printf 'user	tags
+%s' "$USERS" | sed 's/$/	[]/' ;;
+esac
+exit 0
+"#,
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = dir.path().join("calls");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(apply.replace("/root/.lab/secrets/RABBIT_PASS", "/dev/null"))
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .env("CALLS", &calls)
+        .env("USERS", users)
+        .output()
+        .unwrap();
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    (
+        calls.lines().map(String::from).collect(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
 #[test]
 fn rabbit_user_and_permissions() {
     for (name, stdin) in [("openstack-ocata", false), ("openstack-debian12", true)] {
@@ -282,7 +318,16 @@ fn rabbit_user_and_permissions() {
             1,
             "one Erlang boot per check"
         );
-        assert!(s.apply.starts_with("if ! rabbitmqctl -q list_users"));
+        // A new user: two calls, as by hand; one that exists: its add fails, it is listed.
+        for (users, calls, ok) in [("", 2, true), ("openstack\n", 3, true), ("down", 3, false)] {
+            let (got_calls, got_status) = mq_user_apply(&s.apply, users);
+            assert_eq!(
+                (got_calls.len(), got_status == 0),
+                (calls, ok),
+                "{name}, users {users:?}: {got_calls:?}"
+            );
+            assert!(got_calls[0].contains("add_user openstack"), "{got_calls:?}");
+        }
         assert_eq!(
             s.apply
                 .contains("add_user openstack < /root/.lab/secrets/RABBIT_PASS"),

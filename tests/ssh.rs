@@ -191,6 +191,30 @@ async fn pinned_key_is_accepted_and_status_stdout_stderr_come_back() {
     assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
 }
 
+/// The clock line reads this machine's own clock here (its steps would move it: they are
+/// proven on real guests by `lab reset` in tests/e2e/run.sh and faults.sh).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clock_line_reads_the_nodes_clock_within_milliseconds_and_logs_itself() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let mut line = guest.clock_line().await.unwrap();
+    let first = line.read().await.unwrap();
+    let best = line.best_of(5).await.unwrap();
+    line.close().await;
+    for r in [first, best] {
+        let (offset, half) = r.offset();
+        assert!(
+            half < 0.25,
+            "a reading is one line on an open channel: {r:?}"
+        );
+        assert!(offset.abs() <= half + 0.001, "the same clock: {r:?}");
+        assert_eq!(r.correction(), None, "{r:?}");
+    }
+    assert!(best.sent >= first.received, "readings come in order");
+    let log = std::fs::read_to_string(&sshd.target().log).unwrap();
+    assert!(log.contains("controller: clock line\nopen\n"), "{log}");
+}
+
 /// `lab ssh NODE WORDS...` as the CLI sends it: the words joined as OpenSSH does.
 async fn lab_ssh(guest: &SshGuest, words: &[&str]) -> lab::guest::Output {
     let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();

@@ -184,11 +184,7 @@ fn sql_bind_passes_only_when_mariadb_listens_on_the_internal_address_alone() {
 /// Runs `lab reset`'s clock resync script with stub `chronyc`, `systemctl` and `date` first on
 /// PATH; each logs its arguments. `chrony` says how the stub chronyc behaves. Returns the exit
 /// status, stdout and the logged calls.
-fn resync(
-    set_time: Option<std::time::SystemTime>,
-    follow: bool,
-    chrony: &str,
-) -> (i32, String, Vec<String>) {
+fn resync(follow: Option<&str>, chrony: &str) -> (i32, String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls");
     let stub = |name: &str, body: &str| {
@@ -212,7 +208,7 @@ esac"#,
     );
     stub("systemctl", "");
     stub("date", "");
-    let script = lab::provision::clock::clock_resync(set_time, follow);
+    let script = lab::provision::clock::clock_resync(follow.map(|ip| ip.parse().unwrap()));
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let (code, out, err) = run(Command::new("bash")
         .arg("-c")
@@ -227,7 +223,7 @@ esac"#,
 
 #[test]
 fn clock_resync_drops_chronys_samples_and_waits_for_its_source_on_a_follower() {
-    let (code, out, calls) = resync(None, true, "v4");
+    let (code, out, calls) = resync(Some("10.0.0.11"), "v4");
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         calls,
@@ -235,6 +231,7 @@ fn clock_resync_drops_chronys_samples_and_waits_for_its_source_on_a_follower() {
             "chronyc -n tracking",
             "chronyc -a reset sources",
             "chronyc -a burst 4/4",
+            "chronyc -n sources",
             "chronyc waitsync 60 0 0 1",
             "chronyc -a makestep",
             "chronyc -n tracking",
@@ -248,14 +245,12 @@ fn clock_resync_drops_chronys_samples_and_waits_for_its_source_on_a_follower() {
 }
 
 #[test]
-fn clock_resync_restarts_a_chrony_without_reset_sources_and_sets_the_clock_when_asked() {
-    let now = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_769_509, 42);
-    let (code, out, calls) = resync(Some(now), false, "v3");
+fn clock_resync_restarts_a_chrony_without_reset_sources_and_leaves_the_clock_alone() {
+    let (code, out, calls) = resync(None, "v3");
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         calls,
         [
-            "date -u -s @1795769509.000000042",
             "chronyc -n tracking",
             "chronyc -a reset sources",
             "systemctl restart chronyd.service",
@@ -266,10 +261,10 @@ fn clock_resync_restarts_a_chrony_without_reset_sources_and_sets_the_clock_when_
 
 #[test]
 fn clock_resync_leaves_a_stopped_chrony_alone_and_fails_when_no_source_follows() {
-    let (code, _, calls) = resync(None, true, "stopped");
+    let (code, _, calls) = resync(Some("10.0.0.11"), "stopped");
     assert_eq!(code, 0);
     assert_eq!(calls, ["chronyc -n tracking"]);
-    let (code, out, calls) = resync(None, true, "nosync");
+    let (code, out, calls) = resync(Some("10.0.0.11"), "nosync");
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("chrony follows no source 60 s after the reset"),
@@ -277,6 +272,14 @@ fn clock_resync_leaves_a_stopped_chrony_alone_and_fails_when_no_source_follows()
     );
     assert!(out.contains("^? 10.0.0.11"), "the sources are shown: {out}");
     assert_eq!(calls.last().unwrap(), "chronyc -n sources");
+    // A node not provisioned yet: its chrony runs, with other sources than the controller.
+    let (code, out, calls) = resync(Some("10.0.0.12"), "nosync");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        calls.last().unwrap(),
+        "chronyc -n sources",
+        "no wait for a source chrony does not have"
+    );
 }
 
 #[test]
@@ -288,8 +291,102 @@ fn clock_resync_is_valid_bash() {
         "resync.sh",
         &format!(
             "#!/bin/bash\n{}",
-            lab::provision::clock::clock_resync(None, true)
+            lab::provision::clock::clock_resync(Some([10, 0, 0, 11].into()))
         ),
+    );
+    let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Runs the clock line's script with a stub `date` first on PATH: it prints `clock` for
+/// `+%s.%N` and logs every `-s`. Returns stdout and the logged calls.
+fn clock_line(requests: &str, clock: &str, set_fails: bool) -> (String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let date = common::write_temp(
+        dir.path(),
+        "date",
+        &format!(
+            "#!/bin/bash\ncase \"$1\" in\n  +%s.%N) echo {clock} ;;\n  *) echo \"date $*\" >> \"$CALLS\"; {} ;;\nesac\n",
+            if set_fails {
+                "echo 'date: cannot set date: Operation not permitted' >&2; exit 1"
+            } else {
+                "true"
+            }
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&date, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(lab::provision::clock::CLOCK_LINE)
+        .env("PATH", path)
+        .env("CALLS", &log)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(requests.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        calls.lines().map(String::from).collect(),
+    )
+}
+
+#[test]
+fn the_clock_line_answers_each_request_with_one_line_and_steps_relative_to_the_node() {
+    let (out, calls) = clock_line(
+        "read\nstep -0.25\nstep 60.000001\nwhat\n",
+        "1795769509.500000000",
+        false,
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "1795769509.500000000",
+            "1795769509.500000000",
+            "1795769509.500000000",
+            "error: unknown request: what",
+        ]
+    );
+    assert_eq!(
+        calls,
+        [
+            "date -u -s @1795769509.250000",
+            "date -u -s @1795769569.500001",
+        ],
+        "each step moves the clock it reads by the amount asked"
+    );
+}
+
+#[test]
+fn a_step_the_node_refuses_answers_an_error_line_with_its_cause() {
+    let (out, _) = clock_line("step 1\nread\n", "100.000000000", true);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("error: date -s @101.000000 failed: date: cannot set date"),
+        "{out}"
+    );
+    assert_eq!(lines[1], "100.000000000", "the line goes on after an error");
+}
+
+#[test]
+fn the_clock_line_is_valid_bash() {
+    require_tool("shellcheck", "shellcheck");
+    let dir = tempfile::tempdir().unwrap();
+    let f = common::write_temp(
+        dir.path(),
+        "clock-line.sh",
+        &format!("#!/bin/bash\n{}", lab::provision::clock::CLOCK_LINE),
     );
     let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
     assert_eq!(code, 0, "{out}");

@@ -203,14 +203,14 @@ pub fn remote_command(words: &[String]) -> String {
 #[error("{0}")]
 pub struct GuestProblem(pub String);
 
-/// After a revert, on every node at once over SSH: sets the clock when the guest agent could
-/// not (`unset`: the nodes it failed on), makes chrony follow its source again (on compute
-/// nodes: until it does), then reads the clock back against the host's. Returns the nodes
-/// that are not right, with why.
+/// After a revert, on every node at once over SSH: first every clock to the host's, measured
+/// and moved over one open channel ([`ssh::ClockLine`]; the guest agent may have set it
+/// late, or not at all); then chrony follows its source again (on compute nodes: until it
+/// does) and each clock is read back against the host's. Returns the nodes that are not
+/// right, with why.
 pub async fn resync_clocks(
     t: &LabTarget,
     ctx: &RenderContext,
-    unset: &[String],
     progress: &dyn Progress,
 ) -> Vec<(String, String)> {
     // Right after a revert the node answers within a second or so: poll it closely.
@@ -227,24 +227,33 @@ pub async fn resync_clocks(
             return t.lab.nodes.iter().map(why).collect();
         }
     };
-    let runs = targets.iter().map(|target| async move {
+    let set = targets.iter().map(|target| async move {
         let start = std::time::Instant::now();
-        let event = |kind, action| {
-            progress.event(crate::progress::Work::since(kind, &target.node, action, start).into());
-        };
         let guest = ssh::wait_ready(target, &timeouts)
             .await
             .map_err(|e| format!("not reachable after the revert: {e}"))?;
-        let set_time = unset
-            .contains(&target.node)
-            .then(std::time::SystemTime::now);
+        if set_clock(&guest).await.map_err(|e| e.to_string())? {
+            // Named as the guest agent's clock events are: by domain.
+            let domain = names::domain(&t.lab.name, &target.node);
+            let set = crate::progress::Action::ClockSet;
+            progress.event(crate::progress::Work::since("clock", &domain, set, start).into());
+        }
+        Ok::<_, String>(guest)
+    });
+    // Every clock is right before any chrony measures its source (a compute node's is the
+    // controller).
+    let guests = futures::future::join_all(set).await;
+    let resync = targets.iter().zip(&guests).map(|(target, guest)| async move {
+        let start = std::time::Instant::now();
+        let guest = guest.as_ref().map_err(Clone::clone)?;
+        let controller = t.lab.internal_address(t.lab.controller());
         let follow = t
             .lab
             .nodes
             .iter()
-            .any(|n| n.name == target.node && clock::follows_a_node(n.role));
-        let script = clock::clock_resync(set_time, follow);
-        let out = crate::guest::Guest::run(&guest, &script)
+            .any(|n| n.name == target.node && clock::follows_a_node(n.role))
+            .then_some(controller);
+        let out = crate::guest::Guest::run(guest, &clock::clock_resync(follow))
             .await
             .map_err(|e| e.to_string())?;
         if !out.success() {
@@ -253,11 +262,9 @@ pub async fn resync_clocks(
                 out.tail(8)
             ));
         }
-        if set_time.is_some() {
-            event("clock", crate::progress::Action::ClockSet);
-        }
-        event("chrony", crate::progress::Action::Ready);
-        let reading = read_clock(&guest).await?;
+        let ready = crate::progress::Action::Ready;
+        progress.event(crate::progress::Work::since("chrony", &target.node, ready, start).into());
+        let reading = read_clock(guest).await.map_err(|e| e.to_string())?;
         if reading.too_far() {
             let (offset, half) = reading.offset();
             return Err(format!(
@@ -267,7 +274,7 @@ pub async fn resync_clocks(
         }
         Ok(())
     });
-    let results = futures::future::join_all(runs).await;
+    let results = futures::future::join_all(resync).await;
     targets
         .iter()
         .zip(results)
@@ -275,32 +282,31 @@ pub async fn resync_clocks(
         .collect()
 }
 
-/// Reads the guest's clock three times against the host's; the reading with the shortest
-/// round trip.
-async fn read_clock(guest: &SshGuest) -> Result<clock::ClockReading, String> {
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64()
-    };
-    let mut readings = Vec::new();
+/// How many readings a measurement takes (the one with the shortest round trip counts).
+const READINGS: usize = 5;
+
+/// Moves the node's clock to the host's until a measurement finds it within
+/// [`clock::STEP_ABOVE`] (at most three moves). Returns whether it moved it.
+async fn set_clock(guest: &SshGuest) -> Result<bool, GuestError> {
+    let mut line = guest.clock_line().await?;
+    let mut moved = false;
     for _ in 0..3 {
-        let sent = now();
-        let out = crate::guest::Guest::run(guest, clock::READ_CLOCK)
-            .await
-            .map_err(|e| e.to_string())?;
-        let received = now();
-        let guest = clock::parse_clock(&out.stdout)
-            .filter(|_| out.success())
-            .ok_or_else(|| format!("cannot read its clock: {}", out.tail(3)))?;
-        readings.push(clock::ClockReading {
-            sent,
-            guest,
-            received,
-        });
+        let Some(by) = line.best_of(READINGS).await?.correction() else {
+            break;
+        };
+        line.step(by).await?;
+        moved = true;
     }
-    Ok(clock::best_reading(&readings).expect("three readings"))
+    line.close().await;
+    Ok(moved)
+}
+
+/// The node's clock against the host's, over the clock line.
+async fn read_clock(guest: &SshGuest) -> Result<clock::ClockReading, GuestError> {
+    let mut line = guest.clock_line().await?;
+    let reading = line.best_of(READINGS).await;
+    line.close().await;
+    reading
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ pub fn snapshot_delete(t: &Target, name: &str, progress: &dyn Progress) -> anyho
 }
 
 /// `lab reset`: revert every node and set its clock through the guest agent at once, then
-/// over SSH (the clock too where the agent failed) make chrony follow its source again and
-/// read each clock back. A node SSH cannot reach, whose chrony does not follow its source or
+/// over SSH move each clock to the host's (where the agent was late or failed), make chrony
+/// follow its source again and read each clock back. A node SSH cannot reach, whose chrony does not follow its source or
 /// whose clock is more than 0.5 s off the host's is an error naming it (exit status 4).
 /// Returns a note per node whose clock the guest agent could not set.
 pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
@@ -44,7 +44,7 @@ pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<
         .map(|n| n.name.clone())
         .collect();
     let ctx = t.context(Accel::Tcg)?;
-    let wrong = runtime()?.block_on(guests::resync_clocks(t, &ctx, &unset, progress));
+    let wrong = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));
     let agent = |node: &str| {
         let d = names::domain(&t.lab.name, node);
         unset_domains.iter().find(|(u, _)| *u == d).map(|(_, e)| e)

@@ -1,29 +1,27 @@
 //! `lab reset`'s clocks: the script that makes chrony follow its source again after a revert,
 //! and a guest clock read against the host's over one round trip.
 
-use super::step::quote;
 use crate::model::Role;
 
-/// Run by `lab reset` on every node right after its clock was set: chrony drops the samples
+/// Run by `lab reset` on every node once every clock is right: chrony drops the samples
 /// the revert brought back and measures its sources again; on a node that follows another
 /// node of the lab it returns once chrony follows it (exit 1 with `chronyc sources` if not
-/// within 60 s). Reads `set_time` and `follow`, set by [`clock_resync`].
+/// within 60 s). Reads `follow`, set by [`clock_resync`].
 pub const CLOCK_RESYNC: &str = include_str!("guest/clock-resync.sh");
 
-/// [`CLOCK_RESYNC`] for one node: `set_time` is the host's time when the guest agent could
-/// not set the clock (the script sets it first), `follow` whether the node's chrony follows
-/// another node of the lab (compute nodes follow the controller).
-pub fn clock_resync(set_time: Option<std::time::SystemTime>, follow: bool) -> String {
-    let set_time = set_time.map_or(String::new(), |t| {
-        let t = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        format!("@{}.{:09}", t.as_secs(), t.subsec_nanos())
-    });
-    let follow = if follow { "yes" } else { "no" };
-    format!(
-        "set_time={}\nfollow={follow}\n{CLOCK_RESYNC}",
-        quote(&set_time)
-    )
+/// [`CLOCK_RESYNC`] for one node: `follow` is the address of the node of the lab its chrony
+/// follows (compute nodes follow the controller, see [`follows_a_node`]).
+pub fn clock_resync(follow: Option<std::net::Ipv4Addr>) -> String {
+    let follow = follow.map_or(String::new(), |ip| ip.to_string());
+    format!("follow={follow}\n{CLOCK_RESYNC}")
 }
+
+/// `lab reset`'s clock line ([`crate::ssh::ClockLine`]): answers `read` with the clock and
+/// `step SECONDS` by moving the clock relative to itself, one line each, on one channel.
+pub const CLOCK_LINE: &str = include_str!("guest/clock-line.sh");
+
+/// A clock within this of the host's is left alone by `lab reset` (seconds).
+pub const STEP_ABOVE: f64 = 0.05;
 
 /// Whether a node's chrony follows another node of the lab (and so must follow it again
 /// after a reset before `lab verify` can pass): the compute nodes follow the controller.
@@ -52,6 +50,12 @@ impl ClockReading {
     pub fn offset(&self) -> (f64, f64) {
         let half = (self.received - self.sent) / 2.0;
         (self.guest - (self.sent + half), half)
+    }
+
+    /// How far to move the guest clock to the host's: `None` within [`STEP_ABOVE`].
+    pub fn correction(&self) -> Option<f64> {
+        let (offset, _) = self.offset();
+        (offset.abs() > STEP_ABOVE).then_some(-offset)
     }
 
     /// Whether the guest clock is more than [`MAX_CLOCK_OFFSET`] off the host's wherever in
@@ -99,6 +103,16 @@ mod tests {
             !reading(100.0, 101.5, 101.2).too_far(),
             "a 1.2 s round trip cannot prove a 0.9 s offset"
         );
+    }
+
+    #[test]
+    fn a_clock_is_moved_by_minus_its_offset_only_past_fifty_milliseconds() {
+        assert_eq!(reading(100.0, 100.04, 100.0).correction(), None);
+        assert_eq!(reading(100.0, 99.97, 100.02).correction(), None);
+        let back = reading(100.0, 100.75, 100.5).correction().unwrap();
+        assert!((back + 0.5).abs() < 1e-9, "{back}");
+        let forward = reading(100.0, 40.0, 100.0).correction().unwrap();
+        assert!((forward - 60.0).abs() < 1e-9, "{forward}");
     }
 
     #[test]

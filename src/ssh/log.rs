@@ -34,7 +34,7 @@ fn log_error(t: &Target, e: &std::io::Error) -> GuestError {
 }
 
 /// Appends to the node's log; a log that cannot be written is not worth failing a command.
-fn append_log(path: &Path, text: &str) {
+pub(super) fn append_log(path: &Path, text: &str) {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -11,8 +11,10 @@
 //!
 //! One job per file: this one holds the types and the [`Guest`] implementation; `transport`
 //! reaches the node (TCP, namespaces, handshake, login, direct-tcpip), `config` reads the
-//! user's ssh config and `jump` reaches the libvirt host, `exec` frames and runs commands, `log` writes the node's command log, `ready` waits for readiness and reboots.
+//! user's ssh config and `jump` reaches the libvirt host, `exec` frames and runs commands, `log` writes the node's command log, `ready` waits for readiness and reboots, `clock`
+//! reads and steps the node's clock over one open channel.
 
+mod clock;
 pub mod config;
 mod exec;
 mod jump;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::guest::{Guest, GuestError, Output};
 use crate::provision::step::quote;
+pub use clock::ClockLine;
 use exec::{RUN_SCRIPT, bounded, channel_error, drive, first_line, start};
 pub use jump::{Jump, JumpError, UserSsh};
 use log::{header, open_log};

@@ -17,6 +17,8 @@
 #   up-after-faults     `up` converges after all that: the image is uploaded again, both
 #                       guests boot (they answer SSH with cloud-init finished)
 #   sigint-snapshot     SIGINT during `snapshot save`: no node is left paused
+#   reset-clock         `reset` to a snapshot taken with the controller's guest agent
+#                       stopped: its clock is moved to the host's over SSH (noted), exit 0
 #   host-key            a guest whose host key changed is refused (exit 4, cause in the
 #                       first line) and nothing runs on it
 #   down-without-state  `down` with the state directory deleted removes everything
@@ -172,6 +174,29 @@ sigint_snapshot() {
   [ "$("${virsh[@]}" list --name --state-running | grep -c "^lab-$lab_name-")" -eq 2 ]
 }
 
+reset_clock() {
+  # The guest agent stopped in the snapshot: after the revert, only SSH can set the clock,
+  # which is the snapshot's (15 s behind and more) until then.
+  "${lab[@]}" ssh controller -l "$lab_file" -- systemctl stop qemu-guest-agent >&2 || return 1
+  "${lab[@]}" snapshot save clk -l "$lab_file" >&2 || return 1
+  sleep 15
+  local out status=0
+  out=$(timeout 300 "${lab[@]}" reset clk -l "$lab_file" 2>&1) || status=$?
+  say "$out"
+  [ "$status" -eq 0 ] || { say "reset: exit $status"; return 1; }
+  grep -q 'controller: clock set over ssh, the guest agent failed' <<<"$out" \
+    || { say "no note of the guest agent"; return 1; }
+  grep -A1 'clock line: step +1[5-9]\.' "$LAB_STATE_DIR/$lab_name/logs/controller.log" >&2 \
+    || { say "the controller's clock was not moved forward by 15 s and more"; return 1; }
+  # The clock is the host's, within one command's round trip (and the 0.5 s reset allows).
+  local before guest after
+  before=$(date +%s.%N)
+  guest=$("${lab[@]}" ssh controller -l "$lab_file" -- date +%s.%N) || return 1
+  after=$(date +%s.%N)
+  say "host $before .. $after, controller $guest"
+  awk -v b="$before" -v g="$guest" -v a="$after" 'BEGIN { exit !(g >= b - 0.5 && g <= a + 0.5) }'
+}
+
 host_key() {
   # A new host key on the controller, made behind lab's back.
   "${lab[@]}" ssh controller -l "$lab_file" -- \
@@ -252,6 +277,7 @@ fault sigkill-upload sigkill_upload
 fault sigint-domains sigint_domains
 fault up-after-faults up_after_faults
 fault sigint-snapshot sigint_snapshot
+fault reset-clock reset_clock
 fault host-key host_key
 fault down-without-state down_without_state
 fault sigint-build sigint_build

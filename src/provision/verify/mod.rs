@@ -155,46 +155,59 @@ pub struct CheckResult {
     pub seconds: f64,
 }
 
-/// Runs every check on a node of its role (the first such node), retrying settling checks.
+/// Runs every check on a node of its role (the first such node), all at once (each is a
+/// read on its own channel: none changes what another sees), retrying settling checks.
+/// Results in the order of [`checks`]; the first SSH failure is the error.
 pub async fn run<G: Guest>(
     lab: &Lab,
     guests: &[G],
     secrets: &crate::secrets::LabSecrets,
     progress: &dyn Progress,
 ) -> Result<Vec<CheckResult>, GuestError> {
-    let mut results = Vec::new();
-    for check in checks(lab) {
-        let Some(node) = lab.nodes.iter().find(|n| n.role == check.on) else {
-            continue;
-        };
-        let Some(guest) = guests.iter().find(|g| g.node() == node.name) else {
-            continue;
-        };
-        let start = std::time::Instant::now();
-        let event = |verdict| CheckEvent {
-            node: node.name.clone(),
-            check: check.name,
-            verdict,
-            elapsed: start.elapsed(),
-        };
-        progress.event(event(Verdict::Running).into());
-        let measured = settled(guest, &check, secrets).await;
-        let verdict = match &measured {
-            Ok((true, _)) => Verdict::Pass,
-            _ => Verdict::Fail,
-        };
-        progress.event(event(verdict).into());
-        let (passed, measured) = measured?;
-        results.push(CheckResult {
-            name: check.name,
-            node: node.name.clone(),
-            proves: check.proves.clone(),
-            passed,
-            measured,
-            seconds: start.elapsed().as_secs_f64(),
-        });
-    }
-    Ok(results)
+    let placed: Vec<(Check, &G)> = checks(lab)
+        .into_iter()
+        .filter_map(|check| {
+            let node = lab.nodes.iter().find(|n| n.role == check.on)?;
+            let guest = guests.iter().find(|g| g.node() == node.name)?;
+            Some((check, guest))
+        })
+        .collect();
+    let runs = placed
+        .iter()
+        .map(|(check, guest)| run_one(check, *guest, secrets, progress));
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+/// One check on its node, reported as it starts and ends.
+async fn run_one<G: Guest>(
+    check: &Check,
+    guest: &G,
+    secrets: &crate::secrets::LabSecrets,
+    progress: &dyn Progress,
+) -> Result<CheckResult, GuestError> {
+    let start = std::time::Instant::now();
+    let event = |verdict| CheckEvent {
+        node: guest.node().to_string(),
+        check: check.name,
+        verdict,
+        elapsed: start.elapsed(),
+    };
+    progress.event(event(Verdict::Running).into());
+    let measured = settled(guest, check, secrets).await;
+    let verdict = match &measured {
+        Ok((true, _)) => Verdict::Pass,
+        _ => Verdict::Fail,
+    };
+    progress.event(event(verdict).into());
+    let (passed, measured) = measured?;
+    Ok(CheckResult {
+        name: check.name,
+        node: guest.node().to_string(),
+        proves: check.proves.clone(),
+        passed,
+        measured,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Measures until the check passes or its settle time is over.
