@@ -5,7 +5,7 @@ use super::inventory::Inventory;
 use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
 
 /// Removes the lab's domains (with snapshot metadata), networks, and its pool with every
-/// volume in it. Returns how many objects were removed. With `owner` (the state's identity),
+/// volume in it; the objects of each kind in parallel. Returns how many objects were removed. With `owner` (the state's identity),
 /// objects of the lab's name that another state directory made are left alone; without
 /// (the state directory is gone), every object whose metadata names the lab goes.
 pub fn down(
@@ -27,13 +27,18 @@ pub fn down(
         })
         .map_err(LifecycleError::from)
     })?;
-    let mut removed = domains.len();
-    for (net, _) in inv.our_networks(lab) {
-        timed(progress, "network", &net.name, Action::Removed, || {
-            hv.remove_network(&net.name)
-        })?;
-        removed += 1;
-    }
+    let networks: Vec<String> = inv
+        .our_networks(lab)
+        .into_iter()
+        .map(|(n, _)| n.name.clone())
+        .collect();
+    each_parallel(&networks, |name| {
+        timed(progress, "network", name, Action::Removed, || {
+            hv.remove_network(name)
+        })
+        .map_err(LifecycleError::from)
+    })?;
+    let mut removed = domains.len() + networks.len();
     // The pool has no metadata: while another state's objects of this lab exist, their
     // disks are in it, so it stays.
     let rest = Inventory::read(hv, lab, None)?;
@@ -45,12 +50,13 @@ pub fn down(
                 hv.start_pool(&pool.name)?;
             }
             let pool_now = hv.pool(&pool.name)?.map(|p| p.volumes).unwrap_or_default();
-            for vol in &pool_now {
+            each_parallel(&pool_now, |vol| {
                 timed(progress, "volume", vol, Action::Removed, || {
                     hv.delete_volume(&pool.name, vol)
-                })?;
-                removed += 1;
-            }
+                })
+                .map_err(LifecycleError::from)
+            })?;
+            removed += pool_now.len();
             timed(progress, "pool", &pool.name, Action::Removed, || {
                 hv.remove_pool(&pool.name)
             })?;

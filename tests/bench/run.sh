@@ -4,7 +4,9 @@
 #
 #   flock /tmp/lab-libvirt.lock tests/bench/run.sh        (root; RUNS=1 for a quick try;
 #                                                         BENCH_LOG=FILE keeps the whole log;
-#                                                         BENCH_IMAGE=FILE another debian12 image)
+#                                                         BENCH_IMAGE=FILE another debian12 image;
+#                                                         BENCH_PROFILE=release: the optimized
+#                                                         build users install, built here)
 #
 # Each run starts a fresh private libvirtd in a network namespace (tests/e2e/libvirtd.sh),
 # brings the lab up with `lab`, times verify, a second provision, reset (then verify again)
@@ -35,8 +37,14 @@ export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=$work/cache LAB_NETNS=$ns LIBVIRT
 lab_file=openstack-debian12
 lab_name=ocata-deb
 nodes=(controller compute1)
-[ -x target/debug/lab ] || cargo build --locked --quiet
-lab=(timeout 2400 target/debug/lab)  # under load (other guests, compilers) up took 20 min
+profile=${BENCH_PROFILE:-debug}
+case $profile in
+  debug) [ -x target/debug/lab ] || cargo build --locked --quiet ;;
+  release) cargo build --release --locked --quiet ;;
+  *) echo "BENCH_PROFILE is debug or release, not $profile" >&2; exit 2 ;;
+esac
+bin=target/$profile/lab
+lab=(timeout 2400 "$bin")  # under load (other guests, compilers) up took 20 min
 virsh=(virsh -q -c qemu:///system)
 hand=$work/hand          # the plan's files, the lab user's key and known_hosts, for the hand runs
 figures=$work/figures    # "NAME VALUE" per run
@@ -69,7 +77,7 @@ trap 'exit 130' INT
 
 cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE); never built
   local hash dir=${LAB_E2E_IMAGE_CACHE:-/var/cache/lab-e2e}
-  hash=$(target/debug/lab image recipe-hash debian12 --full)
+  hash=$("$bin" image recipe-hash debian12 --full)
   image=${BENCH_IMAGE:-$dir/debian12-full-$hash.qcow2}
   if [ -n "${BENCH_IMAGE:-}" ]; then
     echo "image: $image (BENCH_IMAGE, recipe $(cat "$image.recipe" 2>/dev/null || echo unknown); this checkout's is $hash)"
@@ -321,5 +329,5 @@ summary() { # median (then min, max) of every name over the runs; RATIO lines fo
 
 : >"$figures"
 for run in $(seq 1 "$runs"); do one_run "$run"; done
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), runs $runs"
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), runs $runs, lab: $bin"
 summary
