@@ -71,9 +71,17 @@ pub fn image_recipe_file(image_file: &str) -> String {
     format!("{image_file}.recipe")
 }
 
-/// Serial console log file name of a node (in the hypervisor's log directory).
-pub fn serial_log(lab: &str, node: &str) -> String {
-    format!("lab-{lab}-{node}-serial.log")
+/// libvirt storage pool holding a lab's serial console logs: `lab-<lab>.logs` (a dot, which
+/// no lab name has, so it never is another lab's pool). Its directory is in the
+/// hypervisor's log directory, where libvirt's log daemon writes; the logs are read back as
+/// its volumes over the connection (remote hosts too).
+pub fn log_pool(lab: &str) -> String {
+    format!("lab-{lab}.logs")
+}
+
+/// Serial console log of a node: a file of the lab's log pool ([`log_pool`]).
+pub fn serial_log(node: &str) -> String {
+    format!("{node}-serial.log")
 }
 
 /// cloud-init instance-id: changes only when the node is rebuilt (a new generation).

@@ -177,8 +177,8 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     assert!(leftovers(&hv, &f1.lab.name).is_empty());
     assert_eq!(
         leftovers(&hv, &f2.lab.name).len(),
-        5,
-        "two domains, two networks, a pool"
+        6,
+        "two domains, two networks, a pool, a log pool"
     );
     down(&hv, &f2);
     assert!(leftovers(&hv, "ocata-deb").is_empty());

@@ -160,7 +160,11 @@ fn down_removes_everything_and_status_shows_nothing() {
     up(&hv, &f, &Events::default()).unwrap();
     lifecycle::save_snapshot(&hv, &f.lab, "ex1", &Events::default()).unwrap();
     let removed = down(&hv, &f);
-    assert_eq!(removed, 2 + 2 + 8 + 1, "domains, networks, volumes, pool");
+    assert_eq!(
+        removed,
+        2 + 2 + 8 + 1 + 1,
+        "domains, networks, volumes, pool, log pool"
+    );
     assert!(lifecycle::status(&hv, &f.lab).unwrap().is_gone());
     assert_eq!(leftovers(&hv, &f.lab.name), Vec::<String>::new());
     assert_eq!(
@@ -168,6 +172,7 @@ fn down_removes_everything_and_status_shows_nothing() {
             &hv,
             &f.lab.name,
             Some(&f.ctx.secrets.owner),
+            None,
             None,
             &Events::default()
         )
@@ -213,6 +218,7 @@ fn up_refuses_objects_it_does_not_own_and_down_leaves_them() {
         &hv,
         &f.lab.name,
         Some(&f.ctx.secrets.owner),
+        None,
         None,
         &Events::default(),
     )
@@ -550,6 +556,7 @@ fn another_state_directory_owns_its_lab_objects() {
         &f.lab.name,
         Some(&other.ctx.secrets.owner),
         Some(&f.ctx.pool_dir),
+        Some(&f.ctx.log_dir),
         &Events::default(),
     )
     .unwrap();
@@ -565,6 +572,7 @@ fn another_state_directory_owns_its_lab_objects() {
         &f.lab.name,
         None,
         Some(&f.ctx.pool_dir),
+        Some(&f.ctx.log_dir),
         &Events::default(),
     )
     .unwrap();
@@ -596,4 +604,36 @@ fn a_node_added_to_the_lab_file_is_created_alone() {
         "only the new node's objects"
     );
     assert!(!up(&hv, &f, &Events::default()).unwrap(), "converged");
+}
+
+#[test]
+fn serial_logs_live_in_a_log_pool_in_the_log_directory_read_through_libvirt() {
+    let (hv, f) = (TestHost::new(), fixture());
+    up(&hv, &f, &Events::default()).unwrap();
+    let pool = names::log_pool(&f.lab.name);
+    let found = hv.pool(&pool).unwrap().expect("up made the log pool");
+    assert_eq!(
+        std::path::Path::new(&found.path),
+        f.ctx.log_dir.join(&pool),
+        "in the log directory, where libvirt's log daemon writes"
+    );
+    assert_eq!(lifecycle::status(&hv, &f.lab).unwrap().log_pool, Some(0));
+    let source = lab::app::serial_source(&f.lab.name, "controller");
+    let read = |offset| lab::app::read_log(Some(&hv as &dyn Hypervisor), &source, offset);
+    assert_eq!(
+        read(0).unwrap_err(),
+        "not written yet: the node has not started"
+    );
+    // The log daemon's file, as the test driver holds one: a volume of the pool.
+    let xml = lab::render::libvirt::raw_volume_xml("controller-serial.log", 0);
+    hv.create_volume(&pool, &xml).unwrap();
+    let whole = format!("{pool}/controller-serial.log\n");
+    assert_eq!(read(0).unwrap(), whole.as_bytes());
+    assert_eq!(
+        read(4).unwrap(),
+        &whole.as_bytes()[4..],
+        "from an offset on"
+    );
+    assert_eq!(down(&hv, &f), 2 + 2 + 8 + 1 + 1 + 1, "the log went too");
+    assert!(read(0).unwrap_err().starts_with("no log pool"));
 }

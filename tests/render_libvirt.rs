@@ -61,6 +61,11 @@ fn documents(lab: &Lab, ctx: &RenderContext) -> Vec<Doc> {
         "storagepool",
         libvirt::pool_xml(lab, ctx),
     ));
+    docs.push(doc(
+        "log-pool.xml".into(),
+        "storagepool",
+        libvirt::log_pool_xml(lab, ctx),
+    ));
     let snapshot = libvirt::snapshot_xml("before-neutron", "all nodes <running> & \"quiet\"");
     docs.push(doc("snapshot.xml".into(), "domainsnapshot", snapshot));
     docs
@@ -183,15 +188,21 @@ fn disks_overlay_on_virtio_seed_on_scsi_readonly() {
 }
 
 #[test]
-fn serial_log_appends_in_the_log_dir() {
+fn serial_log_appends_in_the_labs_log_pool_in_the_log_dir() {
     let lab = common::lab("openstack-ocata");
     let mut ctx = common::context(&lab);
     ctx.log_dir = "/tmp/lab logs".into();
     let xml = libvirt::domain_xml(&lab, lab.controller(), &ctx);
-    let file = format!("/tmp/lab logs/{}", names::serial_log("ocata", "controller"));
+    let file = "/tmp/lab logs/lab-ocata.logs/controller-serial.log";
     assert_eq!(attr_values(&xml, "log", "file"), [file]);
     assert_eq!(attr_values(&xml, "log", "append"), ["on"]);
     assert!(!xml.contains("<uuid"), "libvirt assigns the uuid");
+    let pool = libvirt::log_pool_xml(&lab, &ctx);
+    assert!(
+        pool.contains("<name>lab-ocata.logs</name>")
+            && pool.contains("<path>/tmp/lab logs/lab-ocata.logs</path>"),
+        "{pool}"
+    );
 }
 
 #[test]

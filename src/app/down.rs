@@ -11,7 +11,7 @@ use crate::state;
 pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
     let _lock = t.state.lock("down")?;
     let hv = t.connect()?;
-    let (pool_dir, _) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
+    let (pool_dir, log_dir) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     // Without a state directory there is no identity: every object named for the lab goes.
     let owner = t
         .state
@@ -22,6 +22,7 @@ pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
         &t.lab.name,
         owner.as_deref(),
         Some(&pool_dir),
+        Some(&log_dir),
         progress,
     )?;
     t.state

@@ -2,7 +2,6 @@
 //! serial console's tail on failure, provisioning and verification runs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,18 +50,6 @@ pub fn ssh_targets(t: &LabTarget, ctx: &RenderContext) -> Result<Vec<ssh::Target
     Ok(targets.collect())
 }
 
-/// The last lines of a node's serial console log, when it is on this machine.
-pub fn serial_tail(t: &LabTarget, ctx: &RenderContext, node: &str, lines: usize) -> Option<String> {
-    let path: PathBuf = ctx.log_dir.join(names::serial_log(&t.lab.name, node));
-    let text = std::fs::read_to_string(&path).ok()?;
-    let all: Vec<&str> = text.lines().collect();
-    Some(format!(
-        "{} (last {lines} lines):\n{}",
-        path.display(),
-        all[all.len().saturating_sub(lines)..].join("\n")
-    ))
-}
-
 /// Waits until every node answers SSH and cloud-init has finished; connects to each.
 /// Each node's readiness is reported to `progress` as it comes, timed from the call.
 pub async fn ready(
@@ -91,7 +78,7 @@ pub async fn ready(
     for (target, r) in targets.iter().zip(results) {
         match r {
             Ok(g) => guests.push(g),
-            Err(e) => return Err(not_ready(e, || serial_tail(t, ctx, &target.node, 25))),
+            Err(e) => return Err(not_ready(e, || super::serial_tail(t, &target.node, 25))),
         }
     }
     Ok(guests)

@@ -1,14 +1,12 @@
 //! The verbs that look at a lab without changing it: `status`, `snapshot list`, `console`,
 //! `logs` and `doctor`, each opening libvirt here so the CLI only prints.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Target, host_dirs, is_local};
 use crate::doctor::{self, Finding, Level};
 use crate::libvirt::{Console, Hypervisor};
 use crate::lifecycle::{self, Status};
-use crate::names;
 
 /// `lab status`: the lab as libvirt has it now.
 pub fn status(t: &Target) -> anyhow::Result<Status> {
@@ -25,26 +23,6 @@ pub fn open_console(t: &Target, node: &str) -> anyhow::Result<(String, Arc<dyn C
     let domain = t.domain(node)?;
     let console = Arc::from(t.connect()?.console(&domain)?);
     Ok((domain, console))
-}
-
-/// `lab logs NODE`: the node's serial console log (with `serial`) and its provisioning log
-/// (with `provision`), in that order. An error when the lab has no such node.
-pub fn log_files(
-    t: &Target,
-    node: &str,
-    serial: bool,
-    provision: bool,
-) -> anyhow::Result<Vec<PathBuf>> {
-    t.domain(node)?;
-    let (_, log_dir) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
-    let mut files = Vec::new();
-    if serial {
-        files.push(log_dir.join(names::serial_log(&t.lab.name, node)));
-    }
-    if provision {
-        files.push(t.state.dir().join(names::node_log(node)));
-    }
-    Ok(files)
 }
 
 /// `lab doctor`: every check of [`crate::doctor`] on this host and libvirt.

@@ -22,6 +22,7 @@ mod guests;
 mod image;
 mod inspect;
 mod instance;
+mod logs;
 mod nodes;
 mod plan;
 mod snapshot;
@@ -39,7 +40,8 @@ pub use class::{
 
 pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
 
-pub use inspect::{doctor, log_files, open_console, snapshots, status};
+pub use inspect::{doctor, open_console, snapshots, status};
+pub use logs::{LogSource, Logs, read_log, serial_source, serial_tail};
 
 pub use nodes::{checks_passed, provision_nodes, ssh_command, ssh_run, verify_nodes};
 
@@ -51,9 +53,7 @@ pub use down::down;
 
 pub use snapshot::{reset, snapshot_delete, snapshot_save};
 
-pub use guests::{
-    GuestProblem, NodeError, provision, ready, remote_command, serial_tail, ssh_targets, verify,
-};
+pub use guests::{GuestProblem, NodeError, provision, ready, remote_command, ssh_targets, verify};
 
 /// The libvirt URI when neither `--connect` nor LIBVIRT_DEFAULT_URI says one.
 pub const DEFAULT_URI: &str = "qemu:///system";

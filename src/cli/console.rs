@@ -1,6 +1,6 @@
 //! `lab console` and `lab logs`: parse, delegate to [`crate::app`], print.
 
-use std::io::{BufRead, Seek, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::LabArgs;
@@ -14,7 +14,8 @@ pub struct ConsoleArgs {
     node: String,
 }
 
-/// Show a node's serial console log and its provisioning log.
+/// Show a node's serial console log (read through libvirt, so remote hosts too) and its
+/// provisioning log.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     node: String,
@@ -45,39 +46,26 @@ pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
 
 pub fn logs(lab: &LabArgs, args: LogsArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    let files = crate::app::log_files(&t, &args.node, !args.provision, !args.serial)?;
-    for f in &files {
-        match std::fs::read_to_string(f) {
-            Ok(text) => println!("==> {} <==\n{text}", f.display()),
-            Err(e) => eprintln!(
-                "{}: {e} (not on this machine, or the node never ran)",
-                f.display()
-            ),
+    let mut logs = crate::app::Logs::open(&t, &args.node, !args.provision, !args.serial)?;
+    for (title, text) in logs.read_new() {
+        match text {
+            Ok(text) => println!("==> {title} <==\n{text}"),
+            Err(why) => eprintln!("{title}: {why}"),
         }
     }
     if args.follow {
-        follow(&files)?;
+        follow(&mut logs)?;
     }
     Ok(())
 }
 
-/// Prints what is appended to `files`, polling twice a second, until interrupted.
-fn follow(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
-    let mut readers: Vec<_> = files
-        .iter()
-        .filter_map(|f| {
-            let mut file = std::fs::File::open(f).ok()?;
-            file.seek(std::io::SeekFrom::End(0)).ok()?;
-            Some(std::io::BufReader::new(file))
-        })
-        .collect();
+/// Prints what is appended to the logs, twice a second, until interrupted.
+fn follow(logs: &mut crate::app::Logs) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     loop {
-        for r in &mut readers {
-            let mut line = String::new();
-            while r.read_line(&mut line)? > 0 {
-                out.write_all(line.as_bytes())?;
-                line.clear();
+        for (_, text) in logs.read_new() {
+            if let Ok(text) = text {
+                out.write_all(text.as_bytes())?;
             }
         }
         out.flush()?;

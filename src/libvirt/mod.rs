@@ -106,6 +106,10 @@ pub trait Hypervisor: Send + Sync {
     /// Writes `len` bytes from `data` into a volume, through libvirt (works on remote hosts).
     fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()>;
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()>;
+    /// A volume's bytes from `offset` to its end, through libvirt (works on remote hosts);
+    /// the pool must have been read ([`Hypervisor::pool`] refreshes it) since the volume
+    /// appeared.
+    fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>>;
     /// Stops, deletes (the directory) and undefines a pool.
     fn remove_pool(&self, name: &str) -> Result<()>;
 

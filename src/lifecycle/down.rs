@@ -3,9 +3,12 @@
 
 use super::inventory::Inventory;
 use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
+use crate::names;
 
-/// Removes the lab's domains (with snapshot metadata), networks, and its pool with every
-/// volume in it; the objects of each kind in parallel. Returns how many objects were removed. With `owner` (the state's identity),
+/// Removes the lab's domains (with snapshot metadata), networks, and its pools (disks, then
+/// logs) with every volume in them; the objects of each kind in parallel. `pool_dir` and
+/// `log_dir` (the hypervisor's log directory) say where the lab's pools are: a pool of
+/// their name elsewhere is left alone. Returns how many objects were removed. With `owner` (the state's identity),
 /// objects of the lab's name that another state directory made are left alone; without
 /// (the state directory is gone), every object whose metadata names the lab goes.
 pub fn down(
@@ -13,6 +16,7 @@ pub fn down(
     lab: &str,
     owner: Option<&str>,
     pool_dir: Option<&std::path::Path>,
+    log_dir: Option<&std::path::Path>,
     progress: &dyn Progress,
 ) -> Result<usize, LifecycleError> {
     let inv = Inventory::read(hv, lab, owner)?;
@@ -39,29 +43,47 @@ pub fn down(
         .map_err(LifecycleError::from)
     })?;
     let mut removed = domains.len() + networks.len();
-    // The pool has no metadata: while another state's objects of this lab exist, their
-    // disks are in it, so it stays.
+    // The pools have no metadata: while another state's objects of this lab exist, their
+    // disks and logs are in them, so they stay.
     let rest = Inventory::read(hv, lab, None)?;
     let shared = !rest.our_domains(lab).is_empty() || !rest.our_networks(lab).is_empty();
-    if let Some(pool) = inv.pool.as_ref().filter(|_| !shared) {
+    if shared {
+        return Ok(removed);
+    }
+    for pool in [&inv.pool, &inv.log_pool].into_iter().flatten() {
         // A pool of this name elsewhere than where the lab puts it is not the lab's.
-        if pool_dir.is_none_or(|d| d == std::path::Path::new(&pool.path)) {
-            if !pool.active {
-                hv.start_pool(&pool.name)?;
-            }
-            let pool_now = hv.pool(&pool.name)?.map(|p| p.volumes).unwrap_or_default();
-            each_parallel(&pool_now, |vol| {
-                timed(progress, "volume", vol, Action::Removed, || {
-                    hv.delete_volume(&pool.name, vol)
-                })
-                .map_err(LifecycleError::from)
-            })?;
-            removed += pool_now.len();
-            timed(progress, "pool", &pool.name, Action::Removed, || {
-                hv.remove_pool(&pool.name)
-            })?;
-            removed += 1;
+        let dir = if pool.name == names::log_pool(lab) {
+            log_dir.map(|d| d.join(&pool.name))
+        } else {
+            pool_dir.map(std::path::Path::to_path_buf)
+        };
+        if dir.is_none_or(|d| d == std::path::Path::new(&pool.path)) {
+            removed += remove_pool(hv, &pool.name, !pool.active, progress)?;
         }
     }
     Ok(removed)
+}
+
+/// Removes a pool with every volume in it (started first when `inactive`, to list them);
+/// returns how many objects went.
+pub(super) fn remove_pool(
+    hv: Hv,
+    pool: &str,
+    inactive: bool,
+    progress: &dyn Progress,
+) -> Result<usize, LifecycleError> {
+    if inactive {
+        hv.start_pool(pool)?;
+    }
+    let volumes = hv.pool(pool)?.map(|p| p.volumes).unwrap_or_default();
+    each_parallel(&volumes, |vol| {
+        timed(progress, "volume", vol, Action::Removed, || {
+            hv.delete_volume(pool, vol)
+        })
+        .map_err(LifecycleError::from)
+    })?;
+    timed(progress, "pool", pool, Action::Removed, || {
+        hv.remove_pool(pool)
+    })?;
+    Ok(volumes.len() + 1)
 }

@@ -55,6 +55,8 @@ pub struct Inventory {
     pub domains: Vec<Found<RunState>>,
     pub networks: Vec<Found<bool>>,
     pub pool: Option<PoolFound>,
+    /// The lab's log pool ([`names::log_pool`]): the serial console logs.
+    pub log_pool: Option<PoolFound>,
     /// The identity of the state reading it ([`crate::secrets::LabSecrets::owner`]): objects
     /// another identity made are not ours. `None` (no state): every object of the lab's name.
     pub owner: Option<String>,
@@ -70,6 +72,7 @@ impl Inventory {
             domains: hv.domains()?,
             networks: hv.networks()?,
             pool: hv.pool(&names::pool(lab))?,
+            log_pool: hv.pool(&names::log_pool(lab))?,
             owner: owner.map(str::to_string),
         })
     }

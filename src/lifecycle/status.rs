@@ -16,6 +16,8 @@ pub struct Status {
     pub networks: Vec<NetworkStatus>,
     /// The pool exists, and how many volumes it holds.
     pub pool: Option<usize>,
+    /// The log pool exists, and how many serial console logs it holds.
+    pub log_pool: Option<usize>,
     /// Snapshots every node has (lab-wide ones).
     pub snapshots: Vec<String>,
     /// Objects with the lab's names that belong to someone else.
@@ -45,6 +47,7 @@ impl Status {
         self.nodes.iter().all(|n| n.state.is_none())
             && self.networks.iter().all(|n| n.active.is_none())
             && self.pool.is_none()
+            && self.log_pool.is_none()
     }
 }
 
@@ -105,6 +108,7 @@ pub fn status(hv: Hv, lab: &Lab) -> Result<Status, LifecycleError> {
         nodes,
         networks,
         pool: inv.pool.as_ref().map(|p| p.volumes.len()),
+        log_pool: inv.log_pool.as_ref().map(|p| p.volumes.len()),
         snapshots,
         foreign: foreign.collect(),
     })

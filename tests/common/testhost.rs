@@ -164,6 +164,19 @@ impl Hypervisor for TestHost {
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
         self.inner.delete_volume(pool, volume)
     }
+    fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
+        // The test driver has no download: the bytes are the volume's name (the real
+        // download runs against libvirtd in the end-to-end test).
+        let found = self
+            .inner
+            .pool(pool)?
+            .is_some_and(|p| p.volumes.iter().any(|v| v == volume));
+        if !found {
+            return self.inner.read_volume(pool, volume, offset);
+        }
+        let text = format!("{pool}/{volume}\n").into_bytes();
+        Ok(text.get(offset as usize..).unwrap_or_default().to_vec())
+    }
     fn remove_pool(&self, name: &str) -> Result<()> {
         self.inner.remove_pool(name)
     }
@@ -297,6 +310,7 @@ pub fn down(hv: &TestHost, f: &Fixture) -> usize {
         &f.lab.name,
         owner,
         Some(&f.ctx.pool_dir),
+        Some(&f.ctx.log_dir),
         &Events::default(),
     )
     .unwrap()
@@ -317,8 +331,10 @@ pub fn leftovers(hv: &TestHost, lab: &str) -> Vec<String> {
             .into_iter()
             .map(|n| format!("network {}", n.name)),
     );
-    if let Some(p) = hv.pool(&names::pool(lab)).unwrap() {
-        out.push(format!("pool {} with {:?}", p.name, p.volumes));
+    for pool in [names::pool(lab), names::log_pool(lab)] {
+        if let Some(p) = hv.pool(&pool).unwrap() {
+            out.push(format!("pool {} with {:?}", p.name, p.volumes));
+        }
     }
     out.retain(|o| o.contains(&prefix));
     out

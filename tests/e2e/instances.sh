@@ -25,7 +25,7 @@ on_exit() {
   local status=$?
   if [ "$status" -ne 0 ]; then
     echo "== instances FAILED (status $status): serial consoles and step logs" >&2
-    for f in /var/log/libvirt/qemu/lab-"$lab_name"-s[12]-*-serial.log; do
+    for f in /var/log/libvirt/qemu/lab-"$lab_name"-s[12].logs/*-serial.log; do
       [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
     done
     for f in "$LAB_STATE_DIR"/"$lab_name"-s[12]/logs/*.log; do

@@ -23,7 +23,7 @@ on_exit() {
   local status=$?
   if [ "$status" -ne 0 ]; then
     echo "== e2e FAILED (status $status): serial consoles and step logs" >&2
-    for f in /var/log/libvirt/qemu/lab-"$lab_name"-*-serial.log; do
+    for f in /var/log/libvirt/qemu/lab-"$lab_name".logs/*-serial.log; do
       [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
     done
     for f in "$LAB_STATE_DIR/$lab_name"/logs/*.log; do

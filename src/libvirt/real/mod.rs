@@ -107,6 +107,9 @@ impl Hypervisor for Libvirt {
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
         storage::delete_volume(self, pool, volume)
     }
+    fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
+        storage::read_volume(self, pool, volume, offset)
+    }
 
     fn remove_pool(&self, name: &str) -> Result<()> {
         storage::remove_pool(self, name)

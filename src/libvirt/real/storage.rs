@@ -1,4 +1,4 @@
-//! Storage: the lab's pool and its volumes, uploads over a libvirt stream.
+//! Storage: the lab's pools and their volumes, uploads and downloads over a libvirt stream.
 
 use std::io::Read;
 
@@ -110,6 +110,30 @@ pub(super) fn upload_volume(
             Err(e)
         }
     }
+}
+
+pub(super) fn read_volume(lv: &Libvirt, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
+    let object = format!("{pool}/{volume}");
+    let v = volume_handle(lv, pool, volume, "find volume")?;
+    let stream = Stream::new(&lv.conn, 0).map_err(call("open a stream to", &object))?;
+    v.download(&stream, offset, 0, 0)
+        .map_err(call("download volume", &object))?;
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match stream.recv(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => data.extend_from_slice(&buf[..usize::try_from(n).unwrap_or(0)]),
+            Err(e) => {
+                let _ = stream.abort();
+                return Err(call("read volume", &object)(e));
+            }
+        }
+    }
+    stream
+        .finish()
+        .map_err(call("finish reading volume", &object))?;
+    Ok(data)
 }
 
 pub(super) fn delete_volume(lv: &Libvirt, pool: &str, volume: &str) -> Result<()> {

@@ -17,6 +17,7 @@ use crate::model::Lab;
 use crate::model::units::ByteSize;
 use crate::names;
 use crate::render::RenderContext;
+use crate::render::libvirt as xml;
 
 mod objects;
 mod rollback;
@@ -171,13 +172,19 @@ fn preflight(
     opts: &UpOptions,
 ) -> Result<(), LifecycleError> {
     let mut clashes = inv.clashes(lab);
-    if let Some(pool) = &inv.pool
-        && Path::new(&pool.path) != ctx.pool_dir
-    {
-        clashes.push(Clash::Foreign {
-            kind: "storage pool",
-            name: pool.name.clone(),
-        });
+    let pools = [
+        (&inv.pool, ctx.pool_dir.clone()),
+        (&inv.log_pool, xml::log_pool_dir(lab, ctx)),
+    ];
+    for (found, dir) in pools {
+        if let Some(pool) = found
+            && Path::new(&pool.path) != dir
+        {
+            clashes.push(Clash::Foreign {
+                kind: "storage pool",
+                name: pool.name.clone(),
+            });
+        }
     }
     if opts.check_routes {
         let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
@@ -228,6 +235,8 @@ impl Run<'_> {
             self.upload_file(&pool, &image_vol, image)?;
         }
         each_parallel(&self.lab.nodes, |node| self.disks(&pool, &volumes, node))?;
+        stop("the log pool")?;
+        self.log_pool(inv)?;
         for net in &self.lab.networks {
             stop("the networks")?;
             self.network(inv, net)?;

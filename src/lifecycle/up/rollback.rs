@@ -12,6 +12,10 @@ pub(super) enum Created {
     Domain(String),
 }
 
+fn text(r: Result<(), crate::libvirt::LibvirtError>) -> Result<(), String> {
+    r.map_err(|e| e.to_string())
+}
+
 impl Run<'_> {
     pub(super) fn record(&self, c: Created) {
         self.created.lock().unwrap().push(c);
@@ -26,10 +30,18 @@ impl Run<'_> {
         let mut undone = Vec::new();
         for c in created.iter().rev() {
             let (what, result) = match c {
-                Created::Domain(n) => (format!("domain {n}"), self.hv.remove_domain(n)),
-                Created::Network(n) => (format!("network {n}"), self.hv.remove_network(n)),
-                Created::Volume(p, v) => (format!("volume {p}/{v}"), self.hv.delete_volume(p, v)),
-                Created::Pool(n) => (format!("pool {n}"), self.hv.remove_pool(n)),
+                Created::Domain(n) => (format!("domain {n}"), text(self.hv.remove_domain(n))),
+                Created::Network(n) => (format!("network {n}"), text(self.hv.remove_network(n))),
+                Created::Volume(p, v) => {
+                    (format!("volume {p}/{v}"), text(self.hv.delete_volume(p, v)))
+                }
+                // A log pool holds the log of a domain that started: emptied first.
+                Created::Pool(n) => (
+                    format!("pool {n}"),
+                    crate::lifecycle::down::remove_pool(self.hv, n, false, self.progress)
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                ),
             };
             match result {
                 Ok(()) => undone.push(what),

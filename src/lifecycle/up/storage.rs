@@ -7,7 +7,7 @@ use std::path::Path;
 use super::Run;
 use super::rollback::Created;
 use crate::interrupt::{self, StopReader};
-use crate::libvirt::LibvirtError;
+use crate::libvirt::{LibvirtError, PoolFound};
 use crate::lifecycle::inventory::Inventory;
 use crate::lifecycle::{Action, LifecycleError, timed};
 use crate::model::Node;
@@ -68,21 +68,42 @@ impl Run<'_> {
 
     /// Creates or starts the lab's pool; returns the volumes it holds.
     pub(super) fn pool(&self, inv: &Inventory, pool: &str) -> Result<Vec<String>, LifecycleError> {
+        let xml = xml::pool_xml(self.lab, self.ctx);
+        self.dir_pool(inv.pool.as_ref(), pool, &xml, &self.ctx.pool_dir)
+    }
+
+    /// Creates or starts the lab's log pool, so its directory is there before any domain
+    /// starts (libvirt's log daemon writes the serial logs in it).
+    pub(super) fn log_pool(&self, inv: &Inventory) -> Result<(), LifecycleError> {
+        let name = names::log_pool(&self.lab.name);
+        let xml = xml::log_pool_xml(self.lab, self.ctx);
+        let dir = xml::log_pool_dir(self.lab, self.ctx);
+        self.dir_pool(inv.log_pool.as_ref(), &name, &xml, &dir)
+            .map(drop)
+    }
+
+    /// Creates (from `xml`) or starts the dir pool `pool`; returns the volumes it holds.
+    fn dir_pool(
+        &self,
+        found: Option<&PoolFound>,
+        pool: &str,
+        xml: &str,
+        dir: &Path,
+    ) -> Result<Vec<String>, LifecycleError> {
         let p = self.progress;
-        match &inv.pool {
+        match found {
             Some(found) if found.active => return Ok(found.volumes.clone()),
             Some(_) => timed(p, "pool", pool, Action::Started, || {
                 self.hv.start_pool(pool)
             })?,
             None => {
-                let xml = xml::pool_xml(self.lab, self.ctx);
                 let made = timed(p, "pool", pool, Action::Created, || {
-                    self.hv.create_pool(&xml)
+                    self.hv.create_pool(xml)
                 });
                 match (made, self.hv.pool(pool)?) {
                     (Ok(()), _) => self.record(Created::Pool(pool.to_string())),
                     // A stopped run's define finished after we looked: use it.
-                    (Err(_), Some(found)) if found.path == self.ctx.pool_dir.to_string_lossy() => {
+                    (Err(_), Some(found)) if found.path == dir.to_string_lossy() => {
                         if !found.active {
                             self.hv.start_pool(pool)?;
                         }

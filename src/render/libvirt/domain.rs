@@ -114,7 +114,7 @@ fn disks(w: &mut Xml, lab: &Lab, node: &Node) -> io::Result<()> {
 /// Serial port logged to a file (appended, so a snapshot revert keeps the history), the
 /// console on it, and the qemu guest agent channel.
 fn consoles(w: &mut Xml, lab: &Lab, node: &Node, ctx: &RenderContext) -> io::Result<()> {
-    let log = ctx.log_dir.join(names::serial_log(&lab.name, &node.name));
+    let log = super::log_pool_dir(lab, ctx).join(names::serial_log(&node.name));
     let log = log.to_string_lossy();
     parent_el(w, "serial", &[("type", "pty")], |w| {
         empty_el(w, "log", &[("file", &log), ("append", "on")])?;

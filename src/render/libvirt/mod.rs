@@ -18,7 +18,9 @@ use quick_xml::events::BytesText;
 pub use domain::{domain_xml, passes_through_cpu};
 pub use network::network_xml;
 pub use owner::{NodeSpec, Owner, read_owner};
-pub use volume::{overlay_volume_xml, pool_xml, raw_volume_xml, snapshot_xml};
+pub use volume::{
+    log_pool_dir, log_pool_xml, overlay_volume_xml, pool_xml, raw_volume_xml, snapshot_xml,
+};
 
 type Xml = Writer<Vec<u8>>;
 

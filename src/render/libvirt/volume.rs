@@ -42,10 +42,25 @@ pub fn raw_volume_xml(name: &str, size_bytes: u64) -> String {
 
 /// `<pool>` of the lab: a directory pool at `ctx.pool_dir` holding image, overlays and seeds.
 pub fn pool_xml(lab: &Lab, ctx: &RenderContext) -> String {
-    let path = ctx.pool_dir.to_string_lossy();
+    dir_pool_xml(&names::pool(&lab.name), &ctx.pool_dir)
+}
+
+/// Directory of the lab's log pool: in the hypervisor's log directory, where libvirt's log
+/// daemon may write (SELinux labels it as logs, not images).
+pub fn log_pool_dir(lab: &Lab, ctx: &RenderContext) -> std::path::PathBuf {
+    ctx.log_dir.join(names::log_pool(&lab.name))
+}
+
+/// `<pool>` of the lab's serial console logs ([`names::log_pool`]), at [`log_pool_dir`].
+pub fn log_pool_xml(lab: &Lab, ctx: &RenderContext) -> String {
+    dir_pool_xml(&names::log_pool(&lab.name), &log_pool_dir(lab, ctx))
+}
+
+fn dir_pool_xml(name: &str, path: &std::path::Path) -> String {
+    let path = path.to_string_lossy();
     document(|w| {
         parent_el(w, "pool", &[("type", "dir")], |w| {
-            text_el(w, "name", &[], &names::pool(&lab.name))?;
+            text_el(w, "name", &[], name)?;
             parent_el(w, "target", &[], |w| text_el(w, "path", &[], &path))
         })
     })
