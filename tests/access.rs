@@ -24,7 +24,7 @@ fn access_files_are_pinned_by_golden_files() {
     common::assert_golden("access/known_hosts", &access::known_hosts(&lab, &secrets));
     common::assert_golden(
         "access/inventory.ini",
-        &access::inventory(&lab, Path::new(KEY), Path::new(HOSTS)),
+        &access::inventory(&lab, Path::new(KEY), Path::new(HOSTS), None),
     );
     let creds = access::creds(&lab, &secrets);
     assert!(
@@ -44,7 +44,7 @@ fn access_files_are_pinned_by_golden_files() {
 fn no_inventory_group_shares_a_host_name() {
     for name in ["openstack-ocata", "openstack-debian12"] {
         let lab = common::lab(name);
-        let ini = access::inventory(&lab, Path::new(KEY), Path::new(HOSTS));
+        let ini = access::inventory(&lab, Path::new(KEY), Path::new(HOSTS), None);
         let groups: Vec<&str> = ini
             .lines()
             .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
@@ -122,6 +122,13 @@ fn on_a_remote_libvirt_host_each_node_goes_through_it() {
         out.lines().any(|l| l == "proxyjump root@kvm1:2222"),
         "{out}"
     );
+    let ini = access::inventory(&lab, Path::new(KEY), Path::new(HOSTS), Some(&jump));
+    let local_ini = access::inventory(&lab, Path::new(KEY), Path::new(HOSTS), None);
+    assert!(
+        ini.contains(" -o IdentitiesOnly=yes -o ProxyJump=root@kvm1:2222'\n"),
+        "{ini}"
+    );
+    assert_eq!(ini.replace(" -o ProxyJump=root@kvm1:2222", ""), local_ini);
 }
 
 /// What OpenSSH makes of `host` with the config file `config` (`ssh -G`).

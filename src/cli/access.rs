@@ -48,6 +48,10 @@ pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> anyhow::Result<()> {
 pub fn inventory(lab: &LabArgs, _: InventoryArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
-    print!("{}", access::inventory(&t.lab, &identity, &known_hosts));
+    let jump = crate::ssh::config::remote_host(&t.uri)?;
+    print!(
+        "{}",
+        access::inventory(&t.lab, &identity, &known_hosts, jump.as_ref())
+    );
     Ok(())
 }

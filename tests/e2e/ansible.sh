@@ -5,10 +5,13 @@
 # UserKnownHostsFile is the lab's known_hosts) and BatchMode makes any prompt a failure.
 #
 #   tests/e2e/ansible.sh INVENTORY NETNS
+#   tests/e2e/ansible.sh INVENTORY -- PREFIX...
 #
 #   INVENTORY  a file written by `lab inventory` (its key and known_hosts files must exist)
 #   NETNS      the network namespace the nodes are reachable from (the one LAB_NETNS names;
 #              tests/e2e/libvirtd.sh creates it); Ansible runs inside it (ip netns exec)
+#   PREFIX     or the command that runs Ansible where lab's user runs it (tests/e2e/lib.sh's
+#              remote_run: lab's namespace, its ~/.ssh; the inventory's ProxyJump does the rest)
 #
 # The nodes need Python 3.8 or later (ansible-core 2.19): the debian12 lab has it; CentOS 7's
 # Python 2.7 is too old for this Ansible. Run as root (ip netns exec). ansible-core 2.19.x comes from PyPI into a venv under /var/tmp
@@ -17,8 +20,14 @@
 # Exit status 0 when all holds; prints `PHASE ansible <seconds>` at the end.
 set -euo pipefail
 
-inv=${1:?usage: tests/e2e/ansible.sh INVENTORY NETNS}
-ns=${2:?usage: tests/e2e/ansible.sh INVENTORY NETNS}
+inv=${1:?usage: tests/e2e/ansible.sh INVENTORY NETNS|-- PREFIX...}
+ns=${2:?usage: tests/e2e/ansible.sh INVENTORY NETNS|-- PREFIX...}
+shift 2
+if [ "$ns" = -- ]; then
+  where=("$@")
+else
+  where=(ip netns exec "$ns")
+fi
 series=2.19
 venv=/var/tmp/lab-ansible-core-$series
 start=$SECONDS
@@ -27,7 +36,7 @@ fail() { echo "ansible.sh: $*" >&2; exit 1; }
 
 [ -r "$inv" ] || fail "cannot read the inventory $inv: write it with \`lab inventory > FILE\`"
 inv=$(realpath "$inv")
-ip netns list | grep -qw -- "$ns" || fail "no network namespace $ns: give the one the lab's libvirtd runs in"
+[ "$ns" = -- ] || ip netns list | grep -qw -- "$ns" || fail "no network namespace $ns: give the one the lab's libvirtd runs in"
 grep -q 'StrictHostKeyChecking=yes' "$inv" || fail "$inv does not pin host keys (no StrictHostKeyChecking=yes)"
 
 # ansible-core 2.19.x in a venv of Debian's python3, reused while it holds a 2.19 release.
@@ -53,12 +62,12 @@ export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_SSH_ARGS='-o ControlMaster=no -o BatchMode=yes'
 printf '[defaults]\n' > "$ANSIBLE_CONFIG"
 
-# run NAME CMD...: runs CMD in the netns, keeps its output in $work/NAME.out, shows it, and
+# run NAME CMD...: runs CMD where the nodes are reachable, keeps its output in $work/NAME.out, shows it, and
 # fails on its status or on any warning about group or host names.
 run() {
   local name=$1; shift
   echo "+ $*"
-  if ! ip netns exec "$ns" "$@" >"$work/$name.out" 2>&1; then
+  if ! "${where[@]}" "$@" >"$work/$name.out" 2>&1; then
     cat "$work/$name.out"
     fail "$name failed"
   fi
@@ -85,7 +94,7 @@ print(f"inventory: hosts {sorted(hosts)}, groups {sorted(groups)}")
 EOF
 
 run ping "$venv/bin/ansible" all -i "$inv" -m ping
-hosts=$(ip netns exec "$ns" "$venv/bin/ansible" all -i "$inv" --list-hosts | tail -n +2 | wc -l)
+hosts=$("${where[@]}" "$venv/bin/ansible" all -i "$inv" --list-hosts | tail -n +2 | wc -l)
 pongs=$(grep -c '"ping": "pong"' "$work/ping.out" || true)
 [ "$pongs" -eq "$hosts" ] || fail "$pongs of $hosts hosts answered ping"
 

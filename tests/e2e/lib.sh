@@ -4,7 +4,8 @@
 # imported into a private cache (or the one LAB_E2E_CACHE_DIR names, imported once), and
 # the helpers `phase` and `expect`.
 #
-#   source tests/e2e/lib.sh; e2e_setup NAME    # sets ns, work, lab=(...), exports LAB_*
+#   source tests/e2e/lib.sh; e2e_setup NAME    # sets ns, work, lab_bin=(...), lab=(...)
+#                                              # (lab_bin with `timeout`), exports LAB_*
 #   e2e_teardown                               # stops what e2e_setup started
 # shellcheck shell=bash
 
@@ -16,7 +17,8 @@ e2e_setup() { # e2e_setup NAME
   export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=${LAB_E2E_CACHE_DIR:-$work/cache}
   export LIBVIRT_DEFAULT_URI=qemu:///system
   [ -x target/debug/lab ] || cargo build --locked --quiet
-  lab=(timeout 1200 target/debug/lab)
+  lab_bin=(target/debug/lab)
+  lab=(timeout 1200 "${lab_bin[@]}")
   if [ -n "${LAB_E2E_NETNS:-}" ]; then
     ns=$LAB_E2E_NETNS
     own_daemon=
@@ -65,4 +67,76 @@ expect() { # expect WHAT PATTERN CMD...: CMD's output must match PATTERN
 lab_objects() { # lab_objects LABNAME: every libvirt domain, network and pool of the lab
   virsh -q -c qemu:///system "list --all --name; net-list --all --name; pool-list --all --name" \
     | grep -E "^lab-$1(-|$)" || true
+}
+
+# Remote mode (LAB_E2E_REMOTE=1, issue 13): the netns's libvirtd is "the host", reached only
+# through an sshd started in that netns at 198.51.100.2. lab runs in a second network
+# namespace ($ns-c: a veth to the host's, 198.51.100.1, and nothing else: no route to the
+# guests, none off the machine), through qemu+ssh://root@198.51.100.2/system, in a mount
+# namespace of its own where /var/lib/libvirt and /var/log/libvirt are empty and /root is a
+# tmpfs holding only the test's ~/.ssh (the host's key in known_hosts, the login key;
+# OpenSSH reads the passwd home, not $HOME). Sets remote_ns, lab_bin=(...), lab=(...),
+# remote_run=(...) (runs a command as lab's user there) and remote_ssh=(...) (OpenSSH so);
+# remote_teardown stops the sshd by its PID and deletes the namespace.
+remote_host=198.51.100.2
+remote_setup() {
+  local dir=$work/remote
+  local ssh=$dir/dot-ssh veth=labr$$
+  remote_ns=$ns-c
+  mkdir -p "$ssh"
+  chmod 0700 "$ssh"
+  ssh-keygen -q -t ed25519 -N '' -C host -f "$dir/host_key"
+  ssh-keygen -q -t ed25519 -N '' -C lab-e2e -f "$ssh/id_ed25519"
+  cp "$ssh/id_ed25519.pub" "$dir/authorized_keys"
+  echo "$remote_host $(cat "$dir/host_key.pub")" >"$ssh/known_hosts"
+  printf 'Host %s\n  User root\n  IdentityFile /root/.ssh/id_ed25519\n  BatchMode yes\n' \
+    "$remote_host" >"$ssh/config"
+  cat >"$dir/sshd_config" <<CONF
+ListenAddress $remote_host:22
+HostKey $dir/host_key
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+AllowTcpForwarding yes
+StrictModes no
+UsePAM no
+PidFile none
+CONF
+  ip netns add "$remote_ns"
+  ip netns exec "$remote_ns" ip link set lo up
+  ip link add "$veth" netns "$remote_ns" type veth peer name "${veth}h" netns "$ns"
+  ip netns exec "$remote_ns" ip addr add 198.51.100.1/30 dev "$veth"
+  ip netns exec "$remote_ns" ip link set "$veth" up
+  ip netns exec "$ns" ip addr add "$remote_host/30" dev "${veth}h"
+  ip netns exec "$ns" ip link set "${veth}h" up
+  mkdir -p /run/sshd
+  ip netns exec "$ns" /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+  remote_sshd=$!
+  for _ in $(seq 1 50); do
+    ip netns exec "$remote_ns" bash -c "exec 3<>/dev/tcp/$remote_host/22" 2>/dev/null && break
+    sleep 0.1
+  done
+  unset LAB_NETNS
+  export LIBVIRT_DEFAULT_URI="qemu+ssh://root@$remote_host/system"
+  local private=(ip netns exec "$remote_ns" unshare -m --propagation private)
+  # shellcheck disable=SC2016
+  lab_bin=("${private[@]}" sh -c '
+    mount -t tmpfs tmpfs /var/lib/libvirt && mount -t tmpfs tmpfs /var/log/libvirt &&
+    mount -t tmpfs -o mode=0700 tmpfs /root && cp -a "$0" /root/.ssh && exec "$@"' "$ssh" target/debug/lab)
+  lab=(timeout 1200 "${lab_bin[@]}")
+  # shellcheck disable=SC2016
+  remote_run=("${private[@]}" sh -c '
+    mount -t tmpfs -o mode=0700 tmpfs /root && cp -a "$0" /root/.ssh && exec "$@"' "$ssh")
+  # shellcheck disable=SC2034  # for the scripts that source this file
+  remote_ssh=("${remote_run[@]}" ssh)
+}
+
+remote_teardown() {
+  if [ -n "${remote_sshd:-}" ]; then
+    kill "$remote_sshd" 2>/dev/null || true
+    wait "$remote_sshd" 2>/dev/null || true
+  fi
+  if [ -n "${remote_ns:-}" ]; then
+    ip netns del "$remote_ns" 2>/dev/null || true
+  fi
 }

@@ -4,6 +4,8 @@
 # Debian 12 image, under TCG on our machines.
 #
 #   sudo tests/e2e/run.sh            (root: netns, libvirtd, loop devices for the image build)
+#   sudo LAB_E2E_REMOTE=1 tests/e2e/run.sh    the same through qemu+ssh:// to an sshd in the
+#                                             netns, lab outside it (lib.sh, remote_setup)
 #
 # Phases: up interrupted by SIGINT while provisioning (exit 130, nodes keep running), up
 # again (goes on: boot, provision, verify, lab-up snapshot), verify, an idempotent provision,
@@ -31,11 +33,25 @@ on_exit() {
     done
     "${lab[@]}" down -l "$lab_file" >&2 || true
   fi
+  remote_teardown
   e2e_teardown
   exit "$status"
 }
 trap on_exit EXIT
 e2e_setup e2e
+if [ -n "${LAB_E2E_REMOTE:-}" ]; then
+  remote_setup
+  echo "remote: lab in netns $remote_ns reaches the host through $LIBVIRT_DEFAULT_URI"
+  if ip netns exec "$remote_ns" ip route get 203.0.113.11 >/dev/null 2>&1; then
+    echo "lab's namespace has a route to the guests" >&2
+    exit 1
+  fi
+  ssh_here=("${remote_ssh[@]}")
+  ansible_where=(-- "${remote_run[@]}")
+else
+  ssh_here=(ip netns exec "$ns" ssh)
+  ansible_where=("$ns")
+fi
 
 # Ctrl-C while the nodes are provisioned: `lab up` stops (exit 130), the nodes keep running,
 # and the next `lab up` goes on where it stopped.
@@ -44,7 +60,7 @@ up_interrupted() {
   # `timeout --foreground`: one SIGINT reaches lab. Plain `timeout` passes a signal on to its
   # child and again to its whole process group: two SIGINTs, and when lab's handler runs
   # between them (an idle machine), the second is the "stop now" one.
-  timeout --foreground 1200 target/debug/lab up -l "$lab_file" >"$out" 2>&1 &
+  timeout --foreground 1200 "${lab_bin[@]}" up -l "$lab_file" >"$out" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -qE '(controller|compute1) +chrony +(changed|ok)' "$out" && break
@@ -69,11 +85,11 @@ expect "status --json" '"state": "running"' "${lab[@]}" status --json -l "$lab_f
 expect "creds" '^RABBIT_PASS +[0-9a-f]{20}$' "${lab[@]}" creds -l "$lab_file"
 expect "inventory" '^compute1 ansible_host=203\.0\.113\.31' "${lab[@]}" inventory -l "$lab_file"
 "${lab[@]}" inventory -l "$lab_file" > "$work/inventory"
-bash tests/e2e/ansible.sh "$work/inventory" "$ns"   # prints PHASE ansible
+bash tests/e2e/ansible.sh "$work/inventory" "${ansible_where[@]}"   # prints PHASE ansible
 "${lab[@]}" ssh-config -l "$lab_file" > "$work/ssh_config"
-expect "openssh with ssh-config" '^controller$' ip netns exec "$ns" ssh -F "$work/ssh_config" -o BatchMode=yes controller hostname
+expect "openssh with ssh-config" '^controller$' "${ssh_here[@]}" -F "$work/ssh_config" -o BatchMode=yes controller hostname
 expect "lab ssh" '^10\.0\.0\.11' "${lab[@]}" ssh compute1 -l "$lab_file" -- getent hosts controller
-expect "console" 'login:' bash -c "printf '\\n' | timeout 30 target/debug/lab console controller -l $lab_file"
+expect "console" 'login:' bash -c 'printf "\n" | timeout 30 "$@"' console "${lab_bin[@]}" console controller -l "$lab_file"
 expect "logs --provision" 'run script' "${lab[@]}" logs controller --provision -l "$lab_file"
 expect "logs --serial" 'cloud-init' "${lab[@]}" logs controller --serial -l "$lab_file"
 expect "doctor" 'ok +image' "${lab[@]}" doctor -l "$lab_file"
