@@ -60,6 +60,12 @@ pub fn complete_marker(volume: &str) -> String {
     format!("{volume}.complete")
 }
 
+/// An empty volume beside a whole uploaded image, naming its sha256: another lab on the
+/// same host holding the same image copies it from this one rather than upload it again.
+pub fn sha256_marker(volume: &str, sha256: &str) -> String {
+    format!("{volume}.sha256-{}", sha256.to_ascii_lowercase())
+}
+
 /// Volume of the image in the lab's pool (the overlays' backing store).
 pub fn image_volume(image: &str) -> String {
     format!("image-{image}.qcow2")

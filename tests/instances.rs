@@ -8,6 +8,7 @@ use lab::app::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_
 use lab::libvirt::Hypervisor;
 use lab::model::instance::InstanceError;
 use lab::model::{Lab, NetKind};
+use lab::names;
 use lab::render::Accel;
 
 #[path = "common/testhost.rs"]
@@ -247,4 +248,59 @@ fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
     for t in ["203.0.113.0/24", "203.0.112.0/24", "203.0.114.0/24"] {
         assert!(taken.contains(&t.to_string()), "{t} in {taken:?}");
     }
+}
+
+#[test]
+fn the_image_crosses_the_connection_once_per_host_and_a_copy_serves_the_next_instance() {
+    let hv = TestHost::new();
+    let base = common::lab("openstack-debian12");
+    let root = tempfile::tempdir().unwrap();
+    let host = Host {
+        hv: &hv,
+        local: false,
+    };
+    let sum = "AB".repeat(32);
+    let mut fixtures = Vec::new();
+    for (i, name) in ["s1", "s2"].into_iter().enumerate() {
+        let choice = choice(name, "198.18.0.0/23");
+        let (lab, _) = instance_lab(&base, &choice, root.path(), Unplaced::Place(&host)).unwrap();
+        let mut f = fixture_of(lab, i as u8 + 1);
+        f.image_sha256 = Some(sum.clone());
+        fixtures.push(f);
+    }
+    let image = names::image_volume("debian12");
+    let events = Events::default();
+    up(&hv, &fixtures[0], &events).unwrap();
+    up(&hv, &fixtures[1], &events).unwrap();
+    let uploads = hv.uploads.lock().unwrap().clone();
+    assert_eq!(
+        uploads.iter().filter(|(v, _)| *v == image).count(),
+        1,
+        "{uploads:?}"
+    );
+    let (s1, s2) = (
+        names::pool(&fixtures[0].lab.name),
+        names::pool(&fixtures[1].lab.name),
+    );
+    assert_eq!(
+        hv.copies.lock().unwrap().clone(),
+        [(format!("{s1}/{image}"), s2.clone())]
+    );
+    let marker = names::sha256_marker(&image, &sum);
+    assert!(marker.ends_with(&"ab".repeat(32)), "{marker}");
+    for pool in [&s1, &s2] {
+        let volumes = hv.pool(pool).unwrap().unwrap().volumes;
+        for v in [&image, &names::complete_marker(&image), &marker] {
+            assert!(volumes.contains(v), "{pool} lacks {v}: {volumes:?}");
+        }
+    }
+    assert!(
+        events.actions().contains(&lab::lifecycle::Action::Copied),
+        "{:?}",
+        events.actions()
+    );
+    // Each pool holds its own copy: one instance's down leaves the other's whole.
+    down(&hv, &fixtures[0]);
+    let volumes = hv.pool(&s2).unwrap().unwrap().volumes;
+    assert!(volumes.contains(&image), "{volumes:?}");
 }

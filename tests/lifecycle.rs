@@ -501,6 +501,7 @@ fn a_lab_file_that_differs_is_refused_until_the_node_is_recreated() {
     let recreate = ["compute1".to_string()];
     let opts = UpOptions {
         image: &f.image,
+        image_sha256: None,
         check_routes: false,
         recreate: &recreate,
     };

@@ -62,6 +62,11 @@ fn documents(lab: &Lab, ctx: &RenderContext) -> Vec<Doc> {
         libvirt::pool_xml(lab, ctx),
     ));
     docs.push(doc(
+        "image-copy-volume.xml".into(),
+        "storagevol",
+        libvirt::image_copy_xml(&names::image_volume(&lab.image.name)),
+    ));
+    docs.push(doc(
         "log-pool.xml".into(),
         "storagepool",
         libvirt::log_pool_xml(lab, ctx),

@@ -34,9 +34,14 @@ pub fn up(
     provision: Option<&crate::ssh::Timeouts>,
     progress: &dyn Progress,
 ) -> anyhow::Result<UpReport> {
-    let image = match image {
-        Some(path) => path.to_path_buf(),
-        None => crate::cache::Cache::open()?.path_for(&t.lab.image.name)?,
+    // From the cache, the image's sha256 is known: another lab's copy on the host may do.
+    let (image, sha256) = match image {
+        Some(path) => (path.to_path_buf(), None),
+        None => {
+            let cache = crate::cache::Cache::open()?;
+            let path = cache.path_for(&t.lab.image.name)?;
+            (path, cache.recorded_sha256(&t.lab.image.name)?)
+        }
     };
     let image = image.as_path();
     let _lock = t.state.lock("up")?;
@@ -50,6 +55,7 @@ pub fn up(
         let hv = t.connect()?;
         let opts = UpOptions {
             image,
+            image_sha256: sha256.as_deref(),
             check_routes: is_local(&t.uri),
             recreate,
         };

@@ -87,6 +87,11 @@ impl Cache {
         Ok(pinned_ok && record.matches(meta))
     }
 
+    /// The sha256 recorded for the cached image `name` (trust it after [`Cache::path_for`]).
+    pub fn recorded_sha256(&self, name: &str) -> Result<Option<String>, CacheError> {
+        Ok(self.read_record(name)?.map(|r| r.sha256))
+    }
+
     /// The record of `name`; a damaged record counts as none (the file is then re-hashed).
     fn read_record(&self, name: &str) -> Result<Option<Record>, CacheError> {
         let path = self.record_path(name);

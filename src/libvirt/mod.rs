@@ -98,6 +98,8 @@ pub trait Hypervisor: Send + Sync {
     fn remove_network(&self, name: &str) -> Result<()>;
 
     fn pool(&self, name: &str) -> Result<Option<PoolFound>>;
+    /// The names of the active pools.
+    fn pools(&self) -> Result<Vec<String>>;
     /// Defines, builds (creates the directory) and starts a dir pool.
     fn create_pool(&self, xml: &str) -> Result<()>;
     fn start_pool(&self, name: &str) -> Result<()>;
@@ -106,6 +108,9 @@ pub trait Hypervisor: Send + Sync {
     /// Writes `len` bytes from `data` into a volume, through libvirt (works on remote hosts).
     fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()>;
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()>;
+    /// Creates a volume in `pool` from `xml` as a copy of `from` (pool, volume), made on the
+    /// hypervisor host: no byte crosses the connection.
+    fn copy_volume(&self, pool: &str, xml: &str, from: (&str, &str)) -> Result<()>;
     /// A volume's bytes from `offset` to its end, through libvirt (works on remote hosts);
     /// the pool must have been read ([`Hypervisor::pool`] refreshes it) since the volume
     /// appeared.

@@ -75,6 +75,9 @@ pub enum Action {
     Saved,
     Reverted,
     ClockSet,
+    /// A volume made on the hypervisor host as a copy of another one (no byte crossed the
+    /// connection).
+    Copied,
     /// A node answers SSH with cloud-init finished.
     Ready,
     Deleted,

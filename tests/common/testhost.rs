@@ -18,12 +18,15 @@ use crate::common;
 /// The real [`Libvirt`] on a private test-driver host, with two test powers:
 /// - `fail_at`: the n-th changing call fails (fault injection);
 /// - uploads are counted and consumed, since the test driver has no volume upload (the real
-///   upload runs against libvirtd in the end-to-end test).
+///   upload runs against libvirtd in the end-to-end test); copies across pools, which it
+///   does not make either, are counted and made as new volumes.
 pub struct TestHost {
     pub inner: Libvirt,
     pub fail_at: Option<usize>,
     pub changes: AtomicUsize,
     pub uploads: Mutex<Vec<(String, u64)>>,
+    /// Volumes copied on the host: (from pool/volume, into pool).
+    pub copies: Mutex<Vec<(String, String)>>,
     pub free_memory: Option<u64>,
     /// Guests without a guest agent: setting the clock fails.
     pub no_agent: bool,
@@ -49,6 +52,7 @@ impl TestHost {
             fail_at: None,
             changes: AtomicUsize::new(0),
             uploads: Mutex::new(Vec::new()),
+            copies: Mutex::new(Vec::new()),
             free_memory: None,
             no_agent: false,
             probe_fails: false,
@@ -164,6 +168,25 @@ impl Hypervisor for TestHost {
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
         self.inner.delete_volume(pool, volume)
     }
+    fn pools(&self) -> Result<Vec<String>> {
+        self.inner.pools()
+    }
+    fn copy_volume(&self, pool: &str, xml: &str, from: (&str, &str)) -> Result<()> {
+        self.change("copy volume")?;
+        self.copies
+            .lock()
+            .unwrap()
+            .push((format!("{}/{}", from.0, from.1), pool.to_string()));
+        // The test driver copies only within one pool: the copy is made as a new volume
+        // (the real copy runs against libvirtd in the end-to-end instances test).
+        let source = self
+            .inner
+            .pool(from.0)?
+            .map(|p| p.volumes)
+            .unwrap_or_default();
+        assert!(source.iter().any(|v| v == from.1), "no {from:?} to copy");
+        self.inner.create_volume(pool, xml).map(drop)
+    }
     fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
         // The test driver has no download: the bytes are the volume's name (the real
         // download runs against libvirtd in the end-to-end test).
@@ -271,6 +294,8 @@ pub struct Fixture {
     pub lab: Lab,
     pub ctx: RenderContext,
     pub image: PathBuf,
+    /// The image's sha256 as the cache records it (`None`: an image given by path).
+    pub image_sha256: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -285,6 +310,7 @@ pub fn fixture() -> Fixture {
         lab,
         ctx,
         image,
+        image_sha256: None,
         _dir: dir,
     }
 }
@@ -296,6 +322,7 @@ pub fn up(
 ) -> std::result::Result<bool, LifecycleError> {
     let opts = UpOptions {
         image: &f.image,
+        image_sha256: f.image_sha256.as_deref(),
         check_routes: false,
         recreate: &[],
     };

@@ -43,10 +43,19 @@ no_provision=(--no-provision)
 [ -z "${LAB_E2E_INSTANCES_PROVISION:-}" ] || no_provision=()
 
 # Both `lab up` at once: each places its instance under the placement lock, converges,
-# boots, provisions and verifies; the PHASE line of each comes from its own run.
+# boots, provisions and verifies; the PHASE line of each comes from its own run. s2 starts
+# once s1's storage is done (its networks come next): s2 copies the image from s1's pool
+# on the host rather than upload it again.
 up_both() {
   local s pids=() status=0
   for s in s1 s2; do
+    if [ "$s" = s2 ]; then
+      for _ in $(seq 1 600); do
+        grep -qE '^[0-9:]+ network ' "$work/up-s1.log" 2>/dev/null && break
+        kill -0 "${pids[0]}" 2>/dev/null || break
+        sleep 0.5
+      done
+    fi
     # Four TCG guests booting at once on two cores: minutes each, so longer bounds.
     (phase "up-$s" timeout 2700 target/debug/lab up -l "$lab_file" --instance "$s" \
       --subnet-pool "$pool" --timeout 1800 "${no_provision[@]}" >"$work/up-$s.log" 2>&1) \
@@ -60,6 +69,8 @@ up_both() {
     cat "$work/phase-$s"
   done
   [ "$status" -eq 0 ] || { echo "an instance's up failed (exit $status)" >&2; return 1; }
+  grep -qE ' volume +image-debian12\.qcow2 +copied ' "$work/up-s2.log" \
+    || { echo "s2 did not copy the image from s1's pool" >&2; return 1; }
   [ ${#no_provision[@]} -eq 0 ] || return 0
   for s in s1 s2; do
     grep -q '^pass  amqp-login' "$work/up-$s.log" \
@@ -71,8 +82,8 @@ phase up-both up_both
 
 on() { # on INSTANCE NODE COMMAND: COMMAND on the node, retried until it succeeds while the
   # node boots (bounded: 15 minutes)
-  local s=$1 node=$2 i
-  for i in $(seq 1 180); do
+  local s=$1 node=$2
+  for _ in $(seq 1 180); do
     "${lab[@]}" ssh "$node" -l "$lab_file" --instance "$s" -- "$3" 2>"$work/ssh.err" && return 0
     sleep 5
   done

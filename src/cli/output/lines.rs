@@ -17,6 +17,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Saved => "saved",
         Action::Reverted => "reverted",
         Action::ClockSet => "set",
+        Action::Copied => "copied",
         Action::Ready => "ready",
         Action::Deleted => "deleted",
         Action::RolledBack => "rolled back",

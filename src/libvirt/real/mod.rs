@@ -107,6 +107,12 @@ impl Hypervisor for Libvirt {
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
         storage::delete_volume(self, pool, volume)
     }
+    fn pools(&self) -> Result<Vec<String>> {
+        storage::pools(self)
+    }
+    fn copy_volume(&self, pool: &str, xml: &str, from: (&str, &str)) -> Result<()> {
+        storage::copy_volume(self, pool, xml, from)
+    }
     fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
         storage::read_volume(self, pool, volume, offset)
     }

@@ -57,6 +57,20 @@ pub(super) fn pool(lv: &Libvirt, name: &str) -> Result<Option<PoolFound>> {
     }))
 }
 
+pub(super) fn pools(lv: &Libvirt) -> Result<Vec<String>> {
+    lv.conn
+        .list_storage_pools()
+        .map_err(call("list the pools of", &lv.uri))
+}
+
+pub(super) fn copy_volume(lv: &Libvirt, pool: &str, xml: &str, from: (&str, &str)) -> Result<()> {
+    let source = volume_handle(lv, from.0, from.1, "find volume")?;
+    let p = pool_handle(lv, pool, "find pool")?;
+    StorageVol::create_xml_from(&p, xml, &source, 0)
+        .map(drop)
+        .map_err(call("copy a volume into pool", pool))
+}
+
 pub(super) fn create_pool(lv: &Libvirt, xml: &str) -> Result<()> {
     let p = lv
         .conn

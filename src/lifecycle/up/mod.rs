@@ -28,6 +28,9 @@ use rollback::Created;
 pub struct UpOptions<'a> {
     /// The image file on this machine (from the image cache), uploaded once into the pool.
     pub image: &'a Path,
+    /// Its sha256 when known: a host where another lab's pool holds the same image whole
+    /// copies it from there instead of an upload (it crosses the connection once per host).
+    pub image_sha256: Option<&'a str>,
     /// Also check the host's routes (when libvirt runs on this machine).
     pub check_routes: bool,
     /// Nodes to rebuild from the image: domain, disk and seed made anew, with a new
@@ -84,8 +87,9 @@ pub fn up(
         progress,
         created: Mutex::new(Vec::new()),
     };
-    let converged =
-        super::probe::overlapped(hv, lab, &inv, progress, || run.converge(&inv, opts.image));
+    let converged = super::probe::overlapped(hv, lab, &inv, progress, || {
+        run.converge(&inv, (opts.image, opts.image_sha256))
+    });
     match converged {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty()
             || started_any(&inv, lab)
@@ -218,7 +222,11 @@ fn preflight(
 }
 
 impl Run<'_> {
-    fn converge(&self, inv: &Inventory, image: &Path) -> Result<(), LifecycleError> {
+    fn converge(
+        &self,
+        inv: &Inventory,
+        (image, sha256): (&Path, Option<&str>),
+    ) -> Result<(), LifecycleError> {
         let stop = |what: &str| interrupt::check(&format!("before {what}"));
         let pool = names::pool(&self.lab.name);
         stop("the pool")?;
@@ -232,7 +240,7 @@ impl Run<'_> {
         let in_use = overlays.clone().any(|o| volumes.contains(&o));
         if !self.trusted(&pool, &volumes, &image_vol, in_use)? {
             stop("the image upload")?;
-            self.upload_file(&pool, &image_vol, image)?;
+            self.image(&pool, &image_vol, image, sha256)?;
         }
         each_parallel(&self.lab.nodes, |node| self.disks(&pool, &volumes, node))?;
         stop("the log pool")?;

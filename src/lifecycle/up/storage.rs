@@ -115,6 +115,69 @@ impl Run<'_> {
         Ok(self.volumes_now(pool)?)
     }
 
+    /// Puts the image into the lab's pool: copied on the host from another pool holding it
+    /// whole with the same sha256, else uploaded; then its sha256 marker tells the next lab.
+    pub(super) fn image(
+        &self,
+        pool: &str,
+        volume: &str,
+        path: &Path,
+        sha256: Option<&str>,
+    ) -> Result<(), LifecycleError> {
+        let source = match sha256 {
+            Some(sum) => self.image_elsewhere(pool, volume, sum)?,
+            None => None,
+        };
+        match source {
+            Some(from) => self.copy_image(pool, volume, &from)?,
+            None => self.upload_file(pool, volume, path)?,
+        }
+        if let Some(sum) = sha256 {
+            let marker = names::sha256_marker(volume, sum);
+            self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+            self.record(Created::Volume(pool.to_string(), marker));
+        }
+        Ok(())
+    }
+
+    /// Another active pool of the host holding `volume` whole with the sha256 `sum`.
+    fn image_elsewhere(
+        &self,
+        pool: &str,
+        volume: &str,
+        sum: &str,
+    ) -> Result<Option<String>, LibvirtError> {
+        let needed = [
+            volume.to_string(),
+            names::complete_marker(volume),
+            names::sha256_marker(volume, sum),
+        ];
+        for other in self.hv.pools()? {
+            if other == pool {
+                continue;
+            }
+            let holds = |p: &PoolFound| needed.iter().all(|v| p.volumes.contains(v));
+            if self.hv.pool(&other)?.is_some_and(|p| holds(&p)) {
+                return Ok(Some(other));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Copies the image from pool `from` on the host, then marks it whole.
+    fn copy_image(&self, pool: &str, volume: &str, from: &str) -> Result<(), LifecycleError> {
+        let marker = names::complete_marker(volume);
+        timed(self.progress, "volume", volume, Action::Copied, || {
+            self.hv
+                .copy_volume(pool, &xml::image_copy_xml(volume), (from, volume))?;
+            self.record(Created::Volume(pool.to_string(), volume.to_string()));
+            self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+            self.record(Created::Volume(pool.to_string(), marker.clone()));
+            Ok::<(), LibvirtError>(())
+        })?;
+        Ok(())
+    }
+
     pub(super) fn upload_file(
         &self,
         pool: &str,

@@ -19,7 +19,8 @@ pub use domain::{domain_xml, passes_through_cpu};
 pub use network::network_xml;
 pub use owner::{NodeSpec, Owner, read_owner};
 pub use volume::{
-    log_pool_dir, log_pool_xml, overlay_volume_xml, pool_xml, raw_volume_xml, snapshot_xml,
+    image_copy_xml, log_pool_dir, log_pool_xml, overlay_volume_xml, pool_xml, raw_volume_xml,
+    snapshot_xml,
 };
 
 type Xml = Writer<Vec<u8>>;

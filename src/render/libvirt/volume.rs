@@ -40,6 +40,21 @@ pub fn raw_volume_xml(name: &str, size_bytes: u64) -> String {
     })
 }
 
+/// `<volume>` of an image copied on the host from another pool's (`virStorageVolCreateXMLFrom`):
+/// qcow2 like its source, so libvirt copies it as it is (a raw target would convert it); no
+/// capacity, so it gets its source's.
+pub fn image_copy_xml(name: &str) -> String {
+    document(|w| {
+        parent_el(w, "volume", &[("type", "file")], |w| {
+            text_el(w, "name", &[], name)?;
+            text_el(w, "capacity", &[("unit", "bytes")], "0")?;
+            parent_el(w, "target", &[], |w| {
+                empty_el(w, "format", &[("type", "qcow2")])
+            })
+        })
+    })
+}
+
 /// `<pool>` of the lab: a directory pool at `ctx.pool_dir` holding image, overlays and seeds.
 pub fn pool_xml(lab: &Lab, ctx: &RenderContext) -> String {
     dir_pool_xml(&names::pool(&lab.name), &ctx.pool_dir)
