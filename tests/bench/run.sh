@@ -281,7 +281,7 @@ hand_teardown() { # everything hand_prepare made
 
 nothing_left() {
   local left
-  left=$("${virsh[@]}" "list --all --name; net-list --all --name; pool-list --all --name" | grep -E "^lab-$lab_name(-|$)" || true)
+  left=$("${virsh[@]}" "list --all --name; net-list --all --name; pool-list --all --name" | grep -E "^lab-$lab_name([-.]|$)" || true)
   [ -z "$left" ] || { echo "left in libvirt after a run: $left" >&2; return 1; }
 }
 

@@ -64,9 +64,9 @@ expect() { # expect WHAT PATTERN CMD...: CMD's output must match PATTERN
   echo "ok: $what"
 }
 
-lab_objects() { # lab_objects LABNAME: every libvirt domain, network and pool of the lab
+lab_objects() { # lab_objects LABNAME: every libvirt domain, network and pool (log pool too) of the lab
   virsh -q -c qemu:///system "list --all --name; net-list --all --name; pool-list --all --name" \
-    | grep -E "^lab-$1(-|$)" || true
+    | grep -E "^lab-$1([-.]|$)" || true
 }
 
 # Remote mode (LAB_E2E_REMOTE=1, issue 13): the netns's libvirtd is "the host", reached only
