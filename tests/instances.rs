@@ -303,4 +303,18 @@ fn the_image_crosses_the_connection_once_per_host_and_a_copy_serves_the_next_ins
     down(&hv, &fixtures[0]);
     let volumes = hv.pool(&s2).unwrap().unwrap().volumes;
     assert!(volumes.contains(&image), "{volumes:?}");
+
+    // A pool another run is uploading into cannot be read: not a source, and no failure.
+    let mut f3 = fixture_of(fixtures.remove(0).lab, 1);
+    f3.image_sha256 = Some(sum.clone());
+    let mut hv = hv;
+    hv.busy_pool = Some(s2.clone());
+    up(&hv, &f3, &Events::default()).unwrap();
+    assert_eq!(
+        hv.copies.lock().unwrap().len(),
+        1,
+        "no copy from the busy pool"
+    );
+    let uploads = hv.uploads.lock().unwrap().clone();
+    assert_eq!(uploads.iter().filter(|(v, _)| *v == image).count(), 2);
 }

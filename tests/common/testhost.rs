@@ -32,6 +32,8 @@ pub struct TestHost {
     pub no_agent: bool,
     /// The capabilities probe fails.
     pub probe_fails: bool,
+    /// Reading this pool fails as libvirt's does while another client uploads into it.
+    pub busy_pool: Option<String>,
     /// Asks `lab` to stop (as SIGINT would) when an upload starts.
     pub interrupt_on_upload: bool,
     /// Every define or create is first done behind `lab`'s back, as libvirtd finishing the
@@ -56,6 +58,7 @@ impl TestHost {
             free_memory: None,
             no_agent: false,
             probe_fails: false,
+            busy_pool: None,
             interrupt_on_upload: false,
             race: false,
             raced: Mutex::new(Default::default()),
@@ -123,6 +126,14 @@ impl Hypervisor for TestHost {
         self.inner.remove_network(name)
     }
     fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
+        if self.busy_pool.as_deref() == Some(name) {
+            return Err(LibvirtError::Call {
+                action: "refresh pool",
+                object: name.into(),
+                message: format!("internal error: pool '{name}' has asynchronous jobs running."),
+                code: 1,
+            });
+        }
         self.inner.pool(name)
     }
     fn create_pool(&self, xml: &str) -> Result<()> {

@@ -29,15 +29,18 @@ pub(super) fn list(lv: &Libvirt) -> Result<Vec<Found<RunState>>> {
         .conn
         .list_all_domains(0)
         .map_err(call("list domains on", &lv.uri))?;
+    let read = |d: &Domain| {
+        let name = d.name().map_err(call("read a domain name on", &lv.uri))?;
+        let state = run_state(d, &name)?;
+        let xml = d
+            .xml_desc(0)
+            .map_err(call("read the XML of domain", &name))?;
+        Ok(Found { name, state, xml })
+    };
+    // A domain another client removed since the listing (another lab's `down`) is gone.
     all.iter()
-        .map(|d| {
-            let name = d.name().map_err(call("read a domain name on", &lv.uri))?;
-            let state = run_state(d, &name)?;
-            let xml = d
-                .xml_desc(0)
-                .map_err(call("read the XML of domain", &name))?;
-            Ok(Found { name, state, xml })
-        })
+        .map(read)
+        .filter(|r| !super::gone(r, sys::VIR_ERR_NO_DOMAIN))
         .collect()
 }
 

@@ -35,6 +35,11 @@ fn is(e: &virt::error::Error, code: sys::virErrorNumber) -> bool {
     e.code().to_raw() == code
 }
 
+/// Whether a read of a listed object failed because the object no longer exists (`code`).
+fn gone<T>(read: &Result<T>, code: sys::virErrorNumber) -> bool {
+    matches!(read, Err(e) if e.code() == i32::try_from(code).ok())
+}
+
 impl Libvirt {
     /// Opens `uri` read-write. libvirt's own printing of errors to stderr is silenced: its
     /// errors come back as [`LibvirtError`]s instead.

@@ -8,17 +8,20 @@ pub(super) fn list(lv: &Libvirt) -> Result<Vec<Found<bool>>> {
         .conn
         .list_all_networks(0)
         .map_err(call("list networks on", &lv.uri))?;
+    let read = |n: &virt::network::Network| {
+        let name = n.name().map_err(call("read a network name on", &lv.uri))?;
+        let state = n
+            .is_active()
+            .map_err(call("read the state of network", &name))?;
+        let xml = n
+            .xml_desc(0)
+            .map_err(call("read the XML of network", &name))?;
+        Ok(Found { name, state, xml })
+    };
+    // A network another client removed since the listing (another lab's `down`) is gone.
     all.iter()
-        .map(|n| {
-            let name = n.name().map_err(call("read a network name on", &lv.uri))?;
-            let state = n
-                .is_active()
-                .map_err(call("read the state of network", &name))?;
-            let xml = n
-                .xml_desc(0)
-                .map_err(call("read the XML of network", &name))?;
-            Ok(Found { name, state, xml })
-        })
+        .map(read)
+        .filter(|r| !super::gone(r, virt::sys::VIR_ERR_NO_NETWORK))
         .collect()
 }
 

@@ -157,7 +157,12 @@ impl Run<'_> {
                 continue;
             }
             let holds = |p: &PoolFound| needed.iter().all(|v| p.volumes.contains(v));
-            if self.hv.pool(&other)?.is_some_and(|p| holds(&p)) {
+            // A pool another run uploads into is busy (libvirt refuses to refresh it while
+            // the upload lasts): not a source now, whatever it holds.
+            let Ok(found) = self.hv.pool(&other) else {
+                continue;
+            };
+            if found.is_some_and(|p| holds(&p)) {
                 return Ok(Some(other));
             }
         }
