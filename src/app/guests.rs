@@ -214,59 +214,88 @@ pub async fn resync_clocks(
             return t.lab.nodes.iter().map(why).collect();
         }
     };
-    let set = targets.iter().map(|target| async move {
-        let start = std::time::Instant::now();
-        let guest = ssh::wait_ready(target, &timeouts)
-            .await
-            .map_err(|e| format!("not reachable after the revert: {e}"))?;
-        if set_clock(&guest).await.map_err(|e| e.to_string())? {
-            // Named as the guest agent's clock events are: by domain.
-            let domain = names::domain(&t.lab.name, &target.node);
-            let set = crate::progress::Action::ClockSet;
-            progress.event(crate::progress::Work::since("clock", &domain, set, start).into());
-        }
-        Ok::<_, String>(guest)
-    });
+    let set = targets
+        .iter()
+        .map(|target| reach_and_set(t, target, &timeouts, progress));
     // Every clock is right before any chrony measures its source (a compute node's is the
     // controller).
     let guests = futures::future::join_all(set).await;
-    let resync = targets.iter().zip(&guests).map(|(target, guest)| async move {
-        let start = std::time::Instant::now();
-        let guest = guest.as_ref().map_err(Clone::clone)?;
-        let controller = t.lab.internal_address(t.lab.controller());
-        let follow = t
-            .lab
-            .nodes
-            .iter()
-            .any(|n| n.name == target.node && clock::follows_a_node(n.role))
-            .then_some(controller);
-        let out = crate::guest::Guest::run(guest, &clock::clock_resync(follow))
+    let resync = targets
+        .iter()
+        .zip(&guests)
+        .map(|(target, guest)| async move {
+            resync_and_read(
+                t,
+                &target.node,
+                guest.as_ref().map_err(Clone::clone)?,
+                progress,
+            )
             .await
-            .map_err(|e| e.to_string())?;
-        if !out.success() {
-            return Err(format!(
-                "chrony does not follow its source after the revert: {}",
-                out.tail(8)
-            ));
-        }
-        let ready = crate::progress::Action::Ready;
-        progress.event(crate::progress::Work::since("chrony", &target.node, ready, start).into());
-        let reading = read_clock(guest).await.map_err(|e| e.to_string())?;
-        if reading.too_far() {
-            let (offset, half) = reading.offset();
-            return Err(format!(
-                "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
-                clock::MAX_CLOCK_OFFSET
-            ));
-        }
-        Ok(())
-    });
+        });
     let results = futures::future::join_all(resync).await;
     targets
         .iter()
         .zip(results)
         .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
         .collect()
+}
+
+/// Reaches a node right after its revert and moves its clock to the host's (a `clock ...
+/// set` event, named by domain as the guest agent's are, when it moved it).
+async fn reach_and_set(
+    t: &LabTarget,
+    target: &ssh::Target,
+    timeouts: &Timeouts,
+    progress: &dyn Progress,
+) -> Result<SshGuest, String> {
+    let start = std::time::Instant::now();
+    let guest = ssh::wait_ready(target, timeouts)
+        .await
+        .map_err(|e| format!("not reachable after the revert: {e}"))?;
+    if set_clock(&guest).await.map_err(|e| e.to_string())? {
+        let domain = names::domain(&t.lab.name, &target.node);
+        let set = crate::progress::Action::ClockSet;
+        progress.event(crate::progress::Work::since("clock", &domain, set, start).into());
+    }
+    Ok(guest)
+}
+
+/// Makes the node's chrony follow its source again (a compute node: the controller), then
+/// reads its clock back against the host's.
+async fn resync_and_read(
+    t: &LabTarget,
+    node: &str,
+    guest: &SshGuest,
+    progress: &dyn Progress,
+) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let controller = t.lab.internal_address(t.lab.controller());
+    let follow = t
+        .lab
+        .nodes
+        .iter()
+        .any(|n| n.name == node && clock::follows_a_node(n.role))
+        .then_some(controller);
+    let out = crate::guest::Guest::run(guest, &clock::clock_resync(follow))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.success() {
+        return Err(format!(
+            "chrony does not follow its source after the revert: {}",
+            out.tail(8)
+        ));
+    }
+    let ready = crate::progress::Action::Ready;
+    progress.event(crate::progress::Work::since("chrony", node, ready, start).into());
+    let reading = read_clock(guest).await.map_err(|e| e.to_string())?;
+    if reading.too_far() {
+        let (offset, half) = reading.offset();
+        return Err(format!(
+            "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
+            clock::MAX_CLOCK_OFFSET
+        ));
+    }
+    Ok(())
 }
 
 /// How many readings a measurement takes (the one with the shortest round trip counts).
