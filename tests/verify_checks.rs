@@ -298,9 +298,20 @@ fn clock_resync_is_valid_bash() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// How the stub `date` of [`clock_line`] takes a `-s`.
+#[derive(Clone, Copy, PartialEq)]
+enum SetDate {
+    /// Any date: relative seconds too.
+    Works,
+    /// No fractional relative seconds (older coreutils); `@SECONDS` works.
+    NoRelative,
+    /// Never (not root).
+    Refused,
+}
+
 /// Runs the clock line's script with a stub `date` first on PATH: it prints `clock` for
 /// `+%s.%N` and logs every `-s`. Returns stdout and the logged calls.
-fn clock_line(requests: &str, clock: &str, set_fails: bool) -> (String, Vec<String>) {
+fn clock_line(requests: &str, clock: &str, set: SetDate) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls");
     let date = common::write_temp(
@@ -308,10 +319,12 @@ fn clock_line(requests: &str, clock: &str, set_fails: bool) -> (String, Vec<Stri
         "date",
         &format!(
             "#!/bin/bash\ncase \"$1\" in\n  +%s.%N) echo {clock} ;;\n  *) echo \"date $*\" >> \"$CALLS\"; {} ;;\nesac\n",
-            if set_fails {
-                "echo 'date: cannot set date: Operation not permitted' >&2; exit 1"
-            } else {
-                "true"
+            match set {
+                SetDate::Works => "true",
+                SetDate::NoRelative =>
+                    "[[ \"$*\" != *seconds ]] || { echo 'date: invalid date' >&2; exit 1; }",
+                SetDate::Refused =>
+                    "echo 'date: cannot set date: Operation not permitted' >&2; exit 1",
             }
         ),
     );
@@ -346,7 +359,7 @@ fn the_clock_line_answers_each_request_with_one_line_and_steps_relative_to_the_n
     let (out, calls) = clock_line(
         "read\nstep -0.25\nstep 60.000001\nwhat\n",
         "1795769509.500000000",
-        false,
+        SetDate::Works,
     );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
@@ -359,17 +372,30 @@ fn the_clock_line_answers_each_request_with_one_line_and_steps_relative_to_the_n
     );
     assert_eq!(
         calls,
+        ["date -u -s -0.25 seconds", "date -u -s 60.000001 seconds"],
+        "date itself moves the clock it reads: no fork's delay in between"
+    );
+    // An older date: the sum, to the microsecond.
+    let (out, calls) = clock_line(
+        "step -0.25\nstep 60.000001\n",
+        "1795769509.500000000",
+        SetDate::NoRelative,
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(
+        calls,
         [
+            "date -u -s -0.25 seconds",
             "date -u -s @1795769509.250000",
+            "date -u -s 60.000001 seconds",
             "date -u -s @1795769569.500001",
-        ],
-        "each step moves the clock it reads by the amount asked"
+        ]
     );
 }
 
 #[test]
 fn a_step_the_node_refuses_answers_an_error_line_with_its_cause() {
-    let (out, _) = clock_line("step 1\nread\n", "100.000000000", true);
+    let (out, _) = clock_line("step 1\nread\n", "100.000000000", SetDate::Refused);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
