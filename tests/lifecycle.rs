@@ -638,3 +638,19 @@ fn serial_logs_live_in_a_log_pool_in_the_log_directory_read_through_libvirt() {
     assert_eq!(down(&hv, &f), 2 + 2 + 8 + 1 + 1 + 1, "the log went too");
     assert!(read(0).unwrap_err().starts_with("no log pool"));
 }
+
+#[test]
+fn a_provisioning_log_is_read_from_where_the_last_read_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.log");
+    let source = lab::app::LogSource::File(path.clone());
+    let err = lab::app::read_log(None, &source, 0).unwrap_err();
+    assert!(err.contains("never ran a command"), "{err}");
+    std::fs::write(&path, "==> one\n==> two\n").unwrap();
+    assert_eq!(
+        lab::app::read_log(None, &source, 0).unwrap(),
+        b"==> one\n==> two\n"
+    );
+    assert_eq!(lab::app::read_log(None, &source, 8).unwrap(), b"==> two\n");
+    assert_eq!(lab::app::read_log(None, &source, 16).unwrap(), b"");
+}

@@ -88,9 +88,13 @@ pub fn read_log(
 ) -> Result<Vec<u8>, String> {
     match source {
         LogSource::File(path) => {
-            let all = std::fs::read(path)
-                .map_err(|e| format!("{e} (the node never ran a command of lab's)"))?;
-            Ok(all.get(offset as usize..).unwrap_or_default().to_vec())
+            use std::io::{Read, Seek};
+            let why = |e: std::io::Error| format!("{e} (the node never ran a command of lab's)");
+            let mut file = std::fs::File::open(path).map_err(why)?;
+            file.seek(std::io::SeekFrom::Start(offset)).map_err(why)?;
+            let mut new = Vec::new();
+            file.read_to_end(&mut new).map_err(why)?;
+            Ok(new)
         }
         LogSource::Serial { pool, volume } => {
             let hv = hv.ok_or("libvirt is not open")?;

@@ -25,23 +25,13 @@ pub fn down(
         .into_iter()
         .map(|(d, _)| d.name.clone())
         .collect();
-    each_parallel(&domains, |name| {
-        timed(progress, "domain", name, Action::Removed, || {
-            hv.remove_domain(name)
-        })
-        .map_err(LifecycleError::from)
-    })?;
+    remove_all(progress, "domain", &domains, |d| hv.remove_domain(d))?;
     let networks: Vec<String> = inv
         .our_networks(lab)
         .into_iter()
         .map(|(n, _)| n.name.clone())
         .collect();
-    each_parallel(&networks, |name| {
-        timed(progress, "network", name, Action::Removed, || {
-            hv.remove_network(name)
-        })
-        .map_err(LifecycleError::from)
-    })?;
+    remove_all(progress, "network", &networks, |n| hv.remove_network(n))?;
     let mut removed = domains.len() + networks.len();
     // The pools have no metadata: while another state's objects of this lab exist, their
     // disks and logs are in them, so they stay.
@@ -76,14 +66,21 @@ pub(super) fn remove_pool(
         hv.start_pool(pool)?;
     }
     let volumes = hv.pool(pool)?.map(|p| p.volumes).unwrap_or_default();
-    each_parallel(&volumes, |vol| {
-        timed(progress, "volume", vol, Action::Removed, || {
-            hv.delete_volume(pool, vol)
-        })
-        .map_err(LifecycleError::from)
-    })?;
+    remove_all(progress, "volume", &volumes, |v| hv.delete_volume(pool, v))?;
     timed(progress, "pool", pool, Action::Removed, || {
         hv.remove_pool(pool)
     })?;
     Ok(volumes.len() + 1)
+}
+
+/// Removes every object of `names` (of `kind`) with `remove`, in parallel, each reported.
+fn remove_all(
+    progress: &dyn Progress,
+    kind: &'static str,
+    names: &[String],
+    remove: impl Fn(&str) -> Result<(), crate::libvirt::LibvirtError> + Sync,
+) -> Result<(), LifecycleError> {
+    each_parallel(names, |name| {
+        timed(progress, kind, name, Action::Removed, || remove(name)).map_err(LifecycleError::from)
+    })
 }
