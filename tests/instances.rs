@@ -33,6 +33,11 @@ fn fixture_of(lab: Lab, seed_byte: u8) -> Fixture {
     f
 }
 
+/// The test host as a host `lab` reaches through libvirt only (no route to its guests).
+fn remote(hv: &TestHost) -> Host<'_> {
+    Host { hv, local: false }
+}
+
 fn external(lab: &Lab) -> String {
     let net = lab
         .networks
@@ -71,10 +76,7 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     let hv = TestHost::new();
     let base = common::lab("openstack-debian12");
     let root = tempfile::tempdir().unwrap();
-    let host = Host {
-        hv: &hv,
-        local: false,
-    };
+    let host = remote(&hv);
     let pool = "198.18.0.0/23";
 
     let (s1, st1) = instance_lab(
@@ -215,10 +217,7 @@ fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
     let f = fixture_of(base.clone(), 3);
     up(&hv, &f, &Events::default()).unwrap();
     let root = tempfile::tempdir().unwrap();
-    let host = Host {
-        hv: &hv,
-        local: false,
-    };
+    let host = remote(&hv);
     // The base lab's external network is in libvirt: a pool around it skips it.
     let (s1, _) = instance_lab(
         &base,
@@ -255,10 +254,7 @@ fn the_image_crosses_the_connection_once_per_host_and_a_copy_serves_the_next_ins
     let hv = TestHost::new();
     let base = common::lab("openstack-debian12");
     let root = tempfile::tempdir().unwrap();
-    let host = Host {
-        hv: &hv,
-        local: false,
-    };
+    let host = remote(&hv);
     let sum = "AB".repeat(32);
     let mut fixtures = Vec::new();
     for (i, name) in ["s1", "s2"].into_iter().enumerate() {
