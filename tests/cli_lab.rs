@@ -111,6 +111,18 @@ fn lab_and_connect_are_accepted_before_and_after_the_verb() {
 }
 
 #[test]
+fn list_on_a_host_without_labs_says_so_and_its_json_is_an_empty_list() {
+    let env = Env::new();
+    // test:///default holds one domain, `test`, which is not a lab's.
+    let (code, out, err) = env.lab(&["list", "-c", "test:///default"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no lab on test:///default: `lab up` makes one\n");
+    let (code, out, err) = env.lab(&["-c", "test:///default", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "[]");
+}
+
+#[test]
 fn bare_commands_follow_the_lab_the_last_up_chose_until_its_down() {
     let env = Env::new();
     assert_eq!(env.planned(&[]), "ocata", "nothing recorded: the default");

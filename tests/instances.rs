@@ -10,6 +10,8 @@ use lab::model::instance::InstanceError;
 use lab::model::{Lab, NetKind};
 use lab::names;
 use lab::render::Accel;
+use lab::state::LabState;
+use std::path::Path;
 
 #[path = "common/testhost.rs"]
 mod testhost;
@@ -36,6 +38,17 @@ fn fixture_of(lab: Lab, seed_byte: u8) -> Fixture {
 /// The test host as a host `lab` reaches through libvirt only (no route to its guests).
 fn remote(hv: &TestHost) -> Host<'_> {
     Host { hv, local: false }
+}
+
+/// Instance `name` of `base` placed on `host` with a subnet from `pool`, state under `root`.
+fn place(
+    base: &Lab,
+    name: &str,
+    pool: &str,
+    root: &Path,
+    host: &Host,
+) -> anyhow::Result<(Lab, LabState)> {
+    instance_lab(base, &choice(name, pool), root, Unplaced::Place(host))
 }
 
 fn external(lab: &Lab) -> String {
@@ -79,13 +92,7 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     let host = remote(&hv);
     let pool = "198.18.0.0/23";
 
-    let (s1, st1) = instance_lab(
-        &base,
-        &choice("s1", pool),
-        root.path(),
-        Unplaced::Place(&host),
-    )
-    .unwrap();
+    let (s1, st1) = place(&base, "s1", pool, root.path(), &host).unwrap();
     assert_eq!(
         (s1.name.as_str(), external(&s1).as_str()),
         ("ocata-deb-s1", "198.18.0.0/24")
@@ -97,13 +104,7 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     let f1 = fixture_of(s1, 1);
     up(&hv, &f1, &Events::default()).unwrap();
 
-    let (s2, _) = instance_lab(
-        &base,
-        &choice("s2", pool),
-        root.path(),
-        Unplaced::Place(&host),
-    )
-    .unwrap();
+    let (s2, _) = place(&base, "s2", pool, root.path(), &host).unwrap();
     assert_eq!(external(&s2), "198.18.1.0/24", "the next free subnet");
     let f2 = fixture_of(s2, 2);
     up(&hv, &f2, &Events::default()).unwrap();
@@ -138,13 +139,7 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
         "bridge names fit in 15 characters: {a:?}"
     );
 
-    let err = instance_lab(
-        &base,
-        &choice("s3", pool),
-        root.path(),
-        Unplaced::Place(&host),
-    )
-    .unwrap_err();
+    let err = place(&base, "s3", pool, root.path(), &host).unwrap_err();
     let err = err.downcast::<InstanceError>().unwrap();
     assert!(
         matches!(
@@ -219,21 +214,9 @@ fn subnets_in_use_come_from_libvirt_networks_and_recorded_instances() {
     let root = tempfile::tempdir().unwrap();
     let host = remote(&hv);
     // The base lab's external network is in libvirt: a pool around it skips it.
-    let (s1, _) = instance_lab(
-        &base,
-        &choice("s1", "203.0.112.0/23"),
-        root.path(),
-        Unplaced::Place(&host),
-    )
-    .unwrap();
+    let (s1, _) = place(&base, "s1", "203.0.112.0/23", root.path(), &host).unwrap();
     assert_eq!(external(&s1), "203.0.112.0/24");
-    let (s2, _) = instance_lab(
-        &base,
-        &choice("s2", "203.0.112.0/22"),
-        root.path(),
-        Unplaced::Place(&host),
-    )
-    .unwrap();
+    let (s2, _) = place(&base, "s2", "203.0.112.0/22", root.path(), &host).unwrap();
     assert_eq!(
         external(&s2),
         "203.0.114.0/24",
@@ -258,8 +241,7 @@ fn the_image_crosses_the_connection_once_per_host_and_a_copy_serves_the_next_ins
     let sum = "AB".repeat(32);
     let mut fixtures = Vec::new();
     for (i, name) in ["s1", "s2"].into_iter().enumerate() {
-        let choice = choice(name, "198.18.0.0/23");
-        let (lab, _) = instance_lab(&base, &choice, root.path(), Unplaced::Place(&host)).unwrap();
+        let (lab, _) = place(&base, name, "198.18.0.0/23", root.path(), &host).unwrap();
         let mut f = fixture_of(lab, i as u8 + 1);
         f.image_sha256 = Some(sum.clone());
         fixtures.push(f);
@@ -313,4 +295,58 @@ fn the_image_crosses_the_connection_once_per_host_and_a_copy_serves_the_next_ins
     );
     let uploads = hv.uploads.lock().unwrap().clone();
     assert_eq!(uploads.iter().filter(|(v, _)| *v == image).count(), 2);
+}
+
+#[test]
+fn list_finds_every_lab_on_the_host_by_its_metadata_and_not_a_foreign_domain() {
+    let hv = TestHost::new();
+    let base = common::lab("openstack-debian12");
+    let root = tempfile::tempdir().unwrap();
+    let host = remote(&hv);
+    let (s1, _) = place(&base, "s1", "198.18.0.0/23", root.path(), &host).unwrap();
+    let fixtures = [fixture_of(base, 1), fixture_of(s1, 2)];
+    for f in &fixtures {
+        up(&hv, f, &Events::default()).unwrap();
+    }
+    // A domain named like a lab's but without lab's metadata is someone else's.
+    hv.inner
+        .define_domain(
+            "<domain type='test'><name>lab-ocata-deb-s9-controller</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+        )
+        .unwrap();
+    hv.inner.suspend_domain("lab-ocata-deb-controller").unwrap();
+
+    let labs = lab::lifecycle::list_labs(&hv).unwrap();
+    let seen: Vec<(String, Vec<String>, Vec<String>)> = labs
+        .iter()
+        .map(|l| {
+            let nodes = l
+                .nodes
+                .iter()
+                .map(|n| format!("{} {:?}", n.name, n.state))
+                .collect();
+            (l.lab.clone(), nodes, l.networks.clone())
+        })
+        .collect();
+    let nets = vec!["external".to_string(), "internal".to_string()];
+    assert_eq!(
+        seen,
+        [
+            (
+                "ocata-deb".to_string(),
+                vec!["compute1 Running".to_string(), "controller Paused".into()],
+                nets.clone()
+            ),
+            (
+                "ocata-deb-s1".to_string(),
+                vec!["compute1 Running".to_string(), "controller Running".into()],
+                nets
+            ),
+        ]
+    );
+
+    down(&hv, &fixtures[1]);
+    let labs = lab::lifecycle::list_labs(&hv).unwrap();
+    let names: Vec<&str> = labs.iter().map(|l| l.lab.as_str()).collect();
+    assert_eq!(names, ["ocata-deb"], "s1 went with its down");
 }

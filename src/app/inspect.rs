@@ -1,16 +1,48 @@
-//! The verbs that look at a lab without changing it: `status`, `snapshot list`, `console`,
-//! `logs` and `doctor`, each opening libvirt here so the CLI only prints.
+//! The verbs that look at a lab without changing it: `status`, `list`, `snapshot list`,
+//! `console`, `logs` and `doctor`, each opening libvirt here so the CLI only prints.
 
 use std::sync::Arc;
 
 use super::{Target, host_dirs, is_local};
 use crate::doctor::{self, Finding, Level};
+use crate::libvirt::Libvirt;
 use crate::libvirt::{Console, Hypervisor};
-use crate::lifecycle::{self, Status};
+use crate::lifecycle::{self, LabOnHost, Status};
+use crate::state::{self, LabState};
 
 /// `lab status`: the lab as libvirt has it now.
 pub fn status(t: &Target) -> anyhow::Result<Status> {
     Ok(lifecycle::status(&t.connect()?, &t.lab)?)
+}
+
+/// A lab on the host, and what this machine's state directory knows of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub on_host: LabOnHost,
+    /// The instance it is, as its state here records (`lab up --instance NAME` made it).
+    pub instance: Option<String>,
+    /// Whether this machine holds its state (its key, secrets and logs): `false` for a lab
+    /// another machine or user made, which the commands here cannot reach.
+    pub state_here: bool,
+}
+
+/// `lab list`: every lab on the host at `uri`, as libvirt has it now.
+pub fn list(uri: &str) -> anyhow::Result<Vec<Listed>> {
+    let labs = lifecycle::list_labs(&Libvirt::open(uri)?)?;
+    let root = state::root()?;
+    Ok(labs
+        .into_iter()
+        .map(|on_host| {
+            let st = LabState::new(&root, &on_host.lab);
+            let placement = st.placement().ok().flatten();
+            Listed {
+                instance: placement.map(|p| p.instance),
+                state_here: st.exists(),
+                on_host,
+            }
+        })
+        .collect())
 }
 
 /// `lab snapshot list`: the lab-wide snapshots, oldest first.

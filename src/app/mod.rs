@@ -40,7 +40,7 @@ pub use class::{
 
 pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
 
-pub use inspect::{doctor, open_console, snapshots, status};
+pub use inspect::{Listed, doctor, list, open_console, snapshots, status};
 pub use logs::{LogSource, Logs, read_log, serial_source, serial_tail};
 
 pub use nodes::{checks_passed, provision_nodes, ssh_command, ssh_run, verify_nodes};

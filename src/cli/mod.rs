@@ -7,6 +7,7 @@ mod doctor;
 mod down;
 mod guests;
 mod image;
+mod list;
 pub mod output;
 mod plan;
 mod snapshot;
@@ -51,6 +52,7 @@ pub enum Command {
     Up(up::Args),
     Down(down::Args),
     Status(status::Args),
+    List(list::Args),
     #[command(subcommand)]
     Snapshot(snapshot::Command),
     Reset(snapshot::ResetArgs),
@@ -232,6 +234,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(lab, args),
         Command::Down(args) => down::run(lab, args),
         Command::Status(args) => status::run(lab, args),
+        Command::List(args) => list::run(lab, args),
         Command::Snapshot(cmd) => snapshot::run(lab, cmd),
         Command::Reset(args) => snapshot::reset(lab, args),
         Command::Image(cmd) => image::run(cmd),

@@ -30,7 +30,9 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
 fn table(s: &Status, up: &str) -> String {
     let mut out = format!("lab {} on {}\n", s.lab, s.uri);
     if s.is_gone() {
-        out.push_str(&format!("not created: run `{up}`\n"));
+        out.push_str(&format!(
+            "not created: run `{up}` (`lab list` shows the labs on this host)\n"
+        ));
     }
     for n in &s.nodes {
         let state = n

@@ -5,6 +5,7 @@
 mod down;
 pub mod drift;
 mod inventory;
+mod list;
 mod probe;
 mod snapshot;
 mod status;
@@ -12,6 +13,7 @@ mod up;
 
 pub use down::down;
 pub use inventory::{Clash, Inventory, host_routes, network_cidrs, route_clashes};
+pub use list::{LabOnHost, NodeOnHost, labs_on_host, list_labs};
 pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, generations, up};

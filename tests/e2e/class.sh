@@ -5,7 +5,8 @@
 # its running domains): both seats land on the real host, and a class one seat too big for it
 # fails naming what every host has left. Two seats are brought up at once without
 # provisioning, `lab class status` and `lab class ssh-config` read them back from the class
-# file and libvirt, and `lab class down` leaves nothing of either in libvirt or in the state.
+# file and libvirt, `lab class down s1` takes one seat (the class file keeps the other), and
+# `lab class down` leaves nothing of either in libvirt or in the state.
 #
 #   sudo tests/e2e/class.sh      (or with the shared libvirtd of .ci/run: see lib.sh)
 #
@@ -74,6 +75,21 @@ expect "class status" '^  s2 +qemu:///system +controller running, compute1 runni
   "${lab[@]}" class status "${class[@]}"
 expect "class ssh-config" "^Host controller lab-$lab_name-s2-controller$" \
   "${lab[@]}" class ssh-config "${class[@]}"
+
+# One seat down: only its objects and state go, the class file keeps the other.
+down_one() {
+  "${lab[@]}" class down "${class[@]}" s1
+  [ -z "$(lab_objects "$lab_name-s1")" ] || { echo "s1 left: $(lab_objects "$lab_name-s1")" >&2; return 1; }
+  [ -n "$(lab_objects "$lab_name-s2")" ] || { echo "s2 went with s1" >&2; return 1; }
+  [ ! -e "$LAB_STATE_DIR/$lab_name-s1" ] || { echo "the state of s1 is still there" >&2; return 1; }
+  ! grep -q '"s1"' "$LAB_STATE_DIR/classes/e2e.toml" || { echo "the class file still has s1" >&2; return 1; }
+  grep -q '"s2"' "$LAB_STATE_DIR/classes/e2e.toml" || { echo "the class file lost s2" >&2; return 1; }
+}
+phase class-down-s1 down_one
+expect "class status after s1 went" '^  s2 +qemu:///system +controller running, compute1 running$' \
+  "${lab[@]}" class status "${class[@]}"
+[ "$("${lab[@]}" class status "${class[@]}" | grep -c '^  s1 ')" -eq 0 ] \
+  || { echo "class status still lists s1" >&2; exit 1; }
 
 phase class-down "${lab[@]}" class down "${class[@]}"
 left=$(lab_objects "$lab_name-s")

@@ -2,10 +2,11 @@
 # End-to-end: two instances of openstack-debian12 (`--instance s1`, `--instance s2`) brought
 # up at once on one libvirtd, each with its own external subnet from a pool of two and the
 # guide's internal addresses, each controller's 10.0.0.31 answering with its own compute
-# node's MAC (the internal networks are apart); a third instance finds the pool exhausted and
-# fails at once, creating nothing; both go down with nothing of either left in libvirt or in
-# the state directory. Both are provisioned and verified by their own `lab up` while the
-# other one runs (four TCG guests on two cores: about 12 minutes).
+# node's MAC (the internal networks are apart), `lab list` showing both; a third instance
+# finds the pool exhausted and fails at once, creating nothing; both go down with nothing
+# of either left in libvirt or in the state directory. Both are provisioned and verified by
+# their own `lab up` while the other one runs (four TCG guests on two cores: about 12
+# minutes).
 #
 #   sudo tests/e2e/instances.sh      (or with the shared libvirtd of .ci/run: see lib.sh)
 #
@@ -108,6 +109,10 @@ print([c["mac"] for n in p["nodes"] if n["name"] == "compute1" for c in n["nics"
   echo "ok: s1 controller $a1, s2 controller $a2, both 10.0.0.11"
 }
 phase addresses addresses
+for s in s1 s2; do
+  expect "lab list shows $s" "^$lab_name-$s +$s +yes +compute1 running, controller running\$" \
+    "${lab[@]}" list
+done
 
 # A third instance: no /24 left in the pool; nothing of it is created.
 exhausted() {

@@ -82,6 +82,7 @@ phase verify "${lab[@]}" verify -l "$lab_file"
 
 # Living in the lab: every user-facing command on the running lab.
 expect "status --json" '"state": "running"' "${lab[@]}" status --json -l "$lab_file"
+expect "list" "^$lab_name +- +yes +compute1 running, controller running$" "${lab[@]}" list
 expect "creds" '^RABBIT_PASS +[0-9a-f]{20}$' "${lab[@]}" creds -l "$lab_file"
 expect "inventory" '^compute1 ansible_host=203\.0\.113\.31' "${lab[@]}" inventory -l "$lab_file"
 "${lab[@]}" inventory -l "$lab_file" > "$work/inventory"
