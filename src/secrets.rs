@@ -107,6 +107,15 @@ impl fmt::Debug for LabSecrets {
     }
 }
 
+/// The identity of the state directory whose seed is `seed`, as the owner metadata of every
+/// libvirt object it made records it ([`LabSecrets::owner`]).
+pub fn owner_of(seed: &[u8; 32]) -> String {
+    derive(seed, "owner")[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn derive(seed: &[u8; 32], label: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(seed);
@@ -136,10 +145,7 @@ impl LabSecrets {
                 (name, hex)
             })
             .collect();
-        let owner = derive(seed, "owner")[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let owner = owner_of(seed);
         LabSecrets {
             user_key,
             host_keys,

@@ -345,6 +345,16 @@ fn list_finds_every_lab_on_the_host_by_its_metadata_and_not_a_foreign_domain() {
         ]
     );
 
+    let made_by: Vec<Option<&str>> = labs.iter().map(|l| l.state.as_deref()).collect();
+    let owners: Vec<Option<&str>> = fixtures
+        .iter()
+        .map(|f| Some(f.ctx.secrets.owner.as_str()))
+        .collect();
+    assert_eq!(
+        made_by, owners,
+        "each lab's state identity, from its metadata"
+    );
+
     down(&hv, &fixtures[1]);
     let labs = lab::lifecycle::list_labs(&hv).unwrap();
     let names: Vec<&str> = labs.iter().map(|l| l.lab.as_str()).collect();

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::{Target, host_dirs, is_local};
 use crate::doctor::{self, Finding, Level};
-use crate::libvirt::Libvirt;
-use crate::libvirt::{Console, Hypervisor};
+use crate::libvirt::{Console, Hypervisor, Libvirt};
 use crate::lifecycle::{self, LabOnHost, Status};
 use crate::state::{self, LabState};
 
@@ -22,8 +21,9 @@ pub struct Listed {
     pub on_host: LabOnHost,
     /// The instance it is, as its state here records (`lab up --instance NAME` made it).
     pub instance: Option<String>,
-    /// Whether this machine holds its state (its key, secrets and logs): `false` for a lab
-    /// another machine or user made, which the commands here cannot reach.
+    /// Whether this machine holds its state (its key, secrets and logs): the state directory
+    /// of its name is the one that made it. `false` for a lab another machine or user made,
+    /// which only `lab down` acts on from here.
     pub state_here: bool,
 }
 
@@ -36,13 +36,24 @@ pub fn list(uri: &str) -> anyhow::Result<Vec<Listed>> {
         .map(|on_host| {
             let st = LabState::new(&root, &on_host.lab);
             let placement = st.placement().ok().flatten();
+            let seed = st.existing_seed().ok().flatten();
             Listed {
                 instance: placement.map(|p| p.instance),
-                state_here: st.exists(),
+                state_here: made_here(seed.as_ref(), on_host.state.as_deref()),
                 on_host,
             }
         })
         .collect())
+}
+
+/// Whether the state directory with `seed` made the objects whose metadata records the
+/// identity `made_by` (objects that record none: any state of the lab's name counts).
+fn made_here(seed: Option<&[u8; 32]>, made_by: Option<&str>) -> bool {
+    match (seed, made_by) {
+        (Some(seed), Some(made_by)) => crate::secrets::owner_of(seed) == made_by,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// `lab snapshot list`: the lab-wide snapshots, oldest first.
@@ -83,4 +94,25 @@ pub fn doctor(t: &Target) -> anyhow::Result<Vec<Finding>> {
         crate::cache::Cache::open()?.path_for(&t.lab.image.name),
     ));
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::made_here;
+
+    #[test]
+    fn a_lab_is_made_here_only_by_the_state_whose_identity_its_objects_record() {
+        let seed = [7u8; 32];
+        let ours = crate::secrets::owner_of(&seed);
+        assert!(made_here(Some(&seed), Some(&ours)));
+        assert!(
+            !made_here(Some(&seed), Some("0123456789abcdef")),
+            "a state of the same name, another machine's lab"
+        );
+        assert!(!made_here(None, Some(&ours)), "no state here");
+        assert!(
+            made_here(Some(&seed), None),
+            "objects from before identities"
+        );
+    }
 }

@@ -72,6 +72,7 @@ mod tests {
                     })
                     .collect(),
                 networks: vec!["external".into(), "internal".into()],
+                state: None,
             },
             instance: instance.map(str::to_string),
             state_here: here,

@@ -19,6 +19,10 @@ pub struct LabOnHost {
     pub nodes: Vec<NodeOnHost>,
     /// Its networks (the lab's own names), by name.
     pub networks: Vec<String>,
+    /// The identity of the state directory that made it, as its objects record it (`None`:
+    /// objects made before identities were recorded).
+    #[serde(skip)]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,19 +40,30 @@ pub fn labs_on_host(domains: &[Found<RunState>], networks: &[Found<bool>]) -> Ve
             lab: name,
             nodes: Vec::new(),
             networks: Vec::new(),
+            state: None,
         })
     }
     for d in domains {
-        if let Some((owner, node)) = read_owner(&d.xml).and_then(|o| Some((o.lab, o.node?))) {
-            let state = d.state;
-            lab(&mut found, owner)
-                .nodes
-                .push(NodeOnHost { name: node, state });
+        let Some(owner) = read_owner(&d.xml) else {
+            continue;
+        };
+        if let Some(node) = owner.node {
+            let lab = lab(&mut found, owner.lab);
+            lab.state = lab.state.take().or(owner.state);
+            lab.nodes.push(NodeOnHost {
+                name: node,
+                state: d.state,
+            });
         }
     }
     for n in networks {
-        if let Some((owner, net)) = read_owner(&n.xml).and_then(|o| Some((o.lab, o.network?))) {
-            lab(&mut found, owner).networks.push(net);
+        let Some(owner) = read_owner(&n.xml) else {
+            continue;
+        };
+        if let Some(net) = owner.network {
+            let lab = lab(&mut found, owner.lab);
+            lab.state = lab.state.take().or(owner.state);
+            lab.networks.push(net);
         }
     }
     found
