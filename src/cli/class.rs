@@ -184,7 +184,7 @@ fn status(c: &Class) -> anyhow::Result<()> {
                     .nodes
                     .iter()
                     .map(|n| match n.state {
-                        Some(s) => format!("{} {}", n.name, format!("{s:?}").to_lowercase()),
+                        Some(s) => format!("{} {s}", n.name),
                         None => format!("{} not created", n.name),
                     })
                     .collect();

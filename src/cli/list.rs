@@ -37,7 +37,7 @@ fn table(labs: &[Listed], uri: &str) -> String {
             .on_host
             .nodes
             .iter()
-            .map(|n| format!("{} {}", n.name, format!("{:?}", n.state).to_lowercase()))
+            .map(|n| format!("{} {}", n.name, n.state))
             .collect();
         let nodes = if nodes.is_empty() {
             format!("none (networks: {})", l.on_host.networks.join(", "))

@@ -35,9 +35,7 @@ fn table(s: &Status, up: &str) -> String {
         ));
     }
     for n in &s.nodes {
-        let state = n
-            .state
-            .map_or("missing".to_string(), |st| format!("{st:?}").to_lowercase());
+        let state = n.state.map_or("missing".to_string(), |st| st.to_string());
         out.push_str(&format!(
             "node    {:<12} {:<9} {}\n",
             n.name,

@@ -20,6 +20,18 @@ pub enum RunState {
     Other,
 }
 
+/// As `lab`'s tables print it: `running`, `paused`, `shutoff`, `other`.
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::ShutOff => "shutoff",
+            RunState::Other => "other",
+        })
+    }
+}
+
 /// A libvirt object as found: its name, whether it runs, and its XML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<S> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Hv, LifecycleError};
 use crate::libvirt::{Found, RunState};
-use crate::render::libvirt::read_owner;
+use crate::render::libvirt::{Owner, read_owner};
 
 /// One lab found on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,35 +35,33 @@ pub struct NodeOnHost {
 /// without it (not `lab`'s) are left out.
 pub fn labs_on_host(domains: &[Found<RunState>], networks: &[Found<bool>]) -> Vec<LabOnHost> {
     let mut found: BTreeMap<String, LabOnHost> = BTreeMap::new();
-    fn lab(found: &mut BTreeMap<String, LabOnHost>, name: String) -> &mut LabOnHost {
-        found.entry(name.clone()).or_insert_with(|| LabOnHost {
-            lab: name,
+    /// The entry of the owner's lab, which takes the first state identity its objects record.
+    fn lab<'a>(found: &'a mut BTreeMap<String, LabOnHost>, owner: &Owner) -> &'a mut LabOnHost {
+        let lab = found.entry(owner.lab.clone()).or_insert_with(|| LabOnHost {
+            lab: owner.lab.clone(),
             nodes: Vec::new(),
             networks: Vec::new(),
             state: None,
-        })
+        });
+        if lab.state.is_none() {
+            lab.state.clone_from(&owner.state);
+        }
+        lab
     }
-    for d in domains {
-        let Some(owner) = read_owner(&d.xml) else {
-            continue;
-        };
-        if let Some(node) = owner.node {
-            let lab = lab(&mut found, owner.lab);
-            lab.state = lab.state.take().or(owner.state);
-            lab.nodes.push(NodeOnHost {
-                name: node,
-                state: d.state,
-            });
+    for (d, owner) in domains
+        .iter()
+        .filter_map(|d| Some((d, read_owner(&d.xml)?)))
+    {
+        if let Some(name) = &owner.node {
+            let (name, state) = (name.clone(), d.state);
+            lab(&mut found, &owner)
+                .nodes
+                .push(NodeOnHost { name, state });
         }
     }
-    for n in networks {
-        let Some(owner) = read_owner(&n.xml) else {
-            continue;
-        };
-        if let Some(net) = owner.network {
-            let lab = lab(&mut found, owner.lab);
-            lab.state = lab.state.take().or(owner.state);
-            lab.networks.push(net);
+    for owner in networks.iter().filter_map(|n| read_owner(&n.xml)) {
+        if let Some(net) = &owner.network {
+            lab(&mut found, &owner).networks.push(net.clone());
         }
     }
     found
