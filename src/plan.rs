@@ -26,6 +26,10 @@ pub struct Summary {
     pub accel: Accel,
     pub networks: Vec<NetworkSummary>,
     pub nodes: Vec<NodeSummary>,
+    /// The most disk one lab-wide snapshot with memory takes (`lab snapshot save`, `lab up`'s
+    /// lab-up, `--stop-before`'s before-STEP): every node's memory state, at most its RAM,
+    /// kept in its disk image (plus the disk blocks written after the snapshot).
+    pub snapshot_bytes_max: u64,
     pub notes: Vec<String>,
 }
 
@@ -95,8 +99,24 @@ pub fn summary(lab: &Lab, file: &Path, accel: Accel, notes: &[Note]) -> Summary 
                     .collect(),
             })
             .collect(),
+        snapshot_bytes_max: lab.nodes.iter().map(|n| n.memory.bytes()).sum(),
         notes: notes.iter().map(ToString::to_string).collect(),
     }
+}
+
+/// The plan's line about snapshots: what one lab-wide snapshot with memory takes at most.
+pub fn snapshot_line(lab: &Lab) -> String {
+    let each: Vec<String> = lab
+        .nodes
+        .iter()
+        .map(|n| format!("{} {}", n.name, n.memory))
+        .collect();
+    let total: u64 = lab.nodes.iter().map(|n| n.memory.bytes()).sum();
+    format!(
+        "snapshots: each lab-wide snapshot with memory (lab-up, before-STEP, `lab snapshot save`) takes up to {:.1} GiB in the nodes' disk images: each node's memory state, at most its RAM ({}), plus the disk blocks written after it",
+        total as f64 / f64::from(1u32 << 30),
+        each.join(", ")
+    )
 }
 
 /// A human table of the summary.
@@ -148,6 +168,7 @@ pub fn print_table(s: &Summary, lab: &Lab, out: &mut dyn Write) -> std::io::Resu
             nics.join(", ")
         )?;
     }
+    writeln!(out, "{}", snapshot_line(lab))?;
     for note in &s.notes {
         writeln!(out, "note: {note}")?;
     }
@@ -264,12 +285,23 @@ pub fn host_notes(lab: &Lab, host: &crate::host::HostSize) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_notes;
+    use super::{Accel, Path, host_notes, snapshot_line, summary};
     use crate::host::HostSize;
 
     fn lab() -> crate::model::Lab {
         let source = crate::model::Source::resolve("openstack-debian12").unwrap();
         source.load(&crate::image::Catalogue::builtin()).unwrap().0
+    }
+
+    #[test]
+    fn the_plan_says_what_a_snapshot_with_memory_takes_at_most() {
+        let lab = lab();
+        assert_eq!(
+            snapshot_line(&lab),
+            "snapshots: each lab-wide snapshot with memory (lab-up, before-STEP, `lab snapshot save`) takes up to 6.0 GiB in the nodes' disk images: each node's memory state, at most its RAM (controller 4GiB, compute1 2GiB), plus the disk blocks written after it"
+        );
+        let s = summary(&lab, Path::new("x.toml"), Accel::Tcg, &[]);
+        assert_eq!(s.snapshot_bytes_max, 6 << 30);
     }
 
     #[test]

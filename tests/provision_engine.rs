@@ -374,8 +374,8 @@ async fn a_step_that_asks_for_a_reboot_gets_one() {
 async fn selection_runs_one_step_or_one_node_and_rejects_unknown_ones() {
     let w = world("openstack-debian12");
     let sel = Selection {
-        node: None,
         step: Some("sql".into()),
+        ..Default::default()
     };
     let events = provision(&w, &sel).await.0.unwrap();
     assert_eq!(
@@ -384,7 +384,7 @@ async fn selection_runs_one_step_or_one_node_and_rejects_unknown_ones() {
     );
     let sel = Selection {
         node: Some("compute1".into()),
-        step: None,
+        ..Default::default()
     };
     let events = provision(&w, &sel).await.0.unwrap();
     assert!(
@@ -393,12 +393,49 @@ async fn selection_runs_one_step_or_one_node_and_rejects_unknown_ones() {
         outcomes(&events)
     );
     let bad = Selection {
-        node: None,
         step: Some("nova".into()),
+        ..Default::default()
     };
     let err = engine::select(&w.lab, &bad).unwrap_err().to_string();
     assert!(
         err.contains("no step nova") && err.contains("memcached"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn stop_before_runs_every_step_the_guide_puts_before_it_on_every_node() {
+    let w = world("openstack-debian12");
+    let sel = Selection {
+        before: Some("mq".into()),
+        ..Default::default()
+    };
+    let events = provision(&w, &sel).await.0.unwrap();
+    let mut ran: Vec<(String, &str)> = outcomes(&events)
+        .into_iter()
+        .map(|(node, step, _)| (node, step))
+        .collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("compute1".to_string(), "chrony"),
+            ("compute1".to_string(), "client"),
+            ("controller".to_string(), "chrony"),
+            ("controller".to_string(), "client"),
+            ("controller".to_string(), "sql"),
+            ("controller".to_string(), "sql-secure"),
+        ]
+    );
+    let none = Selection {
+        before: Some("chrony".into()),
+        ..Default::default()
+    };
+    assert!(provision(&w, &none).await.0.unwrap().is_empty());
+    let bad = Selection {
+        before: Some("nova".into()),
+        ..Default::default()
+    };
+    let err = engine::select(&w.lab, &bad).unwrap_err().to_string();
+    assert!(err.contains("no step nova"), "{err}");
 }

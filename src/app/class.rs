@@ -128,7 +128,7 @@ pub fn up_seats(
     seats: &[Seat],
     per_host: usize,
     accel: Accel,
-    provision: Option<&crate::ssh::Timeouts>,
+    provision: Option<super::Provisioning>,
     progress: &dyn Progress,
 ) -> Vec<(Seat, anyhow::Result<UpReport>)> {
     each_seat(seats, per_host, |seat| {
@@ -160,6 +160,23 @@ pub fn down_seats(
         .retain(|s| !gone.contains(&s.instance.as_str()));
     record_class(class, &left)?;
     Ok(results)
+}
+
+/// Runs the checks of `steps` (all without any) on every seat, at most `per_host` at once
+/// on each host; every seat's results, or why it could not be checked.
+pub fn verify_seats(
+    class: &Class,
+    file: &ClassFile,
+    seats: &[Seat],
+    steps: &[String],
+    per_host: usize,
+    timeouts: &crate::ssh::Timeouts,
+    progress: &dyn Progress,
+) -> Vec<(Seat, anyhow::Result<Vec<crate::provision::verify::CheckResult>>)> {
+    each_seat(seats, per_host, |seat| {
+        let t = class.target(&file.lab, seat, Purpose::Use)?;
+        super::verify_nodes(&t, steps, timeouts, &tagged(progress, seat))
+    })
 }
 
 /// Resets the seats to snapshot `snapshot`, at most `per_host` at once on each host.

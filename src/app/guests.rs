@@ -117,14 +117,16 @@ pub async fn provision(
     Ok(engine::run(&plans, &ctx.secrets, progress).await?)
 }
 
-/// Runs `lab verify`'s checks.
+/// Runs `lab verify`'s checks: all, or those of `steps` (already validated, see
+/// [`verify::select`]).
 pub async fn verify(
     t: &LabTarget,
     ctx: &RenderContext,
     guests: &[SshGuest],
+    checks: &[verify::Check],
     progress: &dyn Progress,
 ) -> Result<Vec<CheckResult>, GuestError> {
-    verify::run(&t.lab, guests, &ctx.secrets, progress).await
+    verify::run(&t.lab, checks, guests, &ctx.secrets, progress).await
 }
 
 /// A node SSH cannot reach: not run by libvirt (said at once, instead of after an SSH

@@ -36,6 +36,7 @@ pub use image::{build_image, buildable};
 
 pub use class::{
     Class, Tagged, down_seats, each_seat, plan_class, record_class, reset_seats, room, up_seats,
+    verify_seats,
 };
 
 pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
@@ -43,11 +44,11 @@ pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, insta
 pub use inspect::{Listed, doctor, list, open_console, snapshots, status};
 pub use logs::{LogSource, Logs, read_log, serial_source, serial_tail};
 
-pub use nodes::{checks_passed, provision_nodes, ssh_command, ssh_run, verify_nodes};
+pub use nodes::{ChecksFailed, checks_passed, provision_nodes, ssh_command, ssh_run, verify_nodes};
 
 pub use plan::{Planned, plan};
 
-pub use up::{UpReport, up};
+pub use up::{Provisioning, Stopped, UpReport, before_snapshot, up};
 
 pub use down::down;
 

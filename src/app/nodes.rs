@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{GuestProblem, Target, access_files, guests, secrets, with_guests};
+use super::{Target, access_files, guests, secrets, with_guests};
 use crate::guest::{Guest, Output};
 use crate::lifecycle::Progress;
 use crate::progress::StepEvent;
@@ -26,26 +26,37 @@ pub fn provision_nodes(
     })
 }
 
-/// `lab verify`: every check, passed or not (see [`checks_passed`]).
+/// `lab verify [STEP...]`: every check of those steps (all without any), passed or not
+/// (see [`checks_passed`]). An unknown step is refused before any node is reached.
 pub fn verify_nodes(
     t: &Target,
+    steps: &[String],
     timeouts: &Timeouts,
     progress: &dyn Progress,
 ) -> anyhow::Result<Vec<CheckResult>> {
+    let checks = crate::provision::verify::select(&t.lab, steps)?;
     secrets(t)?;
     super::with_guests_reporting(t, timeouts, progress, async |ctx, guests| {
-        Ok(guests::verify(t, ctx, &guests, progress).await?)
+        Ok(guests::verify(t, ctx, &guests, &checks, progress).await?)
     })
 }
 
-/// An error (exit status 4) counting the failed checks, if any failed.
-pub fn checks_passed(checks: &[CheckResult]) -> Result<(), GuestProblem> {
+/// Failed checks (exit status 4): each printed above with its hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} checks failed: the hints above say what the guide sets")]
+pub struct ChecksFailed {
+    pub failed: usize,
+    pub total: usize,
+}
+
+/// An error counting the failed checks, if any failed.
+pub fn checks_passed(checks: &[CheckResult]) -> Result<(), ChecksFailed> {
     match checks.iter().filter(|c| !c.passed).count() {
         0 => Ok(()),
-        n => Err(GuestProblem(format!(
-            "{n} of {} checks failed",
-            checks.len()
-        ))),
+        failed => Err(ChecksFailed {
+            failed,
+            total: checks.len(),
+        }),
     }
 }
 

@@ -18,8 +18,36 @@ pub struct UpReport {
     /// Provisioning steps (empty with `--no-provision`).
     pub steps: Vec<crate::progress::StepEvent>,
     pub checks: Vec<crate::provision::verify::CheckResult>,
-    /// Whether this run took the `lab-up` snapshot.
+    /// Whether this run took the `lab-up` snapshot (or, with a stop, the `before-STEP` one).
     pub snapshot_saved: bool,
+    /// With `--stop-before STEP`: where it stopped, and what the student does next.
+    pub stopped: Option<Stopped>,
+}
+
+/// A `lab up --stop-before STEP` that stopped where the student takes over.
+#[derive(Debug)]
+pub struct Stopped {
+    pub step: String,
+    /// The lab-wide snapshot at the start of the step (`before-STEP`).
+    pub snapshot: String,
+    /// Whether the step's checks already pass (the lab went past it earlier): then no
+    /// snapshot was saved, since it would not be the step's start.
+    pub already_done: bool,
+    /// The guide's commands from the step on, with this lab's values.
+    pub guide: String,
+}
+
+/// How `lab up` provisions: the SSH timeouts, and where to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Provisioning<'a> {
+    pub timeouts: &'a crate::ssh::Timeouts,
+    /// Do only the steps before this one, save `before-STEP`, hand over.
+    pub stop_before: Option<&'a str>,
+}
+
+/// The snapshot `lab up --stop-before STEP` saves.
+pub fn before_snapshot(step: &str) -> String {
+    format!("before-{step}")
 }
 
 /// `lab up`: converge libvirt to the lab; with `provision`, wait for SSH, provision, verify
@@ -31,9 +59,12 @@ pub fn up(
     accel: Accel,
     image: Option<&Path>,
     recreate: &[String],
-    provision: Option<&crate::ssh::Timeouts>,
+    provision: Option<Provisioning>,
     progress: &dyn Progress,
 ) -> anyhow::Result<UpReport> {
+    if let Some(step) = provision.and_then(|p| p.stop_before) {
+        crate::provision::require_step(&t.lab, step)?;
+    }
     // From the cache, the image's sha256 is known: another lab's copy on the host may do.
     let (image, sha256) = match image {
         Some(path) => (path.to_path_buf(), None),
@@ -79,27 +110,38 @@ pub fn up(
         changed,
         ..Default::default()
     };
-    let Some(timeouts) = provision else {
+    let Some(provision) = provision else {
         return Ok(report);
     };
+    let stop = provision.stop_before;
+    let sel = crate::provision::engine::Selection {
+        before: stop.map(String::from),
+        ..Default::default()
+    };
+    let done: Vec<String> = match stop {
+        None => Vec::new(),
+        Some(step) => steps_before(&t.lab, step),
+    };
+    let checks = match stop {
+        Some(_) if done.is_empty() => Vec::new(),
+        _ => crate::provision::verify::select(&t.lab, &done)?,
+    };
+    let next = match stop {
+        Some(step) => crate::provision::verify::select(&t.lab, &[step.to_string()])?,
+        None => Vec::new(),
+    };
     let rt = runtime()?;
-    let (steps, checks) = rt.block_on(until_interrupted(
+    let (steps, checks, next_done) = rt.block_on(until_interrupted(
         "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
         async {
-            let guests = ready(t, &ctx, timeouts, progress).await?;
-            let steps =
-                guests::provision(t, &ctx, &guests, &Default::default(), progress)
-                    .await?;
-            let start = std::time::Instant::now();
-            let (kind, name) = ("verify", "checks from compute1");
-            progress.event(lifecycle::Work::running(kind, name).into());
-            let checks = verify(t, &ctx, &guests, progress).await;
-            let action = match &checks {
-                Ok(_) => lifecycle::Action::Done,
-                Err(_) => lifecycle::Action::Failed,
-            };
-            progress.event(lifecycle::Work::since(kind, name, action, start).into());
-            Ok::<_, anyhow::Error>((steps, checks?))
+            let guests = ready(t, &ctx, provision.timeouts, progress).await?;
+            let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
+            let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
+            // Whether the student's step is already done (its checks, unshown).
+            let quiet = crate::progress::Quiet;
+            let next = verify(t, &ctx, &guests, &next, &quiet).await?;
+            let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
+            Ok::<_, anyhow::Error>((steps, checks, next_done))
         },
     ))?;
     report.steps = steps;
@@ -112,12 +154,63 @@ pub fn up(
         );
         return Err(GuestProblem(msg).into());
     }
-    if !lifecycle::list_snapshots(&hv, &t.lab)?
-        .iter()
-        .any(|s| s == lifecycle::UP_SNAPSHOT)
-    {
-        lifecycle::save_snapshot(&hv, &t.lab, lifecycle::UP_SNAPSHOT, progress)?;
-        report.snapshot_saved = true;
+    if let Some(step) = stop {
+        let snapshot = before_snapshot(step);
+        let saved = !next_done && save_once(&hv, t, &snapshot, progress)?;
+        report.snapshot_saved = saved;
+        report.stopped = Some(Stopped {
+            step: step.to_string(),
+            snapshot,
+            already_done: next_done,
+            guide: crate::provision::guide::text(&t.lab, &ctx.secrets, Some(step))
+                .unwrap_or_default(),
+        });
+        return Ok(report);
     }
+    report.snapshot_saved = save_once(&hv, t, lifecycle::UP_SNAPSHOT, progress)?;
     Ok(report)
+}
+
+/// The steps the guide puts before `step`.
+fn steps_before(lab: &crate::model::Lab, step: &str) -> Vec<String> {
+    let order = crate::provision::order(lab);
+    let i = order.iter().position(|s| *s == step).unwrap_or(0);
+    order[..i].iter().map(|s| s.to_string()).collect()
+}
+
+/// Saves lab-wide snapshot `name` unless it exists; whether it saved it.
+fn save_once(
+    hv: &crate::libvirt::Libvirt,
+    t: &Target,
+    name: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<bool> {
+    if lifecycle::list_snapshots(hv, &t.lab)?.iter().any(|s| s == name) {
+        return Ok(false);
+    }
+    lifecycle::save_snapshot(hv, &t.lab, name, progress)?;
+    Ok(true)
+}
+
+/// The checks, reported as one piece of work (`verify checks from compute1`).
+async fn verify_timed(
+    t: &Target,
+    ctx: &crate::render::RenderContext,
+    guests: &[crate::ssh::SshGuest],
+    checks: &[crate::provision::verify::Check],
+    progress: &dyn Progress,
+) -> anyhow::Result<Vec<crate::provision::verify::CheckResult>> {
+    if checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let start = std::time::Instant::now();
+    let (kind, name) = ("verify", "checks from compute1");
+    progress.event(lifecycle::Work::running(kind, name).into());
+    let results = verify(t, ctx, guests, checks, progress).await;
+    let action = match &results {
+        Ok(_) => lifecycle::Action::Done,
+        Err(_) => lifecycle::Action::Failed,
+    };
+    progress.event(lifecycle::Work::since(kind, name, action, start).into());
+    Ok(results?)
 }

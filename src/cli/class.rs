@@ -19,8 +19,13 @@ pub enum Command {
     Up(UpArgs),
     /// Each instance: its host and its nodes' state, read from libvirt.
     Status(Args),
-    /// Revert every instance (or one) to a lab-wide snapshot, clocks set.
+    /// Revert every instance (or one) to a lab-wide snapshot, clocks set:
+    /// `lab class reset before-mq`, `lab class reset s3`, `lab class reset before-mq s3`.
     Reset(ResetArgs),
+    /// Check every instance (all checks, or those of the steps named): one table, a row per
+    /// check, a column per instance (pass, FAIL, or unreachable), then each failure's hint.
+    /// Exits 4 when a check failed or an instance was not reachable.
+    Verify(VerifyArgs),
     /// Remove every instance (or one); the class file goes with the last.
     Down(OneArgs),
     /// OpenSSH config blocks for every instance's nodes (`Host lab-<lab>-sN-<node>`).
@@ -51,8 +56,11 @@ pub struct UpArgs {
     #[arg(long)]
     dry_run: bool,
     /// Create and boot only (no SSH wait, provisioning or checks).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stop_before")]
     no_provision: bool,
+    /// Bring every instance to the start of STEP (`lab up --stop-before STEP` on each).
+    #[arg(long, value_name = "STEP")]
+    stop_before: Option<String>,
     #[arg(long, value_enum, default_value = "auto")]
     accel: AccelArg,
     /// Seconds each instance's nodes may take to answer SSH with cloud-init finished.
@@ -71,10 +79,29 @@ pub struct OneArgs {
 #[derive(Debug, clap::Args)]
 pub struct ResetArgs {
     #[command(flatten)]
-    one: OneArgs,
+    common: Args,
+    /// A snapshot to return to (default lab-up) and/or one instance (s1, s2, ...), in any
+    /// order: a word that names an instance of the class is the instance.
+    #[arg(value_name = "SNAPSHOT|INSTANCE", num_args = 0..=2)]
+    words: Vec<String>,
     /// The lab-wide snapshot to return to.
-    #[arg(long, default_value = lifecycle::UP_SNAPSHOT)]
-    snapshot: String,
+    #[arg(long, conflicts_with = "words")]
+    snapshot: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    common: Args,
+    /// Only the checks of these steps (`lab steps`; `mq` takes `mq-user` too).
+    #[arg(value_name = "STEP")]
+    steps: Vec<String>,
+    /// Print JSON: {seats: [{instance, uri, checks: [...], error}]}.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for each instance's nodes to answer SSH.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    timeout: u64,
 }
 
 fn class(lab: &LabArgs, args: &Args) -> Class {
@@ -90,17 +117,18 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
         Command::Up(args) => up(lab, args),
         Command::Status(args) => status(&class(lab, &args)),
         Command::Reset(args) => {
-            let one = &args.one;
-            let c = class(lab, &one.common);
+            let c = class(lab, &args.common);
             let file = c.file()?;
-            let seats = c.seats(&file, one.instance.as_deref())?;
+            let (snapshot, instance) = reset_words(&file, &args);
+            let seats = c.seats(&file, instance.as_deref())?;
             let screen = Screen::new(false);
-            let per_host = one.common.per_host;
+            let per_host = args.common.per_host;
             let results =
-                crate::app::reset_seats(&c, &file, &seats, &args.snapshot, per_host, &screen);
+                crate::app::reset_seats(&c, &file, &seats, &snapshot, per_host, &screen);
             drop(screen);
-            report(&results, |_| format!("reset to {}", args.snapshot))
+            report(&results, |_| format!("reset to {snapshot}"))
         }
+        Command::Verify(args) => verify(lab, args),
         Command::Down(args) => {
             let c = class(lab, &args.common);
             let file = c.file()?;
@@ -139,7 +167,10 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
     }
     crate::app::record_class(&c, &file)?;
     let timeouts = crate::cli::timeouts(args.timeout);
-    let provision = (!args.no_provision).then_some(&timeouts);
+    let provision = (!args.no_provision).then_some(crate::app::Provisioning {
+        timeouts: &timeouts,
+        stop_before: args.stop_before.as_deref(),
+    });
     let screen = Screen::new(false);
     let accel = args.accel.resolve();
     let per_host = args.common.per_host;
@@ -153,10 +184,80 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
         &screen,
     );
     drop(screen);
-    report(&results, |r: &UpReport| match r.checks.len() {
-        0 => "up".to_string(),
-        n => format!("up, {n} checks passed"),
+    report(&results, |r: &UpReport| match (&r.stopped, r.checks.len()) {
+        (Some(s), n) => format!("stopped before {} ({n} checks passed), {}", s.step, s.snapshot),
+        (None, 0) => "up".to_string(),
+        (None, n) => format!("up, {n} checks passed"),
     })
+}
+
+/// The snapshot and the instance a `lab class reset` names: a word naming one of the
+/// class's instances is the instance, another the snapshot.
+fn reset_words(file: &ClassFile, args: &ResetArgs) -> (String, Option<String>) {
+    let is_seat = |w: &String| file.instances.iter().any(|s| &s.instance == w);
+    let instance = args.words.iter().find(|w| is_seat(w)).cloned();
+    let snapshot = args
+        .snapshot
+        .clone()
+        .or_else(|| args.words.iter().find(|w| !is_seat(w)).cloned())
+        .unwrap_or_else(|| lifecycle::UP_SNAPSHOT.to_string());
+    (snapshot, instance)
+}
+
+fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
+    let c = class(lab, &args.common);
+    let file = c.file()?;
+    let seats = c.seats(&file, None)?;
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let screen = Screen::new(args.json);
+    let per_host = args.common.per_host;
+    let results =
+        crate::app::verify_seats(&c, &file, &seats, &args.steps, per_host, &timeouts, &screen);
+    drop(screen);
+    // A step the lab does not have is the same mistake on every seat: said once.
+    if let Some(e) = results.iter().find_map(|(_, r)| {
+        r.as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<crate::provision::UnknownStep>())
+    }) {
+        return Err(e.clone().into());
+    }
+    let table: Vec<crate::cli::output::SeatChecks> = results
+        .into_iter()
+        .map(|(seat, r)| (seat.instance, r.map_err(|e| format!("{e:#}"))))
+        .collect();
+    if args.json {
+        let seats: Vec<serde_json::Value> = table
+            .iter()
+            .zip(&seats)
+            .map(|((instance, r), seat)| {
+                serde_json::json!({
+                    "instance": instance,
+                    "uri": seat.uri,
+                    "checks": r.as_ref().ok(),
+                    "error": r.as_ref().err(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "seats": seats }))?);
+    } else {
+        print!("{}", crate::cli::output::class_table(&table));
+    }
+    let failed: usize = table
+        .iter()
+        .map(|(_, r)| match r {
+            Ok(checks) => checks.iter().filter(|c| !c.passed).count(),
+            Err(_) => 1,
+        })
+        .sum();
+    match failed {
+        0 => Ok(()),
+        _ => Err(crate::app::ChecksFailed {
+            failed,
+            total: table.iter().map(|(_, r)| r.as_ref().map_or(1, Vec::len)).sum(),
+        }
+        .into()),
+    }
 }
 
 fn print_placement(c: &Class, file: &ClassFile) {

@@ -12,7 +12,7 @@ pub struct ProvisionArgs {
     /// Only this node.
     #[arg(long)]
     node: Option<String>,
-    /// Only this step (e.g. sql, mq-user, memcached; `lab plan --out` lists them).
+    /// Only this step (e.g. sql, mq-user, memcached; `lab steps` lists them).
     #[arg(long)]
     step: Option<String>,
     /// Seconds to wait for the nodes to answer SSH.
@@ -20,11 +20,25 @@ pub struct ProvisionArgs {
     timeout: u64,
 }
 
-/// Prove the guide's result from the compute node: MariaDB, RabbitMQ, memcached, chrony,
-/// the OpenStack client. Exits 4 when a check fails.
+/// Prove the guide's result, every line of it: packages, services enabled at boot,
+/// chrony serving the management network and followed by the compute node, MariaDB's
+/// openstack.cnf (its server variables and sockets) and secure installation, RabbitMQ's
+/// user and its rights (spoken over AMQP from compute1), memcached's listen list, the
+/// OpenStack client. A failing check says what is missing and which file or command of the
+/// guide sets it. Checks only read: they change nothing on the nodes. Exits 4 when a check
+/// fails.
+///
+/// Examples:
+///   lab verify                 # every check
+///   lab verify mq              # RabbitMQ's checks (mq and mq-user, which finishes it)
+///   lab verify sql memcached --json
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct VerifyArgs {
-    /// Print JSON: [{name, node, proves, passed, measured, seconds}]; progress goes to stderr
+    /// Only the checks of these steps (`lab steps` lists them).
+    #[arg(value_name = "STEP")]
+    steps: Vec<String>,
+    /// Print JSON: [{step, name, node, proves, passed, measured, hint, seconds}]; progress goes to stderr
     /// as JSON lines ({kind, name, action, elapsed}).
     #[arg(long)]
     json: bool,
@@ -62,6 +76,7 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
     let sel = Selection {
         node: args.node,
         step: args.step,
+        before: None,
     };
     let screen = Screen::new(false);
     let timeouts = crate::cli::timeouts(args.timeout);
@@ -79,7 +94,8 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
 pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let screen = Screen::new(args.json);
-    let checks = crate::app::verify_nodes(&t, &crate::cli::timeouts(args.timeout), &screen);
+    let timeouts = crate::cli::timeouts(args.timeout);
+    let checks = crate::app::verify_nodes(&t, &args.steps, &timeouts, &screen);
     drop(screen);
     let checks = checks?;
     if args.json {
@@ -88,6 +104,70 @@ pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
         print_checks(&checks);
     }
     Ok(crate::app::checks_passed(&checks)?)
+}
+
+/// The provisioning steps in the install guide's order, for the lab's profile: each step's
+/// guide section, the nodes it runs on, what it does and the checks that prove it.
+///
+/// A step's name goes to `lab up --stop-before STEP`, `lab guide STEP`, `lab verify STEP`
+/// and `lab provision --step STEP`.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct StepsArgs {
+    /// Print JSON: [{id, section, part_of, reason, nodes, checks}].
+    #[arg(long)]
+    json: bool,
+}
+
+/// Print the guide's commands for STEP and every step after it (all steps without STEP),
+/// with this lab's addresses, names and passwords: what a student types after
+/// `lab up --stop-before STEP`.
+#[derive(Debug, clap::Args)]
+pub struct GuideArgs {
+    /// The first step to print (`lab steps` lists them).
+    step: Option<String>,
+}
+
+pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
+    let steps = crate::provision::guide_steps(&t.lab);
+    let checks = crate::provision::verify::checks(&t.lab);
+    let names = |id: &str| {
+        let mut names: Vec<&str> = checks.iter().filter(|c| c.step == id).map(|c| c.name).collect();
+        names.dedup();
+        names
+    };
+    if args.json {
+        let rows: Vec<serde_json::Value> = steps
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).expect("a step serializes");
+                v["checks"] = serde_json::json!(names(s.id));
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{} ({}): the steps in the install guide's order", t.lab.name, t.lab.image.name);
+    for (i, s) in steps.iter().enumerate() {
+        let part = s.part_of.map(|p| format!(", finishes {p}")).unwrap_or_default();
+        println!("{:>2}  {:<15} {}{part}; on {}", i + 1, s.id, s.section, s.nodes.join(", "));
+        println!("    {}", s.reason);
+        println!("    checks: {}", names(s.id).join(", "));
+    }
+    Ok(())
+}
+
+pub fn guide(lab: &LabArgs, args: GuideArgs) -> anyhow::Result<()> {
+    let t = lab.target()?;
+    if let Some(step) = &args.step {
+        crate::provision::require_step(&t.lab, step)?;
+    }
+    let secrets = crate::app::secrets(&t)?;
+    let text = crate::provision::guide::text(&t.lab, &secrets, args.step.as_deref());
+    print!("{}", text.unwrap_or_default());
+    Ok(())
 }
 
 pub fn ssh(lab: &LabArgs, args: SshArgs) -> anyhow::Result<()> {

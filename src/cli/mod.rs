@@ -31,6 +31,13 @@ use crate::model::units::Cidr;
 ///   lab plan  --lab openstack-debian12       # what will be created
 ///   lab up    --lab openstack-debian12       # create, boot, provision: the current lab now
 ///   lab ssh controller 'systemctl status mariadb | head'
+///
+/// Learning the guide step by step:
+///   lab steps                                # the guide's steps, their checks
+///   lab up --stop-before mq                  # everything before RabbitMQ; prints its commands
+///   lab verify mq                            # the student's work checked, with hints
+///   lab reset before-mq                      # back to the start of the step
+///
 ///   lab snapshot save clean                  # before an exercise
 ///   lab reset clean                          # back to it, in seconds
 ///   lab down                                 # remove everything the lab owns
@@ -60,6 +67,8 @@ pub enum Command {
     Image(image::Command),
     Provision(guests::ProvisionArgs),
     Verify(guests::VerifyArgs),
+    Steps(guests::StepsArgs),
+    Guide(guests::GuideArgs),
     Ssh(guests::SshArgs),
     Console(console::ConsoleArgs),
     Logs(console::LogsArgs),
@@ -240,6 +249,8 @@ pub fn main() -> ExitCode {
         Command::Image(cmd) => image::run(cmd),
         Command::Provision(args) => guests::provision(lab, args),
         Command::Verify(args) => guests::verify(lab, args),
+        Command::Steps(args) => guests::steps(lab, args),
+        Command::Guide(args) => guests::guide(lab, args),
         Command::Ssh(args) => guests::ssh(lab, args),
         Command::Console(args) => console::console(lab, args),
         Command::Logs(args) => console::logs(lab, args),
@@ -279,7 +290,8 @@ pub fn main() -> ExitCode {
                 crate::app::name_the_lab(&format!("{err:#}"), &flag, instance)
             );
             let code = exit_code(&err);
-            if code == exit::GUEST {
+            let checks = err.downcast_ref::<crate::app::ChecksFailed>().is_some();
+            if code == exit::GUEST && !checks {
                 let node = lab.choice().first_node();
                 let hint = format!(
                     "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
@@ -298,6 +310,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     );
     let guest = not_ready
         || err.downcast_ref::<crate::app::GuestProblem>().is_some()
+        || err.downcast_ref::<crate::app::ChecksFailed>().is_some()
         || err.downcast_ref::<crate::guest::GuestError>().is_some()
         || err
             .downcast_ref::<crate::provision::engine::ProvisionError>()
@@ -306,7 +319,8 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         || err
             .downcast_ref::<crate::model::instance::InstanceError>()
             .is_some()
-        || err.downcast_ref::<crate::app::NoSuchInstance>().is_some();
+        || err.downcast_ref::<crate::app::NoSuchInstance>().is_some()
+        || err.downcast_ref::<crate::provision::UnknownStep>().is_some();
     if usage {
         exit::USAGE
     } else if guest {

@@ -16,8 +16,15 @@ use crate::cli::{AccelArg, LabArgs};
 /// services step by step, verifies them from the compute node, and saves the snapshot
 /// `lab-up` that a bare `lab reset` returns to.
 ///
+/// With --stop-before STEP (`lab steps` lists them) it does only the steps the guide puts
+/// before STEP, on every node, saves the snapshot `before-STEP`, and prints the guide's
+/// commands for STEP and the steps after it, with this lab's addresses and passwords: the
+/// student types them, `lab verify STEP` checks the work, `lab reset before-STEP` starts the
+/// step again, and a later `lab up` goes on from there (what the student did right is `ok`).
+///
 /// Examples:
 ///   lab image build debian12 --full && lab up --lab openstack-debian12
+///   lab up --lab openstack-debian12 --stop-before mq     # learn RabbitMQ by hand
 ///   lab up --lab openstack-ocata --no-provision
 ///   lab up --recreate compute1               # after changing compute1 in the lab file
 ///   lab up -c qemu:///session --lab openstack-ocata --timeout 1800
@@ -35,8 +42,11 @@ pub struct Args {
     #[arg(long, value_name = "NODE")]
     recreate: Vec<String>,
     /// Stop once the nodes are defined and running (no SSH provisioning).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stop_before")]
     no_provision: bool,
+    /// Do the steps before STEP only, save snapshot before-STEP, print the guide from STEP.
+    #[arg(long, value_name = "STEP")]
+    stop_before: Option<String>,
     /// Seconds to wait for the nodes to answer SSH with cloud-init finished.
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     timeout: u64,
@@ -48,7 +58,10 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     let timeouts = crate::cli::timeouts(args.timeout);
-    let provision = (!args.no_provision).then_some(&timeouts);
+    let provision = (!args.no_provision).then_some(crate::app::Provisioning {
+        timeouts: &timeouts,
+        stop_before: args.stop_before.as_deref(),
+    });
     let screen = Screen::new(false);
     let report = crate::app::up(
         &target,
@@ -60,6 +73,10 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     )?;
     drop(screen);
     print_checks(&report.checks);
+    if let Some(stopped) = &report.stopped {
+        print_stopped(&target, stopped, report.snapshot_saved);
+        return Ok(());
+    }
     let what = if report.changed || !report.steps.is_empty() {
         "is up"
     } else {
@@ -74,4 +91,30 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where `--stop-before` left the lab, and the guide from there.
+pub fn print_stopped(target: &crate::app::Target, stopped: &crate::app::Stopped, saved: bool) {
+    let step = &stopped.step;
+    if stopped.already_done {
+        println!(
+            "lab {} is past step {step}: its checks pass already, so no snapshot {} was saved (`{}` starts over)",
+            target.lab.name,
+            stopped.snapshot,
+            target.command("down")
+        );
+    } else {
+        println!(
+            "lab {} stopped before step {step} on {}: the steps before it are done and verified",
+            target.lab.name, target.uri
+        );
+        let how = if saved { "saved" } else { "kept (saved earlier)" };
+        println!(
+            "snapshot {} {how}: `{}` returns to the start of the step",
+            stopped.snapshot,
+            target.command(&format!("reset {}", stopped.snapshot))
+        );
+    }
+    println!();
+    print!("{}", stopped.guide);
 }

@@ -56,11 +56,14 @@ fn list(errors: &[ProvisionError]) -> String {
         .join("\n")
 }
 
-/// Which steps to run: all, one node's, one step id's, or both filters.
+/// Which steps to run: all, one node's, one step id's, those before a step, or several of
+/// these filters.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub node: Option<String>,
     pub step: Option<String>,
+    /// Only the steps the guide puts before this one (`lab up --stop-before STEP`).
+    pub before: Option<String>,
 }
 
 /// (node, step) -> succeeded, as steps finish.
@@ -233,6 +236,18 @@ async fn run_step<G: Guest>(
 
 /// Every node's steps, filtered by `sel`; an unknown node or step is an error.
 pub fn select(lab: &Lab, sel: &Selection) -> Result<Vec<(String, Vec<Step>)>, ProvisionError> {
+    let order = super::order(lab);
+    let limit = match &sel.before {
+        None => order.len(),
+        Some(step) => order.iter().position(|s| s == step).ok_or_else(|| {
+            ProvisionError::UnknownStep {
+                node: "any node".into(),
+                step: step.clone(),
+                known: order.join(", "),
+            }
+        })?,
+    };
+    let before = &order[..limit];
     let mut out = Vec::new();
     for node in &lab.nodes {
         if sel.node.as_ref().is_some_and(|n| n != &node.name) {
@@ -242,6 +257,7 @@ pub fn select(lab: &Lab, sel: &Selection) -> Result<Vec<(String, Vec<Step>)>, Pr
         let chosen: Vec<Step> = steps
             .iter()
             .filter(|s| sel.step.as_ref().is_none_or(|id| id == s.id))
+            .filter(|s| before.contains(&s.id))
             .cloned()
             .collect();
         out.push((node.name.clone(), chosen));

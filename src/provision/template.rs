@@ -22,7 +22,11 @@ macro_rules! guest {
     ($path:literal) => {
         $crate::provision::template::Template {
             path: $path,
-            text: include_str!(concat!("guest/", $path)),
+            text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/provision/guest/",
+                $path
+            )),
         }
     };
 }

@@ -2,7 +2,8 @@
 # End-to-end: two instances of openstack-debian12 (`--instance s1`, `--instance s2`) brought
 # up at once on one libvirtd, each with its own external subnet from a pool of two and the
 # guide's internal addresses, each controller's 10.0.0.31 answering with its own compute
-# node's MAC (the internal networks are apart), `lab list` showing both; a third instance
+# node's MAC (the internal networks are apart), `lab list` showing both, both as a class:
+# `lab class verify` with one seat broken, `lab class reset` of that seat; a third instance
 # finds the pool exhausted and fails at once, creating nothing; both go down with nothing
 # of either left in libvirt or in the state directory. Both are provisioned and verified by
 # their own `lab up` while the other one runs (four TCG guests on two cores: about 12
@@ -113,6 +114,40 @@ for s in s1 s2; do
   expect "lab list shows $s" "^$lab_name-$s +$s +yes +compute1 running, controller running\$" \
     "${lab[@]}" list
 done
+
+# The instructor's view (issue 20): the two instances as the seats of class e2e (the class
+# file `lab class up` records; written here, since placing the class again would find the
+# host full of these very seats), one seat broken: `lab class verify` prints one table, a
+# column per seat, and `lab class reset s2` brings that seat back to lab-up.
+# shellcheck disable=SC2016 # the hints quote commands in backquotes
+class_verify() {
+  local out status=0 json
+  mkdir -p "$LAB_STATE_DIR/classes"
+  printf 'lab = "%s"\n\n[[instances]]\ninstance = "s1"\nuri = "qemu:///system"\n\n[[instances]]\ninstance = "s2"\nuri = "qemu:///system"\n' \
+    "$lab_file" >"$LAB_STATE_DIR/classes/e2e.toml"
+  "${lab[@]}" ssh controller -l "$lab_file" --instance s2 -- systemctl stop memcached
+  out=$("${lab[@]}" class verify --class e2e 2>/dev/null) || status=$?
+  echo "$out"
+  [ "$status" -eq 4 ] || { echo "class verify: exit $status, not 4" >&2; return 1; }
+  grep -qE '^memcached-listen +controller +pass +FAIL *$' <<<"$out" || { echo "no memcached-listen row: s1 pass, s2 FAIL" >&2; return 1; }
+  grep -qE '^amqp-permissions +compute1 +pass +pass *$' <<<"$out" || { echo "no amqp-permissions row passing on both" >&2; return 1; }
+  grep -qE '^seats: s1 ([0-9]+)/\1 pass, s2 [0-9]+/[0-9]+ pass$' <<<"$out" || { echo "no seats line (s1 all passed)" >&2; return 1; }
+  grep -qF 'FAIL s2 memcached-enabled on controller: memcached is enabled but inactive; the guide runs `systemctl start memcached`' <<<"$out" \
+    || { echo "s2's failure and its hint are not listed" >&2; return 1; }
+  json=$("${lab[@]}" class verify --class e2e --json memcached 2>/dev/null) || true
+  python3 -c '
+import json, sys
+seats = {s["instance"]: s for s in json.load(sys.stdin)["seats"]}
+assert all(c["passed"] for c in seats["s1"]["checks"]), seats["s1"]
+failed = sorted(c["name"] for c in seats["s2"]["checks"] if not c["passed"])
+assert failed == ["memcached", "memcached-enabled", "memcached-listen"], failed
+assert {c["step"] for c in seats["s1"]["checks"]} == {"memcached"}
+print("ok: class verify --json memcached: s2 fails", failed)' <<<"$json"
+  "${lab[@]}" class reset s2 --class e2e
+  "${lab[@]}" class verify --class e2e memcached
+  rm "$LAB_STATE_DIR/classes/e2e.toml"
+}
+phase class-verify class_verify
 
 # A third instance: no /24 left in the pool; nothing of it is created.
 exhausted() {

@@ -8,7 +8,10 @@
 #                                             netns, lab outside it (lib.sh, remote_setup)
 #
 # Phases: up interrupted by SIGINT while provisioning (exit 130, nodes keep running), up
-# again (goes on: boot, provision, verify, lab-up snapshot), verify, an idempotent provision,
+# --stop-before mq (goes on to just before RabbitMQ, snapshot before-mq, the guide printed),
+# the student's RabbitMQ commands checked one by one (`lab verify mq` naming what is
+# missing), reset before-mq, MariaDB's openstack.cnf broken (each line named), up again (goes
+# on: provision, verify, lab-up snapshot), verify, an idempotent provision,
 # snapshot save, a change inside a guest, services broken (verify fails exactly the checks they
 # prove), reset (the change is gone, checks pass), down
 # (libvirt holds nothing of the lab, its state directory is gone). Prints `PHASE <name>
@@ -77,6 +80,85 @@ up_interrupted() {
     || { echo "the nodes did not keep running" >&2; return 1; }
 }
 phase up-interrupted up_interrupted
+
+# The guide step by step (issue 20): the lab brought to just before RabbitMQ (going on from
+# the interrupted up), the student's work checked with hints at each stage of the guide's
+# commands, the step started again from its snapshot, MariaDB broken on purpose.
+stop_before_mq() {
+  local out=$work/stop-before-mq.log rabbit
+  "${lab[@]}" up -l "$lab_file" --stop-before mq >"$out" 2>&1 || { cat "$out" >&2; return 1; }
+  cat "$out"
+  grep -q '^lab ocata-deb stopped before step mq on ' "$out" || { echo "no stop line" >&2; return 1; }
+  grep -q '^snapshot before-mq saved: `lab reset before-mq' "$out" || { echo "no before-mq snapshot" >&2; return 1; }
+  grep -q '^pass  sql-secure ' "$out" || { echo "the steps before mq were not verified" >&2; return 1; }
+  if grep -qE ' (mq|mq-user|memcached) +(changed|ok) ' "$out"; then
+    echo "a step from mq on was provisioned" >&2
+    return 1
+  fi
+  # The guide from mq on, with this lab's RABBIT_PASS where the student types it.
+  rabbit=$("${lab[@]}" creds -l "$lab_file" | awk '$1 == "RABBIT_PASS" {print $2}')
+  grep -q "rabbitmqctl add_user openstack $rabbit" "$out" || { echo "the guide lacks add_user with RABBIT_PASS" >&2; return 1; }
+  grep -q 'memcached' "$out" || { echo "the guide stops before memcached" >&2; return 1; }
+  [ "$(virsh -q -c qemu:///system snapshot-list "lab-$lab_name-controller" --name | grep -c '^before-mq$')" -eq 1 ] \
+    || { echo "no before-mq snapshot on the controller" >&2; return 1; }
+}
+phase stop-before-mq stop_before_mq
+
+# verify_mq NAME EXPECTED_FAILED PATTERN: `lab verify mq` fails exactly the checks named
+# (sorted, space-separated) and its output matches PATTERN; an empty list must pass.
+verify_mq() {
+  local name=$1 want=$2 pattern=$3 out status=0 failed
+  out=$("${lab[@]}" verify mq -l "$lab_file" 2>&1) || status=$?
+  echo "$out" | tee "$work/verify-mq-$name.log"
+  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ' | sed 's/ $//')
+  [ "$failed" = "$want" ] || { echo "$name: failed '$failed', not '$want'" >&2; return 1; }
+  if [ -n "$want" ]; then
+    [ "$status" -eq 4 ] || { echo "$name: exit $status, not 4" >&2; return 1; }
+  else
+    [ "$status" -eq 0 ] || { echo "$name: exit $status" >&2; return 1; }
+  fi
+  grep -qF -- "$pattern" <<<"$out" || { echo "$name: no '$pattern' in the output" >&2; return 1; }
+  echo "ok: verify mq $name"
+}
+on_controller() { "${lab[@]}" ssh controller -l "$lab_file" -- "$@"; }
+# (The hints quote commands in backquotes: single quotes keep them literal.)
+# shellcheck disable=SC2016
+student_mq() {
+  local rabbit
+  rabbit=$("${lab[@]}" creds -l "$lab_file" | awk '$1 == "RABBIT_PASS" {print $2}')
+  verify_mq untouched "amqp-login amqp-permissions amqp-wrong-password mq-enabled" \
+    'rabbitmq-server is disabled and inactive; the guide runs `systemctl enable rabbitmq-server`'
+  # The guide's commands, one at a time, as the student types them.
+  on_controller 'apt install -y rabbitmq-server >/dev/null && systemctl enable rabbitmq-server && systemctl start rabbitmq-server'
+  verify_mq no-user "amqp-login amqp-permissions" \
+    'the guide runs `rabbitmqctl add_user openstack RABBIT_PASS`'
+  on_controller "rabbitmqctl add_user openstack $rabbit"
+  verify_mq no-permissions "amqp-permissions" \
+    'user openstack has no permissions on vhost /; the guide runs `rabbitmqctl set_permissions openstack ".*" ".*" ".*"`'
+  on_controller 'rabbitmqctl set_permissions openstack ".*" ".*" ".*"'
+  verify_mq all-done "" 'pass  amqp-permissions'
+}
+phase student-mq student_mq
+phase reset-before-mq "${lab[@]}" reset before-mq -l "$lab_file"
+phase verify-mq-after-reset verify_mq after-reset "amqp-login amqp-permissions amqp-wrong-password mq-enabled" \
+  'rabbitmq-server is disabled and inactive'
+
+# MariaDB broken on purpose in the guide's own file: each failing check names its line.
+sql_broken() {
+  local conf=/etc/mysql/mariadb.conf.d/99-openstack.cnf out status=0 failed
+  on_controller "sed -i -e 's/^max_connections.*/max_connections = 200/' -e 's/^bind-address.*/bind-address = 0.0.0.0/' $conf && systemctl restart mariadb"
+  out=$("${lab[@]}" verify sql -l "$lab_file" 2>&1) || status=$?
+  echo "$out"
+  [ "$status" -eq 4 ] || { echo "verify sql: exit $status, not 4" >&2; return 1; }
+  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ')
+  [ "$failed" = "sql-bind sql-config sql-not-external " ] || { echo "failed: '$failed'" >&2; return 1; }
+  grep -qF "hint: max_connections is 200; the guide sets max_connections = 4096 in $conf" <<<"$out" \
+    || { echo "sql-config does not name max_connections" >&2; return 1; }
+  grep -qF "hint: MariaDB listens on 0.0.0.0:3306, not 10.0.0.11:3306; the guide sets bind-address = 10.0.0.11 in $conf" <<<"$out" \
+    || { echo "sql-bind does not name bind-address" >&2; return 1; }
+}
+phase sql-broken sql_broken
+# `lab up` goes on from there: the broken file is put right, mq and memcached are done.
 phase up "${lab[@]}" up -l "$lab_file"
 phase verify "${lab[@]}" verify -l "$lab_file"
 
@@ -112,8 +194,8 @@ verify_broken() {
   out=$("${lab[@]}" verify -l "$lab_file" 2>&1) || status=$?
   echo "$out" >&2
   [ "$status" -ne 0 ] || { echo "verify passed on a broken lab" >&2; return 1; }
-  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ')
-  [ "$failed" = "amqp-login amqp-wrong-password memcached sql-bind sql-not-external " ] \
+  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort -u | tr '\n' ' ')
+  [ "$failed" = "amqp-login amqp-permissions amqp-wrong-password memcached memcached-enabled memcached-listen mq-enabled sql-bind sql-not-external " ] \
     || { echo "failed checks: '$failed', not the broken services'" >&2; return 1; }
 }
 phase verify-broken verify_broken

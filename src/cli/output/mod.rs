@@ -179,16 +179,88 @@ impl Progress for Screen {
 
 /// Prints `lab verify`'s results: pass/fail, what it proves, what it measured.
 pub fn print_checks(checks: &[crate::provision::verify::CheckResult]) {
+    print!("{}", checks_text(checks));
+}
+
+/// The checks as `lab verify` prints them: a line each, what it measured, and a failure's
+/// hint.
+pub fn checks_text(checks: &[crate::provision::verify::CheckResult]) -> String {
+    let mut out = String::new();
     for c in checks {
         let verdict = if c.passed { "pass" } else { "FAIL" };
-        println!(
-            "{verdict}  {:<20} on {:<10} {} ({:.1}s)",
+        out.push_str(&format!(
+            "{verdict}  {:<20} on {:<10} {} ({:.1}s)\n",
             c.name, c.node, c.proves, c.seconds
-        );
+        ));
         for line in c.measured.lines().take(6) {
-            println!("      {line}");
+            out.push_str(&format!("      {line}\n"));
+        }
+        if let Some(hint) = &c.hint {
+            out.push_str(&format!("      hint: {hint}\n"));
         }
     }
+    out
+}
+
+/// One seat's checks, or why it could not be checked.
+pub type SeatChecks = (String, Result<Vec<crate::provision::verify::CheckResult>, String>);
+
+/// `lab class verify`'s table: a row per check (on its node), a column per seat (`pass`,
+/// `FAIL`, or `unreachable`), a summary per seat, then each failure's hint and each
+/// unreachable seat's cause.
+pub fn class_table(seats: &[SeatChecks]) -> String {
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    for (_, r) in seats {
+        for c in r.iter().flatten() {
+            if !rows.contains(&(c.name, c.node.as_str())) {
+                rows.push((c.name, &c.node));
+            }
+        }
+    }
+    let width = seats.iter().map(|(s, _)| s.len()).max().unwrap_or(0).max(11);
+    let mut out = format!("{:<22} {:<12}", "check", "on");
+    for (seat, _) in seats {
+        out.push_str(&format!(" {seat:<width$}"));
+    }
+    out.push('\n');
+    for (name, node) in &rows {
+        out.push_str(&format!("{name:<22} {node:<12}"));
+        for (_, r) in seats {
+            let cell = match r {
+                Err(_) => "unreachable",
+                Ok(checks) => match checks.iter().find(|c| c.name == *name && c.node == *node) {
+                    Some(c) if c.passed => "pass",
+                    Some(_) => "FAIL",
+                    None => "-",
+                },
+            };
+            out.push_str(&format!(" {cell:<width$}"));
+        }
+        out.push('\n');
+    }
+    let summary: Vec<String> = seats
+        .iter()
+        .map(|(seat, r)| match r {
+            Ok(c) => {
+                let passed = c.iter().filter(|c| c.passed).count();
+                format!("{seat} {passed}/{} pass", c.len())
+            }
+            Err(_) => format!("{seat} unreachable"),
+        })
+        .collect();
+    out.push_str(&format!("seats: {}\n", summary.join(", ")));
+    for (seat, r) in seats {
+        match r {
+            Ok(checks) => {
+                for c in checks.iter().filter(|c| !c.passed) {
+                    let hint = c.hint.as_deref().unwrap_or(&c.proves);
+                    out.push_str(&format!("FAIL {seat} {} on {}: {hint}\n", c.name, c.node));
+                }
+            }
+            Err(e) => out.push_str(&format!("unreachable {seat}: {e}\n")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,12 +14,16 @@ use crate::model::{Lab, Role};
 use crate::progress::{CheckEvent, Progress, Verdict};
 
 mod checks;
+pub mod judge;
 
 pub use checks::checks;
+use judge::{Judge, Judged};
 
 /// One check of the lab's services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
+    /// The provisioning step whose result it proves.
+    pub step: &'static str,
     pub name: &'static str,
     /// The role of the node it runs on (whose TCP connections a network probe uses).
     pub on: Role,
@@ -28,6 +32,10 @@ pub struct Check {
     pub probe: Probe,
     /// Retried until it passes for this long (services that settle, like chrony).
     pub settle: Duration,
+    /// What the guide says to do when it fails (a judged probe says it more precisely).
+    pub hint: String,
+    /// Secrets the probe reads on the node (uploaded to the secrets directory first).
+    pub secrets: Vec<&'static str>,
 }
 
 /// A password a probe logs in with.
@@ -53,6 +61,15 @@ pub enum Probe {
     Amqp(Amqp),
     /// memcached on `host:11211` answers `stats` with its pid.
     MemcachedStats { host: String },
+    /// Run on the node: its output is read by `lab` ([`Judge`]).
+    Facts { script: String, judge: Judge },
+    /// The user's rights on `vhost`, over AMQP: a queue declared (configure), a message
+    /// published (write) and got back (read); the password is RABBIT_PASS.
+    AmqpRights {
+        host: String,
+        user: &'static str,
+        vhost: String,
+    },
 }
 
 /// An AMQP 0-9-1 PLAIN login on `host:5672`: a pass when the outcome is `accepted` (a broker
@@ -70,12 +87,13 @@ impl Amqp {
         if self.accepted { "accepted" } else { "refused" }
     }
 
-    /// Logs in from the node: the verdict and what the broker said.
+    /// Logs in from the node: the verdict and what the broker said; a broker that does not
+    /// answer is said as such (the check's own hint is about the login).
     async fn measure<G: Guest>(
         &self,
         guest: &G,
         secrets: &crate::secrets::LabSecrets,
-    ) -> Result<(bool, String), GuestError> {
+    ) -> Result<Judged, GuestError> {
         let (host, user) = (&self.host, self.user);
         let pw = match &self.password {
             Password::Secret(name) => secrets.password(name).to_string(),
@@ -86,7 +104,7 @@ impl Amqp {
             Err(e) => Err(e),
             Ok(mut s) => within(&at, wire::amqp_login(&mut s, user, &pw)).await,
         };
-        Ok(match login {
+        let (passed, measured) = match login {
             Ok(AmqpLogin::Accepted) => (
                 self.accepted,
                 format!("amqp login as {user} on {at} accepted (connection.tune)"),
@@ -95,7 +113,18 @@ impl Amqp {
                 !self.accepted,
                 format!("amqp login as {user} on {at} refused ({why})"),
             ),
-            Err(e) => (false, format!("no amqp broker answered: {e}")),
+            Err(e) => {
+                return Ok(Judged {
+                    passed: false,
+                    measured: format!("no amqp broker answered: {e}"),
+                    hint: Some(judge::no_broker(&at)),
+                });
+            }
+        };
+        Ok(Judged {
+            passed,
+            measured,
+            hint: None,
         })
     }
 }
@@ -139,6 +168,11 @@ impl fmt::Display for Probe {
                     "tcp {host}:{MEMCACHED_PORT} from the node: memcached stats"
                 )
             }
+            Probe::Facts { script, judge } => write!(f, "{script}\n# read by lab: {judge:?}"),
+            Probe::AmqpRights { host, user, vhost } => write!(
+                f,
+                "tcp {host}:{AMQP_PORT} from the node: amqp 0-9-1 as {user} / secret RABBIT_PASS on vhost {vhost}: queue.declare, basic.publish, basic.get"
+            ),
         }
     }
 }
@@ -146,32 +180,64 @@ impl fmt::Display for Probe {
 /// The result of one check: pass or fail, and what it measured (its output).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CheckResult {
+    pub step: &'static str,
     pub name: &'static str,
     pub node: String,
     pub proves: String,
     pub passed: bool,
     /// The check's output: the figures it saw.
     pub measured: String,
+    /// On a failure: what is missing, and which file or command of the guide sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub seconds: f64,
 }
 
-/// Runs every check on a node of its role (the first such node), all at once (each is a
-/// read on its own channel: none changes what another sees), retrying settling checks.
-/// Results in the order of [`checks`]; the first SSH failure is the error.
+/// Which checks a run makes: all, or those of the named steps (each with the steps that
+/// finish it: `mq` takes `mq-user`'s too, see [`crate::provision::with_parts`]).
+pub fn select(lab: &Lab, steps: &[String]) -> Result<Vec<Check>, crate::provision::UnknownStep> {
+    let all = checks(lab);
+    if steps.is_empty() {
+        return Ok(all);
+    }
+    let mut wanted = Vec::new();
+    for name in steps {
+        crate::provision::require_step(lab, name)?;
+        wanted.extend(crate::provision::with_parts(lab, name));
+    }
+    Ok(all.into_iter().filter(|c| wanted.contains(&c.step)).collect())
+}
+
+/// Runs `checks` on a node of each one's role (the first such node), all at once (each is a
+/// read on its own channel: none changes what another sees), retrying settling checks. The
+/// secrets they read are written first. Results in the order of `checks`; the first SSH
+/// failure is the error.
 pub async fn run<G: Guest>(
     lab: &Lab,
+    checks: &[Check],
     guests: &[G],
     secrets: &crate::secrets::LabSecrets,
     progress: &dyn Progress,
 ) -> Result<Vec<CheckResult>, GuestError> {
-    let placed: Vec<(Check, &G)> = checks(lab)
-        .into_iter()
+    let placed: Vec<(&Check, &G)> = checks
+        .iter()
         .filter_map(|check| {
             let node = lab.nodes.iter().find(|n| n.role == check.on)?;
             let guest = guests.iter().find(|g| g.node() == node.name)?;
             Some((check, guest))
         })
         .collect();
+    let mut uploaded: Vec<(&str, &str)> = Vec::new();
+    for (check, guest) in &placed {
+        for name in &check.secrets {
+            if !uploaded.contains(&(guest.node(), name)) {
+                let path = crate::provision::step::secret_path(name);
+                let value = secrets.password(name).as_bytes();
+                guest.write_file(&path, 0o600, value).await?;
+                uploaded.push((guest.node(), name));
+            }
+        }
+    }
     let runs = placed
         .iter()
         .map(|(check, guest)| run_one(check, *guest, secrets, progress));
@@ -195,17 +261,24 @@ async fn run_one<G: Guest>(
     progress.event(event(Verdict::Running).into());
     let measured = settled(guest, check, secrets).await;
     let verdict = match &measured {
-        Ok((true, _)) => Verdict::Pass,
+        Ok(j) if j.passed => Verdict::Pass,
         _ => Verdict::Fail,
     };
     progress.event(event(verdict).into());
-    let (passed, measured) = measured?;
+    let judged = measured?;
+    let hint = match judged.hint {
+        Some(h) => Some(h),
+        None if !judged.passed && !check.hint.is_empty() => Some(check.hint.clone()),
+        None => None,
+    };
     Ok(CheckResult {
+        step: check.step,
         name: check.name,
         node: guest.node().to_string(),
         proves: check.proves.clone(),
-        passed,
-        measured,
+        passed: judged.passed,
+        measured: judged.measured,
+        hint,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -215,12 +288,12 @@ async fn settled<G: Guest>(
     guest: &G,
     check: &Check,
     secrets: &crate::secrets::LabSecrets,
-) -> Result<(bool, String), GuestError> {
+) -> Result<Judged, GuestError> {
     let start = std::time::Instant::now();
     loop {
-        let (passed, measured) = measure(guest, &check.probe, secrets).await?;
-        if passed || start.elapsed() >= check.settle {
-            return Ok((passed, measured));
+        let judged = measure(guest, &check.probe, secrets).await?;
+        if judged.passed || start.elapsed() >= check.settle {
+            return Ok(judged);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -260,7 +333,27 @@ pub async fn measure<G: Guest>(
     guest: &G,
     probe: &Probe,
     secrets: &crate::secrets::LabSecrets,
-) -> Result<(bool, String), GuestError> {
+) -> Result<Judged, GuestError> {
+    let plain = |(passed, measured): (bool, String)| Judged {
+        passed,
+        measured,
+        hint: None,
+    };
+    Ok(match probe {
+        Probe::Facts { script, judge } => {
+            let out = guest.run(script).await?;
+            judge.judge(&format!("{}{}", out.stdout, out.stderr), out.status)
+        }
+        Probe::AmqpRights { host, user, vhost } => {
+            rights(guest, host, user, vhost, secrets.password("RABBIT_PASS")).await?
+        }
+        Probe::Amqp(a) => a.measure(guest, secrets).await?,
+        other => plain(measure_plain(guest, other).await?),
+    })
+}
+
+/// The probes whose verdict is their own (the check's hint applies when they fail).
+async fn measure_plain<G: Guest>(guest: &G, probe: &Probe) -> Result<(bool, String), GuestError> {
     Ok(match probe {
         Probe::Script(script) => {
             let out = guest.run(script).await?;
@@ -294,7 +387,6 @@ pub async fn measure<G: Guest>(
                 (Ok(_), Err(e)) => (true, format!("{host}:{reach} open; {e}")),
             }
         }
-        Probe::Amqp(a) => a.measure(guest, secrets).await?,
         Probe::MemcachedStats { host } => {
             let at = format!("{host}:{MEMCACHED_PORT}");
             let stats = match open(guest, host, MEMCACHED_PORT).await? {
@@ -313,5 +405,24 @@ pub async fn measure<G: Guest>(
                 Err(e) => (false, e),
             }
         }
+        Probe::Facts { .. } | Probe::AmqpRights { .. } | Probe::Amqp(_) => {
+            unreachable!("judged in measure")
+        }
     })
+}
+
+/// The user's rights on `vhost` over AMQP from the node, judged.
+async fn rights<G: Guest>(
+    guest: &G,
+    host: &str,
+    user: &str,
+    vhost: &str,
+    password: &str,
+) -> Result<Judged, GuestError> {
+    let at = format!("{host}:{AMQP_PORT}");
+    let access = match open(guest, host, AMQP_PORT).await? {
+        Err(e) => Err(e),
+        Ok(mut s) => within(&at, wire::amqp_access(&mut s, user, password, vhost)).await,
+    };
+    Ok(judge::amqp_rights(user, vhost, &at, access))
 }

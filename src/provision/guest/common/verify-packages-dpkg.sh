@@ -1,0 +1,8 @@
+# lab verify: one line per package, `<name> installed|missing`, from dpkg's database.
+for p in {{packages}}; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = 'install ok installed' ]; then
+    echo "$p installed"
+  else
+    echo "$p missing"
+  fi
+done

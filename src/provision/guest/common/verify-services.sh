@@ -1,0 +1,4 @@
+# lab verify: one line per unit, `<unit> <is-enabled> <is-active>`.
+for u in {{units}}; do
+  echo "$u $(systemctl is-enabled "$u" 2>/dev/null) $(systemctl is-active "$u" 2>/dev/null)"
+done

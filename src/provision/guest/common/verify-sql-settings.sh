@@ -1,0 +1,2 @@
+{{login}}
+sql -e "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({{variables}})"
