@@ -13,6 +13,7 @@ use crate::guest::{Guest, GuestError};
 use crate::model::{Lab, Role};
 use crate::progress::{CheckEvent, Progress, Verdict};
 
+mod batch;
 mod checks;
 pub mod judge;
 
@@ -238,10 +239,106 @@ pub async fn run<G: Guest>(
             }
         }
     }
-    let runs = placed
+    // A node's quick reads run as one batch (one SSH session); the others (a conversation
+    // held by `lab`, a check that settles, the client's seconds-long start) each on its own.
+    let batched = |c: &Check| {
+        c.settle.is_zero()
+            && match &c.probe {
+                Probe::Facts { .. } => true,
+                Probe::Script(s) => !s.starts_with("openstack "),
+                _ => false,
+            }
+    };
+    let mut runs = Vec::new();
+    for guest in guests {
+        let mine: Vec<(usize, &Check)> = placed
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, g))| g.node() == guest.node() && batched(c))
+            .map(|(i, (c, _))| (i, *c))
+            .collect();
+        if !mine.is_empty() {
+            runs.push(futures::future::Either::Left(run_batch(mine, guest, progress)));
+        }
+    }
+    for (i, (check, guest)) in placed.iter().enumerate() {
+        if !batched(check) {
+            runs.push(futures::future::Either::Right(async move {
+                vec![(i, run_one(check, *guest, secrets, progress).await)]
+            }));
+        }
+    }
+    let mut results: Vec<(usize, Result<CheckResult, GuestError>)> =
+        futures::future::join_all(runs).await.into_iter().flatten().collect();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A node's quick reads in one session ([`batch`]): each reported running at the start and
+/// judged from its share of the output.
+async fn run_batch<G: Guest>(
+    checks: Vec<(usize, &Check)>,
+    guest: &G,
+    progress: &dyn Progress,
+) -> Vec<(usize, Result<CheckResult, GuestError>)> {
+    let start = std::time::Instant::now();
+    for (_, check) in &checks {
+        progress.event(event(guest, check, Verdict::Running, start).into());
+    }
+    let scripts: Vec<&str> = checks
         .iter()
-        .map(|(check, guest)| run_one(check, *guest, secrets, progress));
-    futures::future::join_all(runs).await.into_iter().collect()
+        .map(|(_, c)| match &c.probe {
+            Probe::Facts { script, .. } | Probe::Script(script) => script.as_str(),
+            _ => unreachable!("only scripts are batched"),
+        })
+        .collect();
+    let out = guest.run(&batch::script(&scripts)).await;
+    let outputs = match &out {
+        Ok(out) => batch::split(&format!("{}{}", out.stdout, out.stderr), scripts.len()),
+        Err(_) => vec![None; scripts.len()],
+    };
+    checks
+        .into_iter()
+        .zip(outputs)
+        .map(|((i, check), output)| {
+            let judged = match (&out, output) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Some((text, status))) => Ok(match &check.probe {
+                    Probe::Facts { judge, .. } => judge.judge(&text, status),
+                    _ => Judged {
+                        passed: status == 0,
+                        measured: text.trim().to_string(),
+                        hint: None,
+                    },
+                }),
+                (Ok(out), None) => Ok(Judged {
+                    passed: false,
+                    measured: format!(
+                        "the checks' session ended before this one (status {}): {}",
+                        out.status,
+                        out.tail(3)
+                    ),
+                    hint: None,
+                }),
+            };
+            (i, finish(check, guest, judged, start, progress))
+        })
+        .collect()
+}
+
+/// A check's progress event.
+fn event<G: Guest>(
+    guest: &G,
+    check: &Check,
+    verdict: Verdict,
+    start: std::time::Instant,
+) -> CheckEvent {
+    CheckEvent {
+        node: guest.node().to_string(),
+        check: check.name,
+        verdict,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// One check on its node, reported as it starts and ends.
@@ -252,19 +349,25 @@ async fn run_one<G: Guest>(
     progress: &dyn Progress,
 ) -> Result<CheckResult, GuestError> {
     let start = std::time::Instant::now();
-    let event = |verdict| CheckEvent {
-        node: guest.node().to_string(),
-        check: check.name,
-        verdict,
-        elapsed: start.elapsed(),
-    };
-    progress.event(event(Verdict::Running).into());
+    progress.event(event(guest, check, Verdict::Running, start).into());
     let measured = settled(guest, check, secrets).await;
+    finish(check, guest, measured, start, progress)
+}
+
+/// The result of a check from its measurement (its own hint when the judge gave none),
+/// reported.
+fn finish<G: Guest>(
+    check: &Check,
+    guest: &G,
+    measured: Result<Judged, GuestError>,
+    start: std::time::Instant,
+    progress: &dyn Progress,
+) -> Result<CheckResult, GuestError> {
     let verdict = match &measured {
         Ok(j) if j.passed => Verdict::Pass,
         _ => Verdict::Fail,
     };
-    progress.event(event(verdict).into());
+    progress.event(event(guest, check, verdict, start).into());
     let judged = measured?;
     let hint = match judged.hint {
         Some(h) => Some(h),
