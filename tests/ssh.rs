@@ -579,14 +579,20 @@ async fn a_closed_port_probe_proves_reachability_first() {
         port,
         open: reach,
     };
-    let j = measure(&guest, &probe(closed, open), &secrets()).await.unwrap();
+    let j = measure(&guest, &probe(closed, open), &secrets())
+        .await
+        .unwrap();
     let (passed, seen) = (j.passed, j.measured);
     assert!(passed, "{seen}");
     assert!(seen.contains("connection failed"), "{seen}");
-    let j = measure(&guest, &probe(open, open), &secrets()).await.unwrap();
+    let j = measure(&guest, &probe(open, open), &secrets())
+        .await
+        .unwrap();
     let (passed, seen) = (j.passed, j.measured);
     assert!(!passed, "an open port fails: {seen}");
-    let j = measure(&guest, &probe(closed, closed), &secrets()).await.unwrap();
+    let j = measure(&guest, &probe(closed, closed), &secrets())
+        .await
+        .unwrap();
     let (passed, seen) = (j.passed, j.measured);
     assert!(!passed, "an unreachable host proves nothing: {seen}");
     assert!(seen.starts_with("cannot prove it"), "{seen}");

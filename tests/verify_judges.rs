@@ -23,7 +23,10 @@ fn judge(lab: &str, name: &str) -> Judge {
 }
 
 fn recorded(profile: &str, file: &str) -> String {
-    let path = common::root().join("tests/recorded").join(profile).join(file);
+    let path = common::root()
+        .join("tests/recorded")
+        .join(profile)
+        .join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -50,9 +53,18 @@ fn sql_bind_reads_the_sockets_of_both_ss_formats() {
         let h = hint(&wide);
         assert!(h.starts_with("MariaDB listens on "), "{profile}: {h}");
         assert!(h.contains("not 10.0.0.11:3306"), "{profile}: {h}");
-        assert!(h.contains("bind-address = 10.0.0.11 in /etc/"), "{profile}: {h}");
+        assert!(
+            h.contains("bind-address = 10.0.0.11 in /etc/"),
+            "{profile}: {h}"
+        );
     }
-    let h = hint(&on("openstack-ocata", "centos7", "sql-bind", "ss-defaults.txt", 0));
+    let h = hint(&on(
+        "openstack-ocata",
+        "centos7",
+        "sql-bind",
+        "ss-defaults.txt",
+        0,
+    ));
     assert!(h.contains("/etc/my.cnf.d/openstack.cnf"), "{h}");
     let h = hint(&on(
         "openstack-debian12",
@@ -61,7 +73,10 @@ fn sql_bind_reads_the_sockets_of_both_ss_formats() {
         "ss-defaults.txt",
         0,
     ));
-    assert!(h.contains("/etc/mysql/mariadb.conf.d/99-openstack.cnf"), "{h}");
+    assert!(
+        h.contains("/etc/mysql/mariadb.conf.d/99-openstack.cnf"),
+        "{h}"
+    );
 }
 
 #[test]
@@ -70,13 +85,18 @@ fn memcached_listens_on_exactly_the_guides_three_addresses() {
         let good = on(lab, profile, "memcached-listen", "ss-good.txt", 0);
         assert!(good.passed, "{profile}: {good:?}");
         assert_eq!(
-            good.measured,
-            "listening on port 11211: 10.0.0.11:11211, 127.0.0.1:11211, [::1]:11211",
+            good.measured, "listening on port 11211: 10.0.0.11:11211, 127.0.0.1:11211, [::1]:11211",
             "{profile}"
         );
         // memcached as the distribution configures it: 127.0.0.1 only (Debian), every
         // address (CentOS).
-        let h = hint(&on(lab, profile, "memcached-listen", "ss-memcached-default.txt", 0));
+        let h = hint(&on(
+            lab,
+            profile,
+            "memcached-listen",
+            "ss-memcached-default.txt",
+            0,
+        ));
         assert!(h.starts_with("memcached listens on "), "{profile}: {h}");
         assert!(h.contains("127.0.0.1,::1,controller"), "{profile}: {h}");
     }
@@ -87,7 +107,10 @@ fn memcached_listens_on_exactly_the_guides_three_addresses() {
         "ss-defaults.txt",
         0,
     ));
-    assert!(h.starts_with("memcached does not listen on port 11211; is it running?"), "{h}");
+    assert!(
+        h.starts_with("memcached does not listen on port 11211; is it running?"),
+        "{h}"
+    );
     let h = hint(&on(
         "openstack-ocata",
         "centos7",
@@ -106,14 +129,35 @@ fn sql_config_names_each_setting_the_guide_sets_and_its_file() {
     for (lab, profile) in [CENTOS, DEBIAN] {
         let good = on(lab, profile, "sql-config", "sql-config-good.txt", 0);
         assert!(good.passed, "{profile}: {good:?}");
-        let h = hint(&on(lab, profile, "sql-config", "sql-config-defaults.txt", 0));
-        assert!(h.contains("max_connections is 151; the guide sets max_connections = 4096 in /etc/"), "{profile}: {h}");
-        assert!(h.contains("collation-server = utf8_general_ci"), "{profile}: {h}");
+        let h = hint(&on(
+            lab,
+            profile,
+            "sql-config",
+            "sql-config-defaults.txt",
+            0,
+        ));
+        assert!(
+            h.contains("max_connections is 151; the guide sets max_connections = 4096 in /etc/"),
+            "{profile}: {h}"
+        );
+        assert!(
+            h.contains("collation-server = utf8_general_ci"),
+            "{profile}: {h}"
+        );
         assert!(h.contains("character-set-server = utf8 "), "{profile}: {h}");
         let down = on(lab, profile, "sql-config", "sql-down.txt", 1);
-        assert!(hint(&down).starts_with("cannot query MariaDB as root (ERROR 2002"), "{down:?}");
+        assert!(
+            hint(&down).starts_with("cannot query MariaDB as root (ERROR 2002"),
+            "{down:?}"
+        );
     }
-    let h = hint(&on("openstack-ocata", "centos7", "sql-config", "sql-config-defaults.txt", 0));
+    let h = hint(&on(
+        "openstack-ocata",
+        "centos7",
+        "sql-config",
+        "sql-config-defaults.txt",
+        0,
+    ));
     assert!(h.contains("innodb_file_per_table is OFF; the guide sets innodb_file_per_table = on in /etc/my.cnf.d/openstack.cnf"), "{h}");
 }
 
@@ -123,10 +167,19 @@ fn sql_secure_names_what_mysql_secure_installation_leaves_undone() {
         let good = on(lab, profile, "sql-secure", "sql-secure-good.txt", 0);
         assert!(good.passed, "{profile}: {good:?}");
         let h = hint(&on(lab, profile, "sql-secure", "sql-secure-fresh.txt", 0));
-        assert!(h.contains("root's password is not DB_ROOT_PASS"), "{profile}: {h}");
+        assert!(
+            h.contains("root's password is not DB_ROOT_PASS"),
+            "{profile}: {h}"
+        );
         assert!(h.contains("mysql_secure_installation"), "{profile}: {h}");
     }
-    let h = hint(&on("openstack-ocata", "centos7", "sql-secure", "sql-secure-fresh.txt", 0));
+    let h = hint(&on(
+        "openstack-ocata",
+        "centos7",
+        "sql-secure",
+        "sql-secure-fresh.txt",
+        0,
+    ));
     for part in [
         "2 anonymous accounts are left",
         "root may log in from controller",
@@ -148,7 +201,13 @@ fn services_must_be_enabled_at_boot_and_running() {
             "{profile}"
         );
     }
-    let h = hint(&on("openstack-ocata", "centos7", "memcached-enabled", "services-missing.txt", 0));
+    let h = hint(&on(
+        "openstack-ocata",
+        "centos7",
+        "memcached-enabled",
+        "services-missing.txt",
+        0,
+    ));
     assert!(h.starts_with("memcached is unknown and unknown"), "{h}");
     // Running but not enabled: the guide's `enable` line was skipped.
     let j = judge("openstack-debian12", "mq-enabled").judge("rabbitmq-server disabled active\n", 0);
@@ -160,17 +219,44 @@ fn services_must_be_enabled_at_boot_and_running() {
 
 #[test]
 fn packages_name_the_missing_ones_and_the_guides_install_command() {
-    let good = on("openstack-ocata", "centos7", "sql-packages", "packages-good.txt", 0);
+    let good = on(
+        "openstack-ocata",
+        "centos7",
+        "sql-packages",
+        "packages-good.txt",
+        0,
+    );
     assert!(good.passed, "{good:?}");
-    let h = hint(&on("openstack-ocata", "centos7", "sql-packages", "packages-missing.txt", 0));
+    let h = hint(&on(
+        "openstack-ocata",
+        "centos7",
+        "sql-packages",
+        "packages-missing.txt",
+        0,
+    ));
     assert_eq!(
         h,
         "packages mariadb-server, python2-PyMySQL are not installed; the guide installs them: `yum install mariadb mariadb-server python2-PyMySQL`"
     );
-    let good = on("openstack-debian12", "debian12", "sql-packages", "packages-good.txt", 0);
+    let good = on(
+        "openstack-debian12",
+        "debian12",
+        "sql-packages",
+        "packages-good.txt",
+        0,
+    );
     assert!(good.passed, "{good:?}");
-    let h = hint(&on("openstack-debian12", "debian12", "sql-packages", "packages-missing.txt", 0));
-    assert!(h.contains("the guide installs it: `apt install mariadb-server python3-pymysql`"), "{h}");
+    let h = hint(&on(
+        "openstack-debian12",
+        "debian12",
+        "sql-packages",
+        "packages-missing.txt",
+        0,
+    ));
+    assert!(
+        h.contains("the guide installs it: `apt install mariadb-server python3-pymysql`"),
+        "{h}"
+    );
 }
 
 #[test]
@@ -211,13 +297,25 @@ fn amqp_rights_name_set_permissions_when_a_right_is_missing() {
         read: Right::Refused("403 ACCESS_REFUSED".into()),
     };
     let j = amqp_rights("openstack", "/", at, Ok(no_read));
-    assert!(hint(&j).starts_with("user openstack may not read on vhost /"), "{j:?}");
-    assert!(j.measured.contains("read: REFUSED (403 ACCESS_REFUSED)"), "{j:?}");
+    assert!(
+        hint(&j).starts_with("user openstack may not read on vhost /"),
+        "{j:?}"
+    );
+    assert!(
+        j.measured.contains("read: REFUSED (403 ACCESS_REFUSED)"),
+        "{j:?}"
+    );
     let login = AmqpAccess::LoginRefused("403 ACCESS_REFUSED - Login was refused".into());
     let j = amqp_rights("openstack", "/", at, Ok(login));
-    assert!(hint(&j).contains("rabbitmqctl add_user openstack RABBIT_PASS"), "{j:?}");
+    assert!(
+        hint(&j).contains("rabbitmqctl add_user openstack RABBIT_PASS"),
+        "{j:?}"
+    );
     let j = amqp_rights("openstack", "/", at, Err("connection refused".into()));
-    assert!(hint(&j).starts_with("RabbitMQ does not answer on controller:5672"), "{j:?}");
+    assert!(
+        hint(&j).starts_with("RabbitMQ does not answer on controller:5672"),
+        "{j:?}"
+    );
 }
 
 #[test]
@@ -230,7 +328,11 @@ fn every_check_belongs_to_a_step_of_its_lab_and_every_step_has_a_check() {
             assert!(order.contains(&c.step), "{}: step {}", c.name, c.step);
         }
         for step in &order {
-            assert!(all.iter().any(|c| c.step == *step), "{}: no check of {step}", lab.name);
+            assert!(
+                all.iter().any(|c| c.step == *step),
+                "{}: no check of {step}",
+                lab.name
+            );
         }
     }
 }

@@ -172,7 +172,10 @@ pub fn verify_seats(
     per_host: usize,
     timeouts: &crate::ssh::Timeouts,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<Vec<crate::provision::verify::CheckResult>>)> {
+) -> Vec<(
+    Seat,
+    anyhow::Result<Vec<crate::provision::verify::CheckResult>>,
+)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::verify_nodes(&t, steps, timeouts, &tagged(progress, seat))

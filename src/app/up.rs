@@ -185,7 +185,10 @@ fn save_once(
     name: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<bool> {
-    if lifecycle::list_snapshots(hv, &t.lab)?.iter().any(|s| s == name) {
+    if lifecycle::list_snapshots(hv, &t.lab)?
+        .iter()
+        .any(|s| s == name)
+    {
         return Ok(false);
     }
     lifecycle::save_snapshot(hv, &t.lab, name, progress)?;

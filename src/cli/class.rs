@@ -123,8 +123,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             let seats = c.seats(&file, instance.as_deref())?;
             let screen = Screen::new(false);
             let per_host = args.common.per_host;
-            let results =
-                crate::app::reset_seats(&c, &file, &seats, &snapshot, per_host, &screen);
+            let results = crate::app::reset_seats(&c, &file, &seats, &snapshot, per_host, &screen);
             drop(screen);
             report(&results, |_| format!("reset to {snapshot}"))
         }
@@ -184,10 +183,15 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
         &screen,
     );
     drop(screen);
-    report(&results, |r: &UpReport| match (&r.stopped, r.checks.len()) {
-        (Some(s), n) => format!("stopped before {} ({n} checks passed), {}", s.step, s.snapshot),
-        (None, 0) => "up".to_string(),
-        (None, n) => format!("up, {n} checks passed"),
+    report(&results, |r: &UpReport| {
+        match (&r.stopped, r.checks.len()) {
+            (Some(s), n) => format!(
+                "stopped before {} ({n} checks passed), {}",
+                s.step, s.snapshot
+            ),
+            (None, 0) => "up".to_string(),
+            (None, n) => format!("up, {n} checks passed"),
+        }
     })
 }
 
@@ -239,7 +243,10 @@ fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "seats": seats }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "seats": seats }))?
+        );
     } else {
         print!("{}", crate::cli::output::class_table(&table));
     }
@@ -254,7 +261,10 @@ fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
         0 => Ok(()),
         _ => Err(crate::app::ChecksFailed {
             failed,
-            total: table.iter().map(|(_, r)| r.as_ref().map_or(1, Vec::len)).sum(),
+            total: table
+                .iter()
+                .map(|(_, r)| r.as_ref().map_or(1, Vec::len))
+                .sum(),
         }
         .into()),
     }

@@ -133,7 +133,11 @@ pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
     let steps = crate::provision::guide_steps(&t.lab);
     let checks = crate::provision::verify::checks(&t.lab);
     let names = |id: &str| {
-        let mut names: Vec<&str> = checks.iter().filter(|c| c.step == id).map(|c| c.name).collect();
+        let mut names: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.step == id)
+            .map(|c| c.name)
+            .collect();
         names.dedup();
         names
     };
@@ -149,10 +153,22 @@ pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{} ({}): the steps in the install guide's order", t.lab.name, t.lab.image.name);
+    println!(
+        "{} ({}): the steps in the install guide's order",
+        t.lab.name, t.lab.image.name
+    );
     for (i, s) in steps.iter().enumerate() {
-        let part = s.part_of.map(|p| format!(", finishes {p}")).unwrap_or_default();
-        println!("{:>2}  {:<15} {}{part}; on {}", i + 1, s.id, s.section, s.nodes.join(", "));
+        let part = s
+            .part_of
+            .map(|p| format!(", finishes {p}"))
+            .unwrap_or_default();
+        println!(
+            "{:>2}  {:<15} {}{part}; on {}",
+            i + 1,
+            s.id,
+            s.section,
+            s.nodes.join(", ")
+        );
         println!("    {}", s.reason);
         println!("    checks: {}", names(s.id).join(", "));
     }

@@ -320,7 +320,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             .downcast_ref::<crate::model::instance::InstanceError>()
             .is_some()
         || err.downcast_ref::<crate::app::NoSuchInstance>().is_some()
-        || err.downcast_ref::<crate::provision::UnknownStep>().is_some();
+        || err
+            .downcast_ref::<crate::provision::UnknownStep>()
+            .is_some();
     if usage {
         exit::USAGE
     } else if guest {

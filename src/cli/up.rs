@@ -108,7 +108,11 @@ pub fn print_stopped(target: &crate::app::Target, stopped: &crate::app::Stopped,
             "lab {} stopped before step {step} on {}: the steps before it are done and verified",
             target.lab.name, target.uri
         );
-        let how = if saved { "saved" } else { "kept (saved earlier)" };
+        let how = if saved {
+            "saved"
+        } else {
+            "kept (saved earlier)"
+        };
         println!(
             "snapshot {} {how}: `{}` returns to the start of the step",
             stopped.snapshot,

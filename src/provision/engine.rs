@@ -239,13 +239,16 @@ pub fn select(lab: &Lab, sel: &Selection) -> Result<Vec<(String, Vec<Step>)>, Pr
     let order = super::order(lab);
     let limit = match &sel.before {
         None => order.len(),
-        Some(step) => order.iter().position(|s| s == step).ok_or_else(|| {
-            ProvisionError::UnknownStep {
-                node: "any node".into(),
-                step: step.clone(),
-                known: order.join(", "),
-            }
-        })?,
+        Some(step) => {
+            order
+                .iter()
+                .position(|s| s == step)
+                .ok_or_else(|| ProvisionError::UnknownStep {
+                    node: "any node".into(),
+                    step: step.clone(),
+                    known: order.join(", "),
+                })?
+        }
     };
     let before = &order[..limit];
     let mut out = Vec::new();

@@ -1,1 +1,7 @@
-pub fn text(_lab: &crate::model::Lab, _s: &crate::secrets::LabSecrets, from: Option<&str>) -> Option<String> { Some(format!("GUIDE from {from:?}\n")) }
+pub fn text(
+    _lab: &crate::model::Lab,
+    _s: &crate::secrets::LabSecrets,
+    from: Option<&str>,
+) -> Option<String> {
+    Some(format!("GUIDE from {from:?}\n"))
+}

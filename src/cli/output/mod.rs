@@ -203,7 +203,10 @@ pub fn checks_text(checks: &[crate::provision::verify::CheckResult]) -> String {
 }
 
 /// One seat's checks, or why it could not be checked.
-pub type SeatChecks = (String, Result<Vec<crate::provision::verify::CheckResult>, String>);
+pub type SeatChecks = (
+    String,
+    Result<Vec<crate::provision::verify::CheckResult>, String>,
+);
 
 /// `lab class verify`'s table: a row per check (on its node), a column per seat (`pass`,
 /// `FAIL`, or `unreachable`), a summary per seat, then each failure's hint and each
@@ -217,7 +220,12 @@ pub fn class_table(seats: &[SeatChecks]) -> String {
             }
         }
     }
-    let width = seats.iter().map(|(s, _)| s.len()).max().unwrap_or(0).max(11);
+    let width = seats
+        .iter()
+        .map(|(s, _)| s.len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     let mut out = format!("{:<22} {:<12}", "check", "on");
     for (seat, _) in seats {
         out.push_str(&format!(" {seat:<width$}"));

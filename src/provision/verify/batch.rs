@@ -13,7 +13,9 @@ pub fn script(scripts: &[&str]) -> String {
     for s in scripts {
         out.push_str("(\n");
         out.push_str(s.trim_end());
-        out.push_str(&format!("\n) </dev/null 2>&1\nprintf '\\n{MARK} %d\\n' $?\n"));
+        out.push_str(&format!(
+            "\n) </dev/null 2>&1\nprintf '\\n{MARK} %d\\n' $?\n"
+        ));
     }
     out
 }

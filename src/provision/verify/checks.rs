@@ -82,7 +82,12 @@ fn install_command(pm: Pm, packages: &[&str]) -> String {
 }
 
 /// `<step>-packages` on each role: the step's packages in the package database.
-fn packages(step: &'static str, guest: &Guest, pkgs: &[&'static str], roles: &[Role]) -> Vec<Check> {
+fn packages(
+    step: &'static str,
+    guest: &Guest,
+    pkgs: &[&'static str],
+    roles: &[Role],
+) -> Vec<Check> {
     let list = quote_all(pkgs);
     let script = match guest.pm {
         Pm::Apt => PackagesDpkg { packages: &list }.render(),
@@ -111,7 +116,10 @@ fn enabled(step: &'static str, unit: &'static str, roles: &[Role]) -> Vec<Check>
         .iter()
         .map(|&on| {
             let probe = Probe::Facts {
-                script: Services { units: &quote(unit) }.render(),
+                script: Services {
+                    units: &quote(unit),
+                }
+                .render(),
                 judge: Judge::Services { units: vec![unit] },
             };
             let proves = format!("{unit} is enabled at boot and running");
@@ -159,7 +167,10 @@ fn chrony(lab: &Lab, guest: &Guest) -> Vec<Check> {
             "chrony",
             "chrony-allow",
             Role::Controller,
-            format!("chrony on {name} serves the management network ({cidr}): {} may ask it the time", compute.name),
+            format!(
+                "chrony on {name} serves the management network ({cidr}): {} may ask it the time",
+                compute.name
+            ),
             Probe::Facts {
                 script: format!("chronyc accheck {} 2>&1", quote(&address)),
                 judge: Judge::ChronyAllows {
@@ -256,7 +267,9 @@ fn sql(lab: &Lab, guest: &Guest) -> Vec<Check> {
         "sql",
         "sql-config",
         Role::Controller,
-        format!("MariaDB runs with the guide's openstack.cnf ({conf}): InnoDB, a file per table, 4096 connections, utf8"),
+        format!(
+            "MariaDB runs with the guide's openstack.cnf ({conf}): InnoDB, a file per table, 4096 connections, utf8"
+        ),
         Probe::Facts {
             script: SqlSettings {
                 login: &sql_login(),

@@ -171,7 +171,13 @@ fn judge_services(units: &[&str], output: &str) -> Judged {
         let (enabled, active) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         let enabled_ok = enabled == "enabled";
         let active_ok = active == "active";
-        let shown = |w: &str| if w.is_empty() { "unknown".to_string() } else { w.to_string() };
+        let shown = |w: &str| {
+            if w.is_empty() {
+                "unknown".to_string()
+            } else {
+                w.to_string()
+            }
+        };
         match (enabled_ok, active_ok) {
             (true, true) => {}
             (false, true) => problems.push(format!(
@@ -270,14 +276,23 @@ fn judge_sql_settings(conf: &str, output: &str, status: u32) -> Judged {
     }
     let measured = SQL_SETTINGS
         .iter()
-        .map(|s| format!("{} = {}", s.variable, seen.get(s.variable).copied().unwrap_or("?")))
+        .map(|s| {
+            format!(
+                "{} = {}",
+                s.variable,
+                seen.get(s.variable).copied().unwrap_or("?")
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     Judged::of(problems, measured)
 }
 
 fn cannot_query(output: &str) -> Judged {
-    let first = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+    let first = output
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output");
     Judged {
         passed: false,
         measured: output.trim().to_string(),
@@ -381,11 +396,15 @@ pub fn amqp_rights(
         Err(e) => fail(format!("no amqp broker answered: {e}"), no_broker(at)),
         Ok(AmqpAccess::LoginRefused(why)) => fail(
             format!("login as {user} refused ({why})"),
-            format!("user {user} cannot log in with RABBIT_PASS; the guide runs `rabbitmqctl add_user {user} RABBIT_PASS` (`lab creds`), then `{SET_PERMISSIONS}`"),
+            format!(
+                "user {user} cannot log in with RABBIT_PASS; the guide runs `rabbitmqctl add_user {user} RABBIT_PASS` (`lab creds`), then `{SET_PERMISSIONS}`"
+            ),
         ),
         Ok(AmqpAccess::VhostRefused(why)) => fail(
             format!("logged in; vhost {vhost} refused ({why})"),
-            format!("user {user} has no permissions on vhost {vhost}; the guide runs `{SET_PERMISSIONS}`"),
+            format!(
+                "user {user} has no permissions on vhost {vhost}; the guide runs `{SET_PERMISSIONS}`"
+            ),
         ),
         Ok(AmqpAccess::Opened {
             configure,
@@ -419,7 +438,9 @@ pub fn amqp_rights(
             } else if unproven {
                 fail(
                     measured,
-                    format!("the broker allowed what was tried but not every right was proven; the guide runs `{SET_PERMISSIONS}`"),
+                    format!(
+                        "the broker allowed what was tried but not every right was proven; the guide runs `{SET_PERMISSIONS}`"
+                    ),
                 )
             } else {
                 Judged {

@@ -206,7 +206,10 @@ pub fn select(lab: &Lab, steps: &[String]) -> Result<Vec<Check>, crate::provisio
         crate::provision::require_step(lab, name)?;
         wanted.extend(crate::provision::with_parts(lab, name));
     }
-    Ok(all.into_iter().filter(|c| wanted.contains(&c.step)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|c| wanted.contains(&c.step))
+        .collect())
 }
 
 /// Runs `checks` on a node of each one's role (the first such node), all at once (each is a
@@ -258,7 +261,9 @@ pub async fn run<G: Guest>(
             .map(|(i, (c, _))| (i, *c))
             .collect();
         if !mine.is_empty() {
-            runs.push(futures::future::Either::Left(run_batch(mine, guest, progress)));
+            runs.push(futures::future::Either::Left(run_batch(
+                mine, guest, progress,
+            )));
         }
     }
     for (i, (check, guest)) in placed.iter().enumerate() {
@@ -269,7 +274,11 @@ pub async fn run<G: Guest>(
         }
     }
     let mut results: Vec<(usize, Result<CheckResult, GuestError>)> =
-        futures::future::join_all(runs).await.into_iter().flatten().collect();
+        futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
 }
