@@ -281,3 +281,103 @@ fn an_instance_is_named_by_every_command_and_must_exist_first() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("instance name \"S2\""), "{err}");
 }
+
+#[test]
+fn lab_steps_lists_the_guides_steps_with_their_sections_nodes_and_checks() {
+    let env = Env::new();
+    let (code, out, err) = env.lab(&["steps", "-l", "openstack-debian12"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(" 6  mq-user         Message queue, finishes mq; on controller"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    checks: amqp-login, amqp-wrong-password, amqp-permissions"),
+        "{out}"
+    );
+    let (code, out, err) = env.lab(&["steps", "-l", "openstack-ocata", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let steps: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "network",
+            "vault-repos",
+            "chrony",
+            "openstack-repo",
+            "upgrade",
+            "client",
+            "selinux",
+            "sql",
+            "sql-secure",
+            "mq",
+            "mq-user",
+            "memcached"
+        ]
+    );
+    let chrony = &steps[2];
+    assert_eq!(chrony["section"], "Network Time Protocol (NTP)");
+    assert_eq!(
+        chrony["nodes"],
+        serde_json::json!(["controller", "compute1"])
+    );
+    assert!(
+        chrony["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&"chrony-allow".into())
+    );
+}
+
+#[test]
+fn an_unknown_step_is_a_usage_error_naming_the_labs_steps_before_any_node_is_reached() {
+    let env = Env::new();
+    let steps = "chrony, client, sql, sql-secure, mq, mq-user, memcached";
+    for line in [
+        vec!["verify", "nova", "-l", "openstack-debian12"],
+        vec!["guide", "nova", "-l", "openstack-debian12"],
+        vec![
+            "up",
+            "--stop-before",
+            "nova",
+            "-l",
+            "openstack-debian12",
+            "-c",
+            "test:///default",
+        ],
+    ] {
+        let (code, _, err) = env.lab(&line);
+        assert_eq!(code, 2, "{line:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "no step nova in this lab: its steps are {steps} (`lab steps --lab openstack-debian12` lists them)"
+            )),
+            "{line:?}: {err}"
+        );
+    }
+    assert!(
+        !env.state.path().join("ocata-deb").exists(),
+        "nothing of the lab was made"
+    );
+}
+
+#[test]
+fn lab_guide_needs_the_labs_state_for_its_passwords() {
+    let env = Env::new();
+    let (code, _, err) = env.lab(&["guide", "mq", "-l", "openstack-debian12"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("has no state"), "{err}");
+    assert!(err.contains("lab up --lab openstack-debian12"), "{err}");
+    env.debian12_was_up();
+    let (code, out, err) = env.lab(&["guide", "mq"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rabbitmqctl add_user openstack "), "{out}");
+    assert!(out.contains("memcached"), "{out}");
+    assert!(!out.contains("mysql_secure_installation"), "{out}");
+}
