@@ -4,9 +4,9 @@
 
 mod common;
 
+use lab::provision::amqp::{AmqpAccess, Right};
 use lab::provision::verify::judge::{Judge, Judged};
 use lab::provision::verify::{Probe, checks};
-use lab::provision::wire::{AmqpAccess, Right};
 
 /// The judge of check `name` (on `node`'s role) in the shipped lab `lab`.
 fn judge(lab: &str, name: &str) -> Judge {

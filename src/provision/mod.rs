@@ -4,6 +4,7 @@
 //! secrets by name, dependencies on other nodes, reboot checks); [`mod@script`] renders the same
 //! plan as a bash transcript.
 
+pub mod amqp;
 pub mod centos7;
 pub mod clock;
 pub mod common;

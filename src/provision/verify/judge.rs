@@ -384,9 +384,9 @@ pub fn amqp_rights(
     user: &str,
     vhost: &str,
     at: &str,
-    access: Result<crate::provision::wire::AmqpAccess, String>,
+    access: Result<crate::provision::amqp::AmqpAccess, String>,
 ) -> Judged {
-    use crate::provision::wire::{AmqpAccess, Right};
+    use crate::provision::amqp::{AmqpAccess, Right};
     let fail = |measured: String, hint: String| Judged {
         passed: false,
         measured,

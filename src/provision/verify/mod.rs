@@ -534,7 +534,13 @@ async fn rights<G: Guest>(
     let at = format!("{host}:{AMQP_PORT}");
     let access = match open(guest, host, AMQP_PORT).await? {
         Err(e) => Err(e),
-        Ok(mut s) => within(&at, wire::amqp_access(&mut s, user, password, vhost)).await,
+        Ok(mut s) => {
+            within(
+                &at,
+                crate::provision::amqp::amqp_access(&mut s, user, password, vhost),
+            )
+            .await
+        }
     };
     Ok(judge::amqp_rights(user, vhost, &at, access))
 }
