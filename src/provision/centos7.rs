@@ -181,7 +181,7 @@ fn vault_repos(lab: &Lab) -> Step {
 /// name, `gpgcheck=1`, `enabled=1`, `gpgkey=` and `exclude=sip,PyQt4`. Only the dead
 /// `mirrorlist=` gives way to the lab's `ocata_repo_urls`; the disabled -test, -debuginfo and
 /// -source sections are left out.
-fn ocata_repo(lab: &Lab) -> String {
+pub fn ocata_repo(lab: &Lab) -> String {
     let urls = lab.provision.ocata_repo_urls.iter().map(String::as_str);
     OcataRepo {
         baseurls: lines(&baseurls(urls, "")),

@@ -99,7 +99,7 @@ context! {
 
 /// The chrony.conf of a node: the controller follows the NTP server and serves the internal
 /// network (also with no upstream: `local stratum 10`), the others follow the controller.
-fn chrony_conf(lab: &Lab, node: &Node, guest: &Guest) -> String {
+pub fn chrony_conf(lab: &Lab, node: &Node, guest: &Guest) -> String {
     let defaults = lines(guest.chrony_defaults);
     if node.role == crate::model::Role::Controller {
         ChronyController {
