@@ -1,1 +1,1 @@
-[ "$({ printf "SET @pw = '%s';\n" "$pw"; cat {{check}}; } | mysql --defaults-file=/root/.my.cnf -NB)" = 0 ]
+[ "$({ printf "SET @pw = '%s';\n" "$pw"; cat {{check}}; } | MYSQL_PWD="$pw" mysql --no-defaults --user=root -NB 2>/dev/null)" = 0 ]

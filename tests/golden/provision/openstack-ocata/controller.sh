@@ -245,10 +245,9 @@ FLUSH PRIVILEGES;
 EOF
 chmod 0600 /root/.lab/files/sql-secure/apply.sql
 if ! {
-  test -f /root/.my.cnf &&
   pw=$(cat /root/.lab/secrets/DB_ROOT_PASS) &&
   [[ $pw =~ ^[A-Za-z0-9]+$ ]] &&
-  [ "$({ printf "SET @pw = '%s';\n" "$pw"; cat /root/.lab/files/sql-secure/check.sql; } | mysql --defaults-file=/root/.my.cnf -NB)" = 0 ]
+  [ "$({ printf "SET @pw = '%s';\n" "$pw"; cat /root/.lab/files/sql-secure/check.sql; } | MYSQL_PWD="$pw" mysql --no-defaults --user=root -NB 2>/dev/null)" = 0 ]
 }; then
   pw=$(cat /root/.lab/secrets/DB_ROOT_PASS) &&
   [[ $pw =~ ^[A-Za-z0-9]+$ ]] || { echo 'lab: DB_ROOT_PASS must be letters and digits' >&2; exit 1; }
