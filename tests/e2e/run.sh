@@ -161,6 +161,13 @@ phase sql-broken sql_broken
 # `lab up` goes on from there: the broken file is put right, mq and memcached are done.
 phase up "${lab[@]}" up -l "$lab_file"
 phase verify "${lab[@]}" verify -l "$lab_file"
+# A lab already past a step: no before-STEP snapshot is taken over the student's work.
+expect "stop-before a step done" '^lab ocata-deb is past step memcached: its checks pass already, so no snapshot before-memcached was saved' \
+  "${lab[@]}" up -l "$lab_file" --stop-before memcached
+if virsh -q -c qemu:///system snapshot-list "lab-$lab_name-controller" --name | grep -qx before-memcached; then
+  echo "a before-memcached snapshot was saved past the step" >&2
+  exit 1
+fi
 
 # Living in the lab: every user-facing command on the running lab.
 expect "status --json" '"state": "running"' "${lab[@]}" status --json -l "$lab_file"
