@@ -20,7 +20,9 @@ pub struct ProvisionArgs {
     timeout: u64,
 }
 
-/// Prove the guide's result, every line of it: packages, services enabled at boot,
+/// Prove every line of the guide, with a hint for each check that fails (exit 4)
+///
+/// The checks: packages, services enabled at boot,
 /// chrony serving the management network and followed by the compute node, MariaDB's
 /// openstack.cnf (its server variables and sockets) and secure installation, RabbitMQ's
 /// user and its rights (spoken over AMQP from compute1), memcached's listen list, the
@@ -106,8 +108,10 @@ pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     Ok(crate::app::checks_passed(&checks)?)
 }
 
-/// The provisioning steps in the install guide's order, for the lab's profile: each step's
-/// guide section, the nodes it runs on, what it does and the checks that prove it.
+/// List the provisioning steps in the install guide's order, with the checks of each
+///
+/// For the lab's profile: each step's guide section, the nodes it runs on, what it does and
+/// the checks that prove it.
 ///
 /// A step's name goes to `lab up --stop-before STEP`, `lab guide STEP`, `lab verify STEP`
 /// and `lab provision --step STEP`.
@@ -119,9 +123,11 @@ pub struct StepsArgs {
     json: bool,
 }
 
-/// Print the guide's commands for STEP and every step after it (all steps without STEP),
-/// with this lab's addresses, names and passwords: what a student types after
-/// `lab up --stop-before STEP`.
+/// Print the guide's commands from STEP on, with this lab's addresses and passwords
+///
+/// STEP and every step after it (all steps without STEP): what a student types after
+/// `lab up --stop-before STEP`, the CentOS commands for the CentOS lab, Debian's for the
+/// Debian lab.
 #[derive(Debug, clap::Args)]
 pub struct GuideArgs {
     /// The first step to print (`lab steps` lists them).
