@@ -336,3 +336,86 @@ fn every_check_belongs_to_a_step_of_its_lab_and_every_step_has_a_check() {
         }
     }
 }
+
+/// Runs check `name`'s script (an exit-status check) with stub commands first on PATH: each
+/// `(command, body)` is a bash script body.
+fn script_check(lab: &str, name: &str, stubs: &[(&str, String)]) -> (i32, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = common::lab(lab);
+    let all = checks(&lab);
+    let check = all.iter().find(|c| c.name == name).unwrap();
+    let Probe::Script(script) = &check.probe else {
+        panic!("{name} is not a script")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (cmd, body) in stubs {
+        let p = common::write_temp(dir.path(), cmd, &format!("#!/bin/bash\n{body}\n"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let (code, out, err) = common::run(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("PATH", path),
+    );
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn the_compute_nodes_chrony_must_follow_the_controller() {
+    for (file, follows) in [
+        ("tracking-follows.txt", true),
+        ("tracking-other.txt", false),
+    ] {
+        let tracking = common::root().join("tests/recorded/debian12").join(file);
+        let stub = format!("[ \"$*\" = '-n tracking' ] && cat {}", tracking.display());
+        for lab in ["openstack-ocata", "openstack-debian12"] {
+            let (code, out) = script_check(lab, "chrony", &[("chronyc", stub.clone())]);
+            assert_eq!(code == 0, follows, "{lab} {file}: {out}");
+            assert!(out.contains("Reference ID"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn the_client_must_run_on_each_node() {
+    let version = (
+        "openstack",
+        "[ \"$*\" = --version ] && echo 'openstack 6.0.0'".to_string(),
+    );
+    for name in ["client-controller", "client-compute"] {
+        let (code, out) = script_check("openstack-debian12", name, std::slice::from_ref(&version));
+        assert_eq!((code, out.trim()), (0, "openstack 6.0.0"));
+        let broken = (
+            "openstack",
+            "echo 'ImportError: No module named cliff' >&2; exit 1".to_string(),
+        );
+        let (code, out) = script_check("openstack-ocata", name, &[broken]);
+        assert_ne!(code, 0, "{out}");
+    }
+}
+
+#[test]
+fn selinux_needs_openstack_selinux_only_when_it_is_on() {
+    let rpm_missing = (
+        "rpm",
+        "echo 'no package provides openstack-selinux'; exit 1".to_string(),
+    );
+    let enforcing = ("getenforce", "echo Enforcing".to_string());
+    let disabled = ("getenforce", "echo Disabled".to_string());
+    let (code, _) = script_check(
+        "openstack-ocata",
+        "selinux",
+        &[enforcing.clone(), rpm_missing.clone()],
+    );
+    assert_ne!(code, 0);
+    let (code, out) = script_check("openstack-ocata", "selinux", &[disabled, rpm_missing]);
+    assert_eq!(code, 0, "{out}");
+    let rpm_there = (
+        "rpm",
+        "echo openstack-selinux-0.8.14-1.el7.noarch".to_string(),
+    );
+    let (code, out) = script_check("openstack-ocata", "selinux", &[enforcing, rpm_there]);
+    assert_eq!(code, 0, "{out}");
+}
