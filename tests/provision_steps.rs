@@ -239,8 +239,21 @@ fn secure_installation_is_sql_checked_first() {
     let steps = node_steps(&lab, "controller");
     let s = step(&steps, "sql-secure");
     assert_eq!(s.secrets, ["DB_ROOT_PASS"]);
-    assert!(s.check.starts_with("test -f /root/.my.cnf &&"));
-    assert!(s.check.contains("mysql --defaults-file=/root/.my.cnf -NB"));
+    // Root logs in with DB_ROOT_PASS itself: a secure installation done by hand with it
+    // (no /root/.my.cnf of lab's) is done.
+    assert!(
+        s.check
+            .starts_with("pw=$(cat /root/.lab/secrets/DB_ROOT_PASS) &&"),
+        "{}",
+        s.check
+    );
+    assert!(!s.check.contains(".my.cnf"), "{}", s.check);
+    assert!(
+        s.check
+            .contains(r#"MYSQL_PWD="$pw" mysql --no-defaults --user=root -NB"#),
+        "{}",
+        s.check
+    );
     let sql: String = s.files.iter().map(|f| f.content.as_str()).collect();
     for line in [
         "WHERE User = ''",
