@@ -77,6 +77,11 @@ fn io(e: std::io::Error) -> WireError {
     }
 }
 
+/// The broker closed the whole connection in the middle of a right's proof.
+fn closed(why: &str) -> WireError {
+    WireError::Io(format!("the broker closed the connection: {why}"))
+}
+
 fn protocol(what: impl Into<String>) -> WireError {
     WireError::Protocol {
         protocol: "amqp 0-9-1",
@@ -252,9 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 Ok(Err(reason(&args)))
             }
             Got::Method(id, _) => Err(protocol(format!("method {id:?} instead of {want:?}"))),
-            Got::ConnectionClosed(why) => Err(WireError::Io(format!(
-                "the broker closed the connection: {why}"
-            ))),
+            Got::ConnectionClosed(why) => Err(closed(&why)),
         }
     }
 
@@ -391,11 +394,7 @@ async fn write<S: AsyncRead + AsyncWrite + Unpin>(
             Right::Refused(reason(&args))
         }
         Got::Method(id, _) => return Err(protocol(format!("method {id:?} after publish"))),
-        Got::ConnectionClosed(why) => {
-            return Err(WireError::Io(format!(
-                "the broker closed the connection: {why}"
-            )));
-        }
+        Got::ConnectionClosed(why) => return Err(closed(&why)),
     })
 }
 
@@ -441,11 +440,7 @@ async fn read<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         Got::Method(id, _) => return Err(protocol(format!("method {id:?} after get"))),
-        Got::ConnectionClosed(why) => {
-            return Err(WireError::Io(format!(
-                "the broker closed the connection: {why}"
-            )));
-        }
+        Got::ConnectionClosed(why) => return Err(closed(&why)),
     })
 }
 
@@ -500,24 +495,41 @@ mod tests {
         )
     }
 
+    /// Connection.Start: AMQP 0-9, no properties, PLAIN, en_US.
+    fn start() -> Vec<u8> {
+        let args = Args::default()
+            .u8(0)
+            .u8(9)
+            .u32(0)
+            .long("PLAIN")
+            .long("en_US");
+        method(0, START, args)
+    }
+
+    /// Connection.Tune: the broker's limits.
+    fn tune() -> Vec<u8> {
+        method(0, TUNE, Args::default().u16(2047).u32(131_072).u16(60))
+    }
+
     /// The broker's side up to the vhost opened.
     fn opened() -> Vec<u8> {
-        let mut b = method(
-            0,
-            START,
-            Args::default()
-                .u8(0)
-                .u8(9)
-                .u32(0)
-                .long("PLAIN")
-                .long("en_US"),
-        );
-        b.extend(method(
-            0,
-            TUNE,
-            Args::default().u16(2047).u32(131_072).u16(60),
-        ));
+        let mut b = start();
+        b.extend(tune());
         b.extend(method(0, OPEN_OK, Args::default().short("")));
+        b
+    }
+
+    /// The broker's side up to `queue` declared and channel 2 in confirm mode.
+    fn declared(queue: &str) -> Vec<u8> {
+        let mut b = opened();
+        b.extend(channel_ok(1));
+        b.extend(method(
+            1,
+            DECLARE_OK,
+            Args::default().short(queue).u32(0).u32(0),
+        ));
+        b.extend(channel_ok(2));
+        b.extend(method(2, SELECT_OK, Args::default()));
         b
     }
 
@@ -551,15 +563,7 @@ mod tests {
 
     #[tokio::test]
     async fn all_three_rights_are_proven_and_the_bytes_are_the_protocols() {
-        let mut b = opened();
-        b.extend(channel_ok(1));
-        b.extend(method(
-            1,
-            DECLARE_OK,
-            Args::default().short("amq.gen-X").u32(0).u32(0),
-        ));
-        b.extend(channel_ok(2));
-        b.extend(method(2, SELECT_OK, Args::default()));
+        let mut b = declared("amq.gen-X");
         b.extend(frame(HEARTBEAT, 0, &[]));
         b.extend(method(2, ACK, Args::default().u64(1).u8(0)));
         b.extend(channel_ok(3));
@@ -602,21 +606,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_without_permissions_is_refused_the_vhost() {
-        let mut b = method(
-            0,
-            START,
-            Args::default()
-                .u8(0)
-                .u8(9)
-                .u32(0)
-                .long("PLAIN")
-                .long("en_US"),
-        );
-        b.extend(method(
-            0,
-            TUNE,
-            Args::default().u16(2047).u32(131_072).u16(60),
-        ));
+        let mut b = start();
+        b.extend(tune());
         let why = "NOT_ALLOWED - access to vhost '/' refused for user 'openstack'";
         b.extend(close(0, CLOSE, 530, why, OPEN));
         let (r, _) = against(b).await;
@@ -625,16 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_login_is_a_refusal_and_a_silent_peer_an_error() {
-        let mut b = method(
-            0,
-            START,
-            Args::default()
-                .u8(0)
-                .u8(9)
-                .u32(0)
-                .long("PLAIN")
-                .long("en_US"),
-        );
+        let mut b = start();
         b.extend(close(
             0,
             CLOSE,
@@ -649,16 +631,7 @@ mod tests {
                 "403 ACCESS_REFUSED - Login was refused".into()
             ))
         );
-        let start = method(
-            0,
-            START,
-            Args::default()
-                .u8(0)
-                .u8(9)
-                .u32(0)
-                .long("PLAIN")
-                .long("en_US"),
-        );
+        let start = start();
         let (r, _) = against(start).await;
         assert!(
             matches!(r, Ok(AmqpAccess::LoginRefused(ref s)) if s.starts_with("connection lost")),
@@ -707,15 +680,7 @@ mod tests {
 
     #[tokio::test]
     async fn write_and_read_refusals_are_the_brokers_channel_closes() {
-        let mut b = opened();
-        b.extend(channel_ok(1));
-        b.extend(method(
-            1,
-            DECLARE_OK,
-            Args::default().short("amq.gen-Z").u32(0).u32(0),
-        ));
-        b.extend(channel_ok(2));
-        b.extend(method(2, SELECT_OK, Args::default()));
+        let mut b = declared("amq.gen-Z");
         let no_write = "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'openstack'";
         b.extend(close(2, CHANNEL_CLOSE, 403, no_write, PUBLISH));
         b.extend(channel_ok(3));
@@ -728,15 +693,7 @@ mod tests {
         assert_eq!(write, Right::Refused(format!("403 {no_write}")));
         assert_eq!(read, Right::Refused(format!("403 {no_read}")));
         // Written, but the queue came back empty: the read right was granted all the same.
-        let mut b = opened();
-        b.extend(channel_ok(1));
-        b.extend(method(
-            1,
-            DECLARE_OK,
-            Args::default().short("amq.gen-Z").u32(0).u32(0),
-        ));
-        b.extend(channel_ok(2));
-        b.extend(method(2, SELECT_OK, Args::default()));
+        let mut b = declared("amq.gen-Z");
         b.extend(method(2, ACK, Args::default().u64(1).u8(0)));
         b.extend(channel_ok(3));
         b.extend(method(3, GET_EMPTY, Args::default().short("")));
