@@ -377,6 +377,16 @@ fn lab_guide_needs_the_labs_state_for_its_passwords() {
     env.debian12_was_up();
     let (code, out, err) = env.lab(&["guide", "mq"]);
     assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Check: `lab verify mq`"),
+        "the current lab: {out}"
+    );
+    let (code, named, err) = env.lab(&["guide", "mq", "-l", "openstack-debian12"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        named.contains("Check: `lab verify mq --lab openstack-debian12`"),
+        "each command names the lab as it was named: {named}"
+    );
     assert!(out.contains("rabbitmqctl add_user openstack "), "{out}");
     assert!(out.contains("memcached"), "{out}");
     assert!(!out.contains("mysql_secure_installation"), "{out}");

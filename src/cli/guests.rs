@@ -188,7 +188,12 @@ pub fn guide(lab: &LabArgs, args: GuideArgs) -> anyhow::Result<()> {
     }
     let secrets = crate::app::secrets(&t)?;
     let text = crate::provision::guide::text(&t.lab, &secrets, args.step.as_deref());
-    print!("{}", text.unwrap_or_default());
+    // Its `lab ...` commands name this lab (and instance) when a bare one would pick another.
+    let (flag, instance) = (t.choice.flag(), t.instance.as_deref());
+    print!(
+        "{}",
+        crate::app::name_the_lab(&text.unwrap_or_default(), &flag, instance)
+    );
     Ok(())
 }
 

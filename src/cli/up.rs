@@ -120,5 +120,10 @@ pub fn print_stopped(target: &crate::app::Target, stopped: &crate::app::Stopped,
         );
     }
     println!();
-    print!("{}", stopped.guide);
+    // Its `lab ...` commands name this lab (and instance) when a bare one would pick another.
+    let (flag, instance) = (target.choice.flag(), target.instance.as_deref());
+    print!(
+        "{}",
+        crate::app::name_the_lab(&stopped.guide, &flag, instance)
+    );
 }
