@@ -231,17 +231,7 @@ pub async fn run<G: Guest>(
             Some((check, guest))
         })
         .collect();
-    let mut uploaded: Vec<(&str, &str)> = Vec::new();
-    for (check, guest) in &placed {
-        for name in &check.secrets {
-            if !uploaded.contains(&(guest.node(), name)) {
-                let path = crate::provision::step::secret_path(name);
-                let value = secrets.password(name).as_bytes();
-                guest.write_file(&path, 0o600, value).await?;
-                uploaded.push((guest.node(), name));
-            }
-        }
-    }
+    upload_secrets(&placed, secrets).await?;
     // A node's quick reads run as one batch (one SSH session); the others (a conversation
     // held by `lab`, a check that settles, the client's seconds-long start) each on its own.
     let batched = |c: &Check| {
@@ -281,6 +271,25 @@ pub async fn run<G: Guest>(
             .collect();
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Writes each secret the checks read to the secrets directory of their node, once.
+async fn upload_secrets<G: Guest>(
+    placed: &[(&Check, &G)],
+    secrets: &crate::secrets::LabSecrets,
+) -> Result<(), GuestError> {
+    let mut uploaded: Vec<(&str, &str)> = Vec::new();
+    for (check, guest) in placed {
+        for name in &check.secrets {
+            if !uploaded.contains(&(guest.node(), name)) {
+                let path = crate::provision::step::secret_path(name);
+                let value = secrets.password(name).as_bytes();
+                guest.write_file(&path, 0o600, value).await?;
+                uploaded.push((guest.node(), name));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A node's quick reads in one session ([`batch`]): each reported running at the start and
