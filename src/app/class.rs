@@ -190,10 +190,40 @@ pub fn reset_seats(
     snapshot: &str,
     per_host: usize,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<Vec<String>>)> {
+) -> Vec<(Seat, anyhow::Result<()>)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::reset(&t, snapshot, &tagged(progress, seat))
+    })
+}
+
+/// Stops the seats (`lab stop` on each), at most `per_host` at once on each host.
+pub fn stop_seats(
+    class: &Class,
+    file: &ClassFile,
+    seats: &[Seat],
+    mode: crate::lifecycle::StopMode,
+    per_host: usize,
+    progress: &dyn Progress,
+) -> Vec<(Seat, anyhow::Result<crate::lifecycle::StopReport>)> {
+    each_seat(seats, per_host, |seat| {
+        let t = class.target(&file.lab, seat, Purpose::Use)?;
+        super::stop(&t, mode, &tagged(progress, seat))
+    })
+}
+
+/// Starts the seats (`lab start` on each), at most `per_host` at once on each host.
+pub fn start_seats(
+    class: &Class,
+    file: &ClassFile,
+    seats: &[Seat],
+    per_host: usize,
+    timeouts: &crate::ssh::Timeouts,
+    progress: &dyn Progress,
+) -> Vec<(Seat, anyhow::Result<super::Started>)> {
+    each_seat(seats, per_host, |seat| {
+        let t = class.target(&file.lab, seat, Purpose::Use)?;
+        super::start(&t, timeouts, &tagged(progress, seat))
     })
 }
 

@@ -25,6 +25,7 @@ mod instance;
 mod logs;
 mod nodes;
 mod plan;
+mod power;
 mod snapshot;
 mod up;
 
@@ -35,8 +36,8 @@ pub use console::{ESCAPE, RawMode, attach};
 pub use image::{build_image, buildable};
 
 pub use class::{
-    Class, Tagged, down_seats, each_seat, plan_class, record_class, reset_seats, room, up_seats,
-    verify_seats,
+    Class, Tagged, down_seats, each_seat, plan_class, record_class, reset_seats, room, start_seats,
+    stop_seats, up_seats, verify_seats,
 };
 
 pub use instance::{Host, InstanceChoice, NoSuchInstance, Unplaced, in_use, instance_lab};
@@ -51,6 +52,8 @@ pub use plan::{Planned, plan};
 pub use up::{Provisioning, Stopped, UpReport, before_snapshot, up};
 
 pub use down::down;
+
+pub use power::{Started, start, stop};
 
 pub use snapshot::{reset, snapshot_delete, snapshot_save};
 

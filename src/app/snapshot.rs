@@ -2,6 +2,7 @@
 //! `lab reset` (revert, then every clock set and read back).
 
 use super::{Target, check_owner, guests, runtime};
+use crate::libvirt::LibvirtError;
 use crate::lifecycle::{self, Progress};
 use crate::names;
 use crate::render::Accel;
@@ -25,40 +26,36 @@ pub fn snapshot_delete(t: &Target, name: &str, progress: &dyn Progress) -> anyho
 
 /// `lab reset`: revert every node and set its clock through the guest agent at once, then
 /// over SSH move each clock to the host's (where the agent was late or failed), make chrony
-/// follow its source again and read each clock back. A node SSH cannot reach, whose chrony does not follow its source or
-/// whose clock is more than 0.5 s off the host's is an error naming it (exit status 4).
-/// Returns a note per node whose clock the guest agent could not set.
-pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<Vec<String>> {
+/// follow its source again and read each clock back. A node SSH cannot reach, whose chrony
+/// does not follow its source or whose clock is more than 0.5 s off the host's is an error
+/// naming it (exit status 4); the guest agent's failure is named only then.
+pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
     let _lock = t.state.lock("reset")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
-    let unset_domains = lifecycle::reset(&hv, &t.lab, name, progress)?;
-    let unset: Vec<String> = t
-        .lab
-        .nodes
-        .iter()
-        .filter(|n| {
-            let d = names::domain(&t.lab.name, &n.name);
-            unset_domains.iter().any(|(u, _)| *u == d)
-        })
-        .map(|n| n.name.clone())
-        .collect();
+    let unset = lifecycle::reset(&hv, &t.lab, name, progress)?;
+    settle_clocks(t, &unset, &format!("lab reset {name}"), progress)
+}
+
+/// After a revert or a restore, on every node over SSH: each clock moved to the host's,
+/// chrony made to follow its source again, each clock read back. `agent_failed`: the
+/// domains whose clock the guest agent could not set, named in the error only when SSH
+/// could not set it either; `again` is the command to run again.
+pub(super) fn settle_clocks(
+    t: &Target,
+    agent_failed: &[(String, LibvirtError)],
+    again: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     let ctx = t.context(Accel::Tcg)?;
     let wrong = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));
+    let Some((first, _)) = wrong.first() else {
+        return Ok(());
+    };
     let agent = |node: &str| {
         let d = names::domain(&t.lab.name, node);
-        unset_domains.iter().find(|(u, _)| *u == d).map(|(_, e)| e)
+        agent_failed.iter().find(|(u, _)| *u == d).map(|(_, e)| e)
     };
-    if wrong.is_empty() {
-        let notes = unset
-            .iter()
-            .filter_map(|node| {
-                let e = agent(node)?;
-                Some(format!("{node}: clock set over ssh, the guest agent failed ({e}): is qemu-guest-agent running in it?"))
-            })
-            .collect();
-        return Ok(notes);
-    }
     let lines: Vec<String> = wrong
         .iter()
         .map(|(node, why)| match agent(node) {
@@ -66,9 +63,8 @@ pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<
             None => format!("{node}: {why}"),
         })
         .collect();
-    let first = &wrong[0].0;
     Err(guests::GuestProblem(format!(
-        "{}: see `lab logs {first} --provision`, then run `lab reset {name}` again",
+        "{}: see `lab logs {first} --provision`, then run `{again}` again",
         lines.join("; ")
     ))
     .into())

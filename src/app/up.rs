@@ -22,6 +22,8 @@ pub struct UpReport {
     pub snapshot_saved: bool,
     /// With `--stop-before STEP`: where it stopped, and what the student does next.
     pub stopped: Option<Stopped>,
+    /// The lab was stopped (`lab stop`, a host reboot): brought back as `lab start` does.
+    pub started: Option<super::Started>,
 }
 
 /// A `lab up --stop-before STEP` that stopped where the student takes over.
@@ -79,11 +81,19 @@ pub fn up(
     // Fresh: no `up` made the lab's secrets yet (an instance's placement may be recorded).
     let fresh = t.state.existing_seed()?.is_none();
     let ctx = t.context(accel)?;
+    let mut started = None;
     let created = (|| {
         t.state
             .write(names::state::LAB_FILE, t.source.text.as_bytes())?;
         access_files(t)?;
         let hv = t.connect()?;
+        // A stopped lab comes back as `lab start` brings it (clocks set), then goes on.
+        if let Some(p) = provision
+            && !fresh
+            && lifecycle::is_stopped(&lifecycle::status(&hv, &t.lab)?)
+        {
+            started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
+        }
         let opts = UpOptions {
             image,
             image_sha256: sha256.as_deref(),
@@ -107,7 +117,8 @@ pub fn up(
         state::set_current(&t.state.root, &t.choice.record(&t.lab.name))?;
     }
     let mut report = UpReport {
-        changed,
+        changed: changed || started.is_some(),
+        started,
         ..Default::default()
     };
     let Some(provision) = provision else {

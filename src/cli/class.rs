@@ -26,6 +26,10 @@ pub enum Command {
     /// check, a column per instance (pass, FAIL, or unreachable), then each failure's hint.
     /// Exits 4 when a check failed or an instance was not reachable.
     Verify(VerifyArgs),
+    /// Stop every instance (or one): `lab stop` on each, memory saved (or --shutdown).
+    Stop(SeatStopArgs),
+    /// Start every instance (or one): `lab start` on each, clocks set, ready to verify.
+    Start(SeatStartArgs),
     /// Remove every instance (or one); the class file goes with the last.
     Down(OneArgs),
     /// OpenSSH config blocks for every instance's nodes (`Host lab-<lab>-sN-<node>`).
@@ -74,6 +78,22 @@ pub struct OneArgs {
     common: Args,
     /// Only this instance (s1, s2, ...).
     instance: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SeatStopArgs {
+    #[command(flatten)]
+    one: OneArgs,
+    #[command(flatten)]
+    stop: crate::cli::power::StopArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SeatStartArgs {
+    #[command(flatten)]
+    one: OneArgs,
+    #[command(flatten)]
+    start: crate::cli::power::StartArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +148,31 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             report(&results, |_| format!("reset to {snapshot}"))
         }
         Command::Verify(args) => verify(lab, args),
+        Command::Stop(args) => {
+            let c = class(lab, &args.one.common);
+            let file = c.file()?;
+            let seats = c.seats(&file, args.one.instance.as_deref())?;
+            let (screen, mode) = (Screen::new(false), args.stop.mode());
+            let per_host = args.one.common.per_host;
+            let results = crate::app::stop_seats(&c, &file, &seats, mode, per_host, &screen);
+            drop(screen);
+            report(&results, |r| crate::cli::power::stopped_words(r, mode))
+        }
+        Command::Start(args) => {
+            let c = class(lab, &args.one.common);
+            let file = c.file()?;
+            let seats = c.seats(&file, args.one.instance.as_deref())?;
+            let (screen, timeouts) = (Screen::new(false), args.start.timeouts());
+            let per_host = args.one.common.per_host;
+            let results = crate::app::start_seats(&c, &file, &seats, per_host, &timeouts, &screen);
+            drop(screen);
+            let lab_of = |seat: &Seat| c.target(&file.lab, seat, crate::app::Purpose::Use);
+            let words = |seat: &Seat, r: &crate::app::Started| match lab_of(seat) {
+                Ok(t) => crate::cli::power::started_words(&t.lab, &r.libvirt),
+                Err(_) => "started".to_string(),
+            };
+            report_with(&results, words)
+        }
         Command::Down(args) => {
             let c = class(lab, &args.common);
             let file = c.file()?;
@@ -313,10 +358,18 @@ fn report<T>(
     results: &[(Seat, anyhow::Result<T>)],
     done: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
+    report_with(results, |_, v| done(v))
+}
+
+/// [`report`], with each line's words from the seat too.
+fn report_with<T>(
+    results: &[(Seat, anyhow::Result<T>)],
+    done: impl Fn(&Seat, &T) -> String,
+) -> anyhow::Result<()> {
     let mut failed = 0;
     for (seat, r) in results {
         let what = match r {
-            Ok(v) => done(v),
+            Ok(v) => done(seat, v),
             Err(e) => {
                 failed += 1;
                 format!("FAILED: {e:#}")

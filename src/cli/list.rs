@@ -104,7 +104,8 @@ mod tests {
                 "-",
                 "yes",
                 "compute1",
-                "shutoff,",
+                "shut",
+                "off,",
                 "controller",
                 "running"
             ]

@@ -10,6 +10,7 @@ mod image;
 mod list;
 pub mod output;
 mod plan;
+mod power;
 mod snapshot;
 mod status;
 mod up;
@@ -40,6 +41,8 @@ use crate::model::units::Cidr;
 ///
 ///   lab snapshot save clean                  # before an exercise
 ///   lab reset clean                          # back to it, in seconds
+///   lab stop                                 # end of the day: memory freed, work kept
+///   lab start                                # back where it was, clocks set, in seconds
 ///   lab down                                 # remove everything the lab owns
 ///
 /// Which lab, without --lab: $LAB_FILE, else ./lab.toml, else the lab the last `lab up`
@@ -58,6 +61,8 @@ pub enum Command {
     Plan(plan::Args),
     Up(up::Args),
     Down(down::Args),
+    Stop(power::StopArgs),
+    Start(power::StartArgs),
     Status(status::Args),
     List(list::Args),
     #[command(subcommand)]
@@ -94,6 +99,8 @@ impl Command {
         match self {
             Command::Up(_)
             | Command::Down(_)
+            | Command::Stop(_)
+            | Command::Start(_)
             | Command::Reset(_)
             | Command::Provision(_)
             | Command::Image(_)
@@ -242,6 +249,8 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(lab, args),
         Command::Up(args) => up::run(lab, args),
         Command::Down(args) => down::run(lab, args),
+        Command::Stop(args) => power::stop(lab, args),
+        Command::Start(args) => power::start(lab, args),
         Command::Status(args) => status::run(lab, args),
         Command::List(args) => list::run(lab, args),
         Command::Snapshot(cmd) => snapshot::run(lab, cmd),

@@ -59,8 +59,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
 pub fn reset(lab: &LabArgs, args: ResetArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
-    let notes = crate::app::reset(&t, &args.name, &Screen::new(false))?;
-    notes.iter().for_each(|n| eprintln!("note: {n}"));
+    crate::app::reset(&t, &args.name, &Screen::new(false))?;
     println!(
         "lab {} reset to {} in {:.1}s",
         t.lab.name,

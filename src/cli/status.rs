@@ -21,17 +21,29 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", table(&status, &target.command("up")));
+        let commands = (target.command("up"), target.command("start"));
+        print!("{}", table(&status, &commands.0, &commands.1));
     }
     Ok(())
 }
 
-/// The human table; `up` is the command that creates the lab.
-fn table(s: &Status, up: &str) -> String {
+/// The human table; `up` is the command that creates the lab, `start` the one that brings
+/// a stopped lab back.
+fn table(s: &Status, up: &str, start: &str) -> String {
     let mut out = format!("lab {} on {}\n", s.lab, s.uri);
     if s.is_gone() {
         out.push_str(&format!(
             "not created: run `{up}` (`lab list` shows the labs on this host)\n"
+        ));
+    }
+    if crate::lifecycle::is_stopped(s) {
+        let networks = if s.networks.iter().any(|n| n.active == Some(false)) {
+            " and its networks inactive (after a host reboot, or `lab stop`)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "stopped: every node is saved or shut off{networks}; `{start}` brings it back\n"
         ));
     }
     for n in &s.nodes {

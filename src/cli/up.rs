@@ -7,7 +7,8 @@ use crate::cli::{AccelArg, LabArgs};
 
 /// Create the lab on libvirt, boot its nodes and provision them
 ///
-/// Re-running it changes nothing. Creates (only what is missing): a storage pool with the
+/// Re-running it changes nothing; a stopped lab (`lab stop`, a host reboot) is started as
+/// `lab start` does, then goes on. Creates (only what is missing): a storage pool with the
 /// image, a cloud-init seed and a disk overlay per node, the networks, and the domains,
 /// booted concurrently. Before creating anything it checks that no object with the lab's
 /// names belongs to someone else, that the networks do not overlap other libvirt networks or
@@ -72,6 +73,14 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         &screen,
     )?;
     drop(screen);
+    if let Some(started) = &report.started {
+        println!(
+            "lab {} was stopped: {} as `{}` does",
+            target.lab.name,
+            crate::cli::power::started_words(&target.lab, &started.libvirt),
+            target.command("start")
+        );
+    }
     print_checks(&report.checks);
     if let Some(stopped) = &report.stopped {
         print_stopped(&target, stopped, report.snapshot_saved);

@@ -15,18 +15,21 @@ pub use real::Libvirt;
 pub enum RunState {
     Running,
     Paused,
+    /// Shut off with a managed save (`lab stop`): starting it restores its memory.
+    Saved,
     ShutOff,
     /// Shutting down, crashed, suspended to RAM or unknown.
     Other,
 }
 
-/// As `lab`'s tables print it: `running`, `paused`, `shutoff`, `other`.
+/// As `lab`'s tables print it: `running`, `paused`, `saved`, `shut off`, `other`.
 impl std::fmt::Display for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             RunState::Running => "running",
             RunState::Paused => "paused",
-            RunState::ShutOff => "shutoff",
+            RunState::Saved => "saved",
+            RunState::ShutOff => "shut off",
             RunState::Other => "other",
         })
     }
@@ -136,6 +139,15 @@ pub trait Hypervisor: Send + Sync {
     fn start_domain(&self, name: &str) -> Result<()>;
     fn suspend_domain(&self, name: &str) -> Result<()>;
     fn resume_domain(&self, name: &str) -> Result<()>;
+    /// Saves a running or paused domain's memory to its managed save file and stops it
+    /// (`virDomainManagedSave`); the next [`Hypervisor::start_domain`] restores it.
+    fn managed_save(&self, name: &str) -> Result<()>;
+    /// Drops a domain's managed save (none is fine): its next start boots.
+    fn remove_managed_save(&self, name: &str) -> Result<()>;
+    /// Asks the guest to power off: through the guest agent, else ACPI; returns at once.
+    fn shutdown_domain(&self, name: &str) -> Result<()>;
+    /// Powers a domain off at once, as pulling the plug does.
+    fn destroy_domain(&self, name: &str) -> Result<()>;
     /// Stops (if running) and undefines a domain with its snapshot metadata.
     fn remove_domain(&self, name: &str) -> Result<()>;
 

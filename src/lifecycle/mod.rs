@@ -6,6 +6,7 @@ mod down;
 pub mod drift;
 mod inventory;
 mod list;
+mod power;
 mod probe;
 mod snapshot;
 mod status;
@@ -14,6 +15,7 @@ mod up;
 pub use down::down;
 pub use inventory::{Clash, Inventory, host_routes, network_cidrs, route_clashes};
 pub use list::{LabOnHost, NodeOnHost, labs_on_host, list_labs};
+pub use power::{StartReport, StopMode, StopReport, is_stopped, start, stop};
 pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, generations, up};
@@ -48,6 +50,10 @@ pub enum LifecycleError {
     NoSuchSnapshot { snapshot: String, missing: String },
     #[error("snapshot {0} already exists: pick another name, or delete it first")]
     SnapshotExists(String),
+    #[error(
+        "lab {lab} is stopped ({domains}): a lab-wide snapshot holds each node's memory, so `lab start` it first"
+    )]
+    Stopped { lab: String, domains: String },
     #[error("lab {lab} is not up (missing: {missing}): run `lab up` first")]
     NotUp { lab: String, missing: String },
     #[error("cannot read image {path}: {source}")]

@@ -1,5 +1,6 @@
 //! Lab-wide snapshots: every node paused, an internal snapshot with memory of each, all
-//! resumed; `reset` reverts every node in parallel and leaves them running.
+//! resumed; `reset` reverts every node in parallel and leaves them running (from a stopped
+//! lab too). A stopped lab has no memory to snapshot: `save` refuses it.
 
 use super::inventory::Inventory;
 use super::status::common_snapshots;
@@ -10,7 +11,7 @@ use crate::names;
 use crate::render::libvirt::snapshot_xml;
 
 /// The lab's domains, all of which must exist.
-fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
+pub(super) fn domains(hv: Hv, lab: &Lab) -> Result<Vec<String>, LifecycleError> {
     let inv = Inventory::read(hv, &lab.name, None)?;
     let ours = inv.our_domain_names(&lab.name);
     let wanted: Vec<String> = lab
@@ -42,6 +43,19 @@ pub fn save_snapshot(
     let doms = domains(hv, lab)?;
     if common_snapshots(hv, &doms)?.iter().any(|s| s == name) {
         return Err(LifecycleError::SnapshotExists(name.to_string()));
+    }
+    let stopped: Vec<String> = hv
+        .domains()?
+        .into_iter()
+        .filter(|d| doms.contains(&d.name))
+        .filter(|d| matches!(d.state, RunState::Saved | RunState::ShutOff))
+        .map(|d| d.name)
+        .collect();
+    if !stopped.is_empty() {
+        return Err(LifecycleError::Stopped {
+            lab: lab.name.clone(),
+            domains: stopped.join(", "),
+        });
     }
     // Left by a save that was killed, or by a node rebuilt since: not lab-wide, so not
     // a snapshot anyone can return to.
@@ -124,8 +138,20 @@ pub fn reset(
 ) -> Result<Vec<(String, LibvirtError)>, LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
+    // From a stopped lab (after a host reboot too): its pools and networks first; a node's
+    // saved memory is the state the revert discards.
+    super::power::start_storage_and_networks(hv, lab, progress)?;
+    let saved: Vec<String> = hv
+        .domains()?
+        .into_iter()
+        .filter(|d| doms.contains(&d.name) && d.state == RunState::Saved)
+        .map(|d| d.name)
+        .collect();
     let failed = std::sync::Mutex::new(Vec::new());
     each_parallel(&doms, |d| {
+        if saved.contains(d) {
+            hv.remove_managed_save(d)?;
+        }
         timed(progress, "domain", d, Action::Reverted, || {
             hv.revert_snapshot(d, name)
         })?;

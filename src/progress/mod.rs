@@ -73,6 +73,12 @@ pub enum Action {
     Paused,
     Resumed,
     Saved,
+    /// A domain started from its managed save (`lab start`).
+    Restored,
+    /// A guest powered itself off when asked (`lab stop --shutdown`).
+    ShutDown,
+    /// A domain powered off by force (its guest did not shut down in time).
+    PoweredOff,
     Reverted,
     ClockSet,
     /// A volume made on the hypervisor host as a copy of another one (no byte crossed the

@@ -238,6 +238,20 @@ impl Hypervisor for TestHost {
     fn remove_domain(&self, name: &str) -> Result<()> {
         self.inner.remove_domain(name)
     }
+    fn managed_save(&self, name: &str) -> Result<()> {
+        self.change("managed save")?;
+        self.inner.managed_save(name)
+    }
+    fn remove_managed_save(&self, name: &str) -> Result<()> {
+        self.inner.remove_managed_save(name)
+    }
+    fn shutdown_domain(&self, name: &str) -> Result<()> {
+        self.change("shutdown")?;
+        self.inner.shutdown_domain(name)
+    }
+    fn destroy_domain(&self, name: &str) -> Result<()> {
+        self.inner.destroy_domain(name)
+    }
     fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
         self.inner.snapshots(domain)
     }

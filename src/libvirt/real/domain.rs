@@ -1,4 +1,4 @@
-//! Domains: list, define, start, pause, resume, remove, and the guest clock.
+//! Domains: list, define, start, pause, resume, save, shut down, remove, and the guest clock.
 
 use virt::domain::{Domain, DomainState};
 use virt::sys;
@@ -19,7 +19,16 @@ fn run_state(d: &Domain, name: &str) -> Result<RunState> {
             RunState::Running
         }
         virt::enumutil::Enum::Known(DomainState::Paused) => RunState::Paused,
-        virt::enumutil::Enum::Known(DomainState::Shutoff) => RunState::ShutOff,
+        virt::enumutil::Enum::Known(DomainState::Shutoff) => {
+            let saved = d
+                .has_managed_save(0)
+                .map_err(call("read the managed save of domain", name))?;
+            if saved {
+                RunState::Saved
+            } else {
+                RunState::ShutOff
+            }
+        }
         _ => RunState::Other,
     })
 }
@@ -70,6 +79,39 @@ pub(super) fn resume(lv: &Libvirt, name: &str) -> Result<()> {
         .resume()
         .map(drop)
         .map_err(call("resume domain", name))
+}
+
+pub(super) fn managed_save(lv: &Libvirt, name: &str) -> Result<()> {
+    lookup(lv, name, "find domain")?
+        .managed_save(0)
+        .map_err(call("save the memory of domain", name))
+}
+
+pub(super) fn remove_managed_save(lv: &Libvirt, name: &str) -> Result<()> {
+    let d = lookup(lv, name, "find domain")?;
+    if d.has_managed_save(0)
+        .map_err(call("read the managed save of domain", name))?
+    {
+        d.managed_save_remove(0)
+            .map_err(call("remove the managed save of domain", name))?;
+    }
+    Ok(())
+}
+
+pub(super) fn shutdown(lv: &Libvirt, name: &str) -> Result<()> {
+    let flags = sys::VIR_DOMAIN_SHUTDOWN_GUEST_AGENT | sys::VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN;
+    let d = lookup(lv, name, "find domain")?;
+    // Without an agent connected (the test driver, a guest still booting) ACPI alone.
+    d.shutdown_flags(flags)
+        .or_else(|_| d.shutdown_flags(sys::VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN))
+        .or_else(|_| d.shutdown())
+        .map_err(call("shut down domain", name))
+}
+
+pub(super) fn destroy(lv: &Libvirt, name: &str) -> Result<()> {
+    lookup(lv, name, "find domain")?
+        .destroy()
+        .map_err(call("power off domain", name))
 }
 
 pub(super) fn remove(lv: &Libvirt, name: &str) -> Result<()> {

@@ -150,6 +150,22 @@ impl Hypervisor for Libvirt {
         domain::remove(self, name)
     }
 
+    fn managed_save(&self, name: &str) -> Result<()> {
+        domain::managed_save(self, name)
+    }
+
+    fn remove_managed_save(&self, name: &str) -> Result<()> {
+        domain::remove_managed_save(self, name)
+    }
+
+    fn shutdown_domain(&self, name: &str) -> Result<()> {
+        domain::shutdown(self, name)
+    }
+
+    fn destroy_domain(&self, name: &str) -> Result<()> {
+        domain::destroy(self, name)
+    }
+
     fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
         snapshot::list(self, domain)
     }

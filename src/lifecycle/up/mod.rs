@@ -199,7 +199,7 @@ fn preflight(
         .iter()
         .filter(|n| {
             inv.domain(&names::domain(&lab.name, &n.name))
-                .is_none_or(|d| d.state == RunState::ShutOff)
+                .is_none_or(|d| matches!(d.state, RunState::ShutOff | RunState::Saved))
         })
         .map(|n| n.memory.bytes())
         .sum();
