@@ -38,7 +38,7 @@ fn table(s: &Status, up: &str, start: &str) -> String {
     }
     if crate::lifecycle::is_stopped(s) {
         let networks = if s.networks.iter().any(|n| n.active == Some(false)) {
-            " and its networks inactive (after a host reboot, or `lab stop`)"
+            " and its networks inactive (as after a host reboot)"
         } else {
             ""
         };

@@ -79,7 +79,7 @@ fn stop_one(
     d: &str,
     mode: StopMode,
     progress: &dyn Progress,
-) -> Result<Stop, LibvirtError> {
+) -> Result<Stop, LifecycleError> {
     match mode {
         StopMode::Save => {
             timed(progress, "domain", d, Action::Saved, || hv.managed_save(d))?;
@@ -89,16 +89,19 @@ fn stop_one(
             let start = Instant::now();
             progress.event(Work::running("domain", d).into());
             hv.shutdown_domain(d)?;
-            while start.elapsed() < grace {
-                if state_of(hv, d)? != Some(RunState::Running) {
+            // Off once libvirt says so (a guest shutting down is `other` until then).
+            loop {
+                if state_of(hv, d)? == Some(RunState::ShutOff) {
                     progress.event(Work::since("domain", d, Action::ShutDown, start).into());
                     return Ok(Stop::Done);
                 }
+                if start.elapsed() >= grace {
+                    break;
+                }
+                interrupt::check(&format!(
+                    "while {d} shuts down: it goes on powering off; `lab start` brings the lab back"
+                ))?;
                 std::thread::sleep(Duration::from_millis(250));
-            }
-            if state_of(hv, d)? == Some(RunState::ShutOff) {
-                progress.event(Work::since("domain", d, Action::ShutDown, start).into());
-                return Ok(Stop::Done);
             }
             hv.destroy_domain(d)?;
             progress.event(Work::since("domain", d, Action::PoweredOff, start).into());

@@ -5,6 +5,8 @@
 #
 #   tests/e2e/libvirtd.sh start NS RUNDIR   # creates netns NS, starts the daemons
 #   tests/e2e/libvirtd.sh stop  NS RUNDIR   # stops them by PID, deletes NS
+#   tests/e2e/libvirtd.sh restart NS RUNDIR # stops them by PID, starts them again in NS
+#                                           # (an upgrade; QEMU guests end with the daemon)
 #
 # lab (in the host namespace) reaches the daemon through its unix socket at qemu:///system;
 # SSH to guests must run inside the namespace (ip netns exec NS ...).
@@ -54,7 +56,7 @@ without_kvm() { # (run inside `unshare -m`) /dev replaced by a copy without kvm,
 }
 
 hide_kvm=()
-if [ "$cmd" = start ] && [ -e /dev/kvm ] && [ -z "${LAB_E2E_KEEP_KVM:-}" ] && ! kvm_usable; then
+if [[ $cmd == start || $cmd == restart ]] && [ -e /dev/kvm ] && [ -z "${LAB_E2E_KEEP_KVM:-}" ] && ! kvm_usable; then
   hide_kvm=(unshare -m --propagation private bash "$0" without_kvm "$ns" "$run")
 fi
 
@@ -77,6 +79,10 @@ start() {
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   [ ${#hide_kvm[@]} -eq 0 ] || echo "kvm is unusable here: libvirtd runs without /dev/kvm (TCG; its capabilities cache stays valid)" >&2
+  daemons
+}
+
+daemons() { # virtlogd and libvirtd started; returns once libvirtd answers
   daemon virtlogd
   daemon libvirtd
   for _ in $(seq 1 100); do
@@ -107,6 +113,13 @@ stop() {
   stop_pid "$run/libvirtd.pid"
   stop_pid "$run/virtlogd.pid"
   ip netns delete "$ns" 2>/dev/null || true
+}
+
+restart() {
+  stop_pid "$run/libvirtd.pid"
+  stop_pid "$run/virtlogd.pid"
+  rm -f /var/run/libvirt/libvirt-sock /var/run/libvirt/libvirt-sock-ro /var/run/libvirt/libvirt-admin-sock
+  daemons
 }
 
 "$cmd" "$@"
