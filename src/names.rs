@@ -134,6 +134,10 @@ pub mod state {
     /// Where an instance lives ([`crate::model::instance::Placement`], TOML): its name and
     /// the subnet of each nat network, chosen by the `up` that made it.
     pub const PLACEMENT: &str = "instance.toml";
+    /// Written when `lab start` begins and removed once every node is back with its clock
+    /// set: a `start` that finds it finishes the one that was cut short (its nodes may run
+    /// already, booting or with the clocks they had when they stopped).
+    pub const START_PENDING: &str = "start.pending";
     /// In the state root: the class file of `lab class` ([`crate::class::ClassFile`], TOML):
     /// the lab and each instance's host.
     pub fn class_file(class: &str) -> String {

@@ -197,6 +197,20 @@ impl LabState {
         write_atomic(&dir, name, bytes, 0o600)
     }
 
+    /// Whether the state directory holds file `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.dir().join(name).exists()
+    }
+
+    /// Removes file `name` of the state directory (a missing one is fine).
+    pub fn remove_file(&self, name: &str) -> Result<(), StateError> {
+        let path = self.dir().join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Where the lab, an instance, lives on its host ([`crate::model::instance`]), as the `up`
     /// that made it recorded it; `None` when no record exists.
     pub fn placement(&self) -> Result<Option<Placement>, StateError> {

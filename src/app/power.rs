@@ -22,6 +22,8 @@ pub fn stop(t: &Target, mode: StopMode, progress: &dyn Progress) -> anyhow::Resu
 #[derive(Debug)]
 pub struct Started {
     pub libvirt: StartReport,
+    /// A `lab start` cut short was finished (its nodes waited for, their clocks set).
+    pub resumed_start: bool,
 }
 
 /// `lab start`: the lab's inactive pools and networks started, every node restored, resumed
@@ -41,14 +43,31 @@ pub(super) fn start_locked(
     timeouts: &Timeouts,
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
+    use crate::names::state::START_PENDING;
+    // A start cut short left its nodes running, maybe booting, with their old clocks.
+    let pending = t.state.has(START_PENDING);
+    t.state.write(START_PENDING, b"a `lab start` began\n")?;
     let report = lifecycle::start(hv, &t.lab, progress)?;
-    if !report.booted.is_empty() {
-        wait_booted(t, &report.booted, timeouts, progress)?;
+    let booting: Vec<String> = if pending {
+        t.lab
+            .nodes
+            .iter()
+            .map(|n| crate::names::domain(&t.lab.name, &n.name))
+            .collect()
+    } else {
+        report.booted.clone()
+    };
+    if !booting.is_empty() {
+        wait_booted(t, &booting, timeouts, progress)?;
     }
-    if report.changed() {
+    if report.changed() || pending {
         settle_clocks(t, &report.clock_unset, "lab start", progress)?;
     }
-    Ok(Started { libvirt: report })
+    t.state.remove_file(START_PENDING)?;
+    Ok(Started {
+        libvirt: report,
+        resumed_start: pending,
+    })
 }
 
 /// Waits until every node answers SSH, then until the booted ones' services have started.

@@ -1,7 +1,7 @@
 //! Lab-wide snapshots under the lab's lock: `lab snapshot save` and `delete`, and
 //! `lab reset` (revert, then every clock set and read back).
 
-use super::{Target, check_owner, guests, runtime};
+use super::{Target, check_owner, guests, runtime, until_interrupted};
 use crate::libvirt::LibvirtError;
 use crate::lifecycle::{self, Progress};
 use crate::names;
@@ -48,7 +48,10 @@ pub(super) fn settle_clocks(
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     let ctx = t.context(Accel::Tcg)?;
-    let wrong = runtime()?.block_on(guests::resync_clocks(t, &ctx, progress));
+    let wrong = runtime()?.block_on(until_interrupted(
+        &format!("while the clocks were set: the nodes run; `{again}` sets them"),
+        async { Ok(guests::resync_clocks(t, &ctx, progress).await) },
+    ))?;
     let Some((first, _)) = wrong.first() else {
         return Ok(());
     };

@@ -87,10 +87,12 @@ pub fn up(
             .write(names::state::LAB_FILE, t.source.text.as_bytes())?;
         access_files(t)?;
         let hv = t.connect()?;
-        // A stopped lab comes back as `lab start` brings it (clocks set), then goes on.
+        // A stopped lab (or one a `lab start` left half done) comes back as `lab start`
+        // brings it (clocks set), then goes on.
+        let cut_short = t.state.has(names::state::START_PENDING);
         if let Some(p) = provision
             && !fresh
-            && lifecycle::is_stopped(&lifecycle::status(&hv, &t.lab)?)
+            && (cut_short || lifecycle::is_stopped(&lifecycle::status(&hv, &t.lab)?))
         {
             started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
         }

@@ -168,7 +168,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             drop(screen);
             let lab_of = |seat: &Seat| c.target(&file.lab, seat, crate::app::Purpose::Use);
             let words = |seat: &Seat, r: &crate::app::Started| match lab_of(seat) {
-                Ok(t) => crate::cli::power::started_words(&t.lab, &r.libvirt),
+                Ok(t) => crate::cli::power::started_words(&t.lab, r),
                 Err(_) => "started".to_string(),
             };
             report_with(&results, words)

@@ -106,14 +106,18 @@ pub fn start(lab: &LabArgs, args: StartArgs) -> anyhow::Result<()> {
     println!(
         "lab {} {} in {:.1}s",
         t.lab.name,
-        started_words(&t.lab, &started.libvirt),
+        started_words(&t.lab, &started),
         begin.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-/// `started (restored: a, b)`, `started (booted: a; networks started: n)`, `was running`.
-pub fn started_words(lab: &crate::model::Lab, r: &StartReport) -> String {
+/// `started (restored: a, b)`, `started (booted: a; started: net)`, `was running already`.
+pub fn started_words(lab: &crate::model::Lab, started: &crate::app::Started) -> String {
+    let r: &StartReport = &started.libvirt;
+    if !r.changed() && started.resumed_start {
+        return "is back: the start cut short was finished (nodes ready, clocks set)".into();
+    }
     if !r.changed() {
         return "was running already".into();
     }

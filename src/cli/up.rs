@@ -77,7 +77,7 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         println!(
             "lab {} was stopped: {} as `{}` does",
             target.lab.name,
-            crate::cli::power::started_words(&target.lab, &started.libvirt),
+            crate::cli::power::started_words(&target.lab, started),
             target.command("start")
         );
     }

@@ -1,6 +1,7 @@
 # Shared by the end-to-end scripts (sourced, not run): a work directory, a private libvirtd
 # inside a network namespace (or the one a caller already started: LAB_E2E_NETNS and
-# LAB_E2E_RUN, so several scripts share one daemon and one image), the offline image
+# LAB_E2E_RUN (its run directory, for a restart), so several scripts share one daemon and one
+# image), the offline image
 # imported into a private cache (or the one LAB_E2E_CACHE_DIR names, imported once), and
 # the helpers `phase` and `expect`.
 #
@@ -19,6 +20,9 @@ e2e_setup() { # e2e_setup NAME
   [ -x target/debug/lab ] || cargo build --locked --quiet
   lab_bin=(target/debug/lab)
   lab=(timeout 1200 "${lab_bin[@]}")
+  # The daemons' run directory (their PID files), for `libvirtd.sh restart`.
+  # shellcheck disable=SC2034  # for the scripts that source this file
+  daemon_run=${LAB_E2E_RUN:-$work/run}
   if [ -n "${LAB_E2E_NETNS:-}" ]; then
     ns=$LAB_E2E_NETNS
     own_daemon=
@@ -54,6 +58,14 @@ phase() { # phase NAME CMD...: runs CMD, prints PHASE NAME SECONDS
   "$@"
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   printf 'PHASE %s %d.%03d\n' "$name" $((ms / 1000)) $((ms % 1000))
+}
+
+phase_saying() { # phase_saying NAME PATTERN CMD...: `phase NAME CMD...`, whose output must match PATTERN
+  local name=$1 pattern=$2 log=$work/phase-$1.log
+  shift 2
+  phase "$name" "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+  cat "$log"
+  grep -qE "$pattern" "$log" || { echo "$name: no '$pattern' in its output" >&2; return 1; }
 }
 
 expect() { # expect WHAT PATTERN CMD...: CMD's output must match PATTERN

@@ -13,7 +13,8 @@
 # missing), reset before-mq, MariaDB's openstack.cnf broken (each line named), up again (goes
 # on: provision, verify, lab-up snapshot), verify, an idempotent provision,
 # snapshot save, a change inside a guest, services broken (verify fails exactly the checks they
-# prove), reset (the change is gone, checks pass), down
+# prove), reset (the change is gone, checks pass), stop and start (memory saved; shut down;
+# libvirtd restarted; a host reboot), down
 # (libvirt holds nothing of the lab, its state directory is gone). Prints `PHASE <name>
 # <seconds>` per phase; exits non-zero if anything failed, after printing the serial console
 # tails and the step logs. Daemons are stopped by PID and the namespace deleted in any case.
@@ -215,6 +216,53 @@ phase verify-after-reset "${lab[@]}" verify -l "$lab_file"
 phase reset-lab-up "${lab[@]}" reset -l "$lab_file"
 phase verify-after-reset-lab-up "${lab[@]}" verify -l "$lab_file"
 expect "snapshot list --json" '"ex1"' "${lab[@]}" snapshot list --json -l "$lab_file"
+
+# A laptop's day (issue 21): `lab stop` frees the memory (no QEMU left, a managed save per
+# node), `lab start` brings the lab back verified with the work kept; a clean shutdown and a
+# boot; a libvirtd restarted while the lab is stopped (then `lab up` starts it, saying so);
+# a host reboot (domains and networks destroyed with virsh) and `lab start`.
+qemu_count() { pgrep -fc "guest=lab-$lab_name-" || true; }
+available_mib() { awk '/^MemAvailable/ {print int($2 / 1024)}' /proc/meminfo; }
+laptop_stop() {
+  local before after d
+  "${lab[@]}" ssh controller -l "$lab_file" -- 'echo kept > /root/before-stop'
+  before=$(available_mib)
+  phase stop "${lab[@]}" stop -l "$lab_file"
+  after=$(available_mib)
+  echo "MEMORY available before stop ${before} MiB, after ${after} MiB"
+  [ "$(qemu_count)" -eq 0 ] || { echo "QEMU still runs for the lab after stop" >&2; return 1; }
+  for d in controller compute1; do
+    virsh -c qemu:///system dominfo "lab-$lab_name-$d" | grep -qE '^Managed save: +yes' \
+      || { echo "no managed save of $d" >&2; return 1; }
+  done
+  expect "status saved" '^node +controller +saved ' "${lab[@]}" status -l "$lab_file"
+  expect "status stopped" '^stopped: every node is saved or shut off; `lab start' "${lab[@]}" status -l "$lab_file"
+}
+laptop_stop
+phase_saying start '^lab ocata-deb started \(restored: ' "${lab[@]}" start -l "$lab_file"
+phase verify-after-start "${lab[@]}" verify -l "$lab_file"
+"${lab[@]}" ssh controller -l "$lab_file" -- test -f /root/before-stop \
+  || { echo "the file written before the stop is gone" >&2; exit 1; }
+
+phase stop-shutdown "${lab[@]}" stop --shutdown -l "$lab_file"
+expect "status shut off" '^node +compute1 +shut off ' "${lab[@]}" status -l "$lab_file"
+phase_saying start-boot '^lab ocata-deb started \(booted: ' "${lab[@]}" start -l "$lab_file"
+phase verify-after-boot "${lab[@]}" verify -l "$lab_file"
+
+phase stop-again "${lab[@]}" stop -l "$lab_file"
+phase libvirtd-restart tests/e2e/libvirtd.sh restart "$ns" "$daemon_run"
+phase_saying up-stopped '^lab ocata-deb was stopped: started \(restored: ' "${lab[@]}" up -l "$lab_file"
+phase verify-after-up-stopped "${lab[@]}" verify -l "$lab_file"
+
+host_reboot() { # what a host reboot leaves: every domain and network of the lab inactive
+  local d n
+  for d in controller compute1; do virsh -q -c qemu:///system destroy "lab-$lab_name-$d" >/dev/null; done
+  for n in external internal; do virsh -q -c qemu:///system net-destroy "lab-$lab_name-$n" >/dev/null; done
+}
+phase host-reboot host_reboot
+expect "status after a reboot" '^stopped: .*networks inactive' "${lab[@]}" status -l "$lab_file"
+phase_saying start-after-reboot '^lab ocata-deb started \(booted: .*started: ' "${lab[@]}" start -l "$lab_file"
+phase verify-after-reboot "${lab[@]}" verify -l "$lab_file"
 
 phase down "${lab[@]}" down -l "$lab_file"
 left=$(lab_objects "$lab_name")
