@@ -9,10 +9,10 @@
 #                                                         build users install, built here)
 #
 # Each run starts a fresh private libvirtd in a network namespace (tests/e2e/libvirtd.sh),
-# brings the lab up with `lab`, times verify, a second provision, reset (then verify again)
-# and down, then does the same by hand: both guests started at once with virsh, and over ssh
-# the controller's services and both nodes' chrony with the plain commands of the guest
-# templates (src/provision/guest/). Nothing of the lab is left in libvirt between runs.
+# brings the lab up with `lab`, times verify, a second provision, reset (then verify again),
+# stop and start (through verify) and down, then does the same by hand: both guests started
+# at once with virsh, and over ssh the controller's services and both nodes' chrony with the
+# plain commands of the guest templates (src/provision/guest/). Nothing of the lab is left in libvirt between runs.
 #
 # Prints, over RUNS runs (default 3), the median then min and max of each:
 #   RATIO up_over_hand          `lab up` (start -> verified lab) / (hand_boot + hand_services)
@@ -21,6 +21,8 @@
 #   FIGURE before_first_domain  `lab up` start -> first domain started, on a fresh libvirtd
 #   FIGURE reset, provision_again, verify, down, up, lab_boot, lab_provision   seconds
 #   FIGURE reset_then_verify_ok 1 when `lab verify` passed right after the reset
+#   FIGURE stop                 `lab stop` (every node's memory saved)
+#   FIGURE start                `lab start` of the stopped lab through a passing `lab verify`
 #   FIGURE lab_rss_mib          peak RSS of `lab up` (GNU time's %M)
 #   FIGURE hand_boot            both guests started at once -> cloud-init done on both
 #   FIGURE hand_services        the controller's services and both nodes' chrony, by hand
@@ -128,6 +130,12 @@ lab_after_up() { # verify, a second provision, a reset and the verify right afte
   else
     record reset_then_verify_ok 0
   fi
+  timed stop "${lab[@]}" stop -l "$lab_file"
+  local t
+  t=$(now)
+  "${lab[@]}" start -l "$lab_file" >>"$work/log" 2>&1
+  "${lab[@]}" verify -l "$lab_file" >>"$work/log" 2>&1
+  record start "$(secs "$t" "$(now)")"
 }
 
 keep_access() { # the plan's files and the lab user's key, for the hand run (same seed ISOs)

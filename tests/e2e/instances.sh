@@ -3,7 +3,8 @@
 # up at once on one libvirtd, each with its own external subnet from a pool of two and the
 # guide's internal addresses, each controller's 10.0.0.31 answering with its own compute
 # node's MAC (the internal networks are apart), `lab list` showing both, both as a class:
-# `lab class verify` with one seat broken, `lab class reset` of that seat; a third instance
+# `lab class verify` with one seat broken, `lab class reset` of that seat, `lab class stop`
+# and `start` of it (the other runs on); a third instance
 # finds the pool exhausted and fails at once, creating nothing; both go down with nothing
 # of either left in libvirt or in the state directory. Both are provisioned and verified by
 # their own `lab up` while the other one runs (four TCG guests on two cores: about 12
@@ -145,6 +146,18 @@ assert {c["step"] for c in seats["s1"]["checks"]} == {"memcached"}
 print("ok: class verify --json memcached: s2 fails", failed)' <<<"$json"
   "${lab[@]}" class reset s2 --class e2e
   "${lab[@]}" class verify --class e2e memcached
+  # One seat stopped and started again (issue 21): s1 runs on, s2's nodes saved, then back.
+  out=$("${lab[@]}" class stop s2 --class e2e 2>/dev/null)
+  echo "$out"
+  grep -qE '^s2 .* stopped \(memory saved\)' <<<"$out" || { echo "class stop s2 did not say it" >&2; return 1; }
+  [ "$(virsh -q -c qemu:///system list --name --state-running | grep -c "^lab-$lab_name-s2-")" -eq 0 ] \
+    || { echo "s2 still runs after class stop s2" >&2; return 1; }
+  [ "$(virsh -q -c qemu:///system list --name --state-running | grep -c "^lab-$lab_name-s1-")" -eq 2 ] \
+    || { echo "class stop s2 stopped s1 too" >&2; return 1; }
+  out=$("${lab[@]}" class start s2 --class e2e 2>/dev/null)
+  echo "$out"
+  grep -qE '^s2 .* started \(restored: ' <<<"$out" || { echo "class start s2 did not restore it" >&2; return 1; }
+  "${lab[@]}" class verify --class e2e
   rm "$LAB_STATE_DIR/classes/e2e.toml"
 }
 phase class-verify class_verify
