@@ -67,8 +67,9 @@ fn template(profile: Profile, step: &str) -> &'static str {
         .unwrap_or_else(|| panic!("no guide text for step {step} of profile {profile:?}"))
 }
 
-/// The values the guide's texts name, from the lab and its secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The values the guide's texts name, from the lab and its secrets. Its `Debug` shows the
+/// passwords only by name.
+#[derive(Clone, PartialEq, Eq)]
 pub struct GuideContext {
     /// The controller's name (`{{controller}}`).
     pub controller: String,
@@ -97,6 +98,20 @@ pub struct GuideContext {
     pub base_repo: Option<String>,
     pub ocata_repo: Option<String>,
     pub sig_cloud_key: Option<String>,
+}
+
+impl std::fmt::Debug for GuideContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuideContext")
+            .field("controller", &self.controller)
+            .field("controller_ip", &self.controller_ip)
+            .field("computes", &self.computes)
+            .field("cidr", &self.cidr)
+            .field("ntp_server", &self.ntp_server)
+            .field("rabbit_pass", &"<RABBIT_PASS>")
+            .field("db_root_pass", &"<DB_ROOT_PASS>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// The content a node's step uploads as `name`, if the node has that step and file.
@@ -284,6 +299,14 @@ mod tests {
                 (lab, ctx)
             })
             .collect()
+    }
+
+    #[test]
+    fn debug_names_the_passwords_without_their_values() {
+        let (_, ctx) = labs().remove(1);
+        let shown = format!("{ctx:?}");
+        assert!(!shown.contains(&ctx.rabbit_pass) && !shown.contains(&ctx.db_root_pass));
+        assert!(shown.contains("<RABBIT_PASS>"), "{shown}");
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::model::{Lab, NetKind, Network, Nic, Node};
 use crate::names;
 use crate::provision::centos7;
 
-/// The three files of a NoCloud seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The three files of a NoCloud seed. Its `Debug` shows `user-data` only by size: it holds
+/// the node's private host key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Seed {
     /// `meta-data`: instance-id and local-hostname.
     pub meta_data: String,
@@ -25,6 +26,16 @@ pub struct Seed {
     pub user_data: String,
     /// `network-config`: network config version 1, without a top-level `network:` key.
     pub network_config: String,
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seed")
+            .field("meta_data", &self.meta_data)
+            .field("user_data", &format_args!("<{} bytes>", self.user_data.len()))
+            .field("network_config", &self.network_config)
+            .finish()
+    }
 }
 
 /// Renders the whole NoCloud seed of `node`.

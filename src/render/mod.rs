@@ -67,8 +67,9 @@ impl RenderContext {
     }
 }
 
-/// Every rendered file of one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every rendered file of one node. Its `Debug` shows the seed ISO only by size (it holds
+/// the node's private host key), and the seed as [`cloudinit::Seed`] shows it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NodeFiles {
     pub domain_xml: String,
     pub overlay_volume_xml: String,
@@ -76,6 +77,19 @@ pub struct NodeFiles {
     pub seed: cloudinit::Seed,
     pub seed_iso: Vec<u8>,
     pub provision_sh: String,
+}
+
+impl std::fmt::Debug for NodeFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeFiles")
+            .field("domain_xml", &self.domain_xml)
+            .field("overlay_volume_xml", &self.overlay_volume_xml)
+            .field("snapshot_xml", &self.snapshot_xml)
+            .field("seed", &self.seed)
+            .field("seed_iso", &format_args!("<{} bytes>", self.seed_iso.len()))
+            .field("provision_sh", &self.provision_sh)
+            .finish()
+    }
 }
 
 /// Renders all files of a node.
