@@ -92,8 +92,10 @@ expect "class status after s1 went" '^  s2 +qemu:///system +controller running, 
   || { echo "class status still lists s1" >&2; exit 1; }
 
 phase class-down "${lab[@]}" class down "${class[@]}"
-left=$(lab_objects "$lab_name-s")
-[ -z "$left" ] || { echo "libvirt still holds: $left" >&2; exit 1; }
+for s in s1 s2; do
+  left=$(lab_objects "$lab_name-$s")
+  [ -z "$left" ] || { echo "libvirt still holds of $s: $left" >&2; exit 1; }
+done
 [ ! -e "$LAB_STATE_DIR/classes/e2e.toml" ] || { echo "the class file is still there" >&2; exit 1; }
 for s in s1 s2; do
   [ ! -e "$LAB_STATE_DIR/$lab_name-$s" ] || { echo "the state of $s is still there" >&2; exit 1; }

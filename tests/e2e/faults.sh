@@ -80,6 +80,8 @@ until_seen() {
 
 # stop_bg SIGNAL: sends SIGNAL to the background lab and waits; sets $bg_status.
 stop_bg() {
+  # Whether the signal reached a lab still at work (not one that had already finished).
+  if kill -0 "$bg_pid" 2>/dev/null; then bg_alive=1; else bg_alive=0; fi
   kill "-$1" "$bg_pid" 2>/dev/null || true
   bg_status=0
   timeout 120 tail --pid="$bg_pid" -f /dev/null || true
@@ -143,11 +145,17 @@ sigkill_upload() {
 sigint_domains() {
   local log=$work/sigint-domains.log
   bg "$log" up -l "$lab_file" --no-provision
-  until_seen "$log" 'network +lab-faults-[a-z]+ +(created|started)' 3000 || { cat "$log" >&2; return 1; }
+  # The signal lands once a domain is being defined: networks of this run exist by then.
+  until_seen "$log" 'domain +lab-faults-[a-z0-9]+ +(\.\.\.|created)' 3000 || { cat "$log" >&2; say "no domain was being made"; return 1; }
   stop_bg INT
   cat "$log" >&2
+  [ "$bg_alive" -eq 1 ] || { say "up had ended before the signal"; return 1; }
   [ "$bg_status" -eq 130 ] || { say "exit $bg_status, not 130"; return 1; }
   grep -q 'interrupted by SIGINT' "$log" || return 1
+  grep -qE 'network +lab-faults-[a-z]+ +created' "$log" || { say "this run created no network"; return 1; }
+  local nets
+  nets=$("${virsh[@]}" net-list --all --name | grep "^lab-$lab_name-" || true)
+  [ -z "$nets" ] || { say "networks this run created are left: $nets"; return 1; }
   # What this run created is gone; the pool of the killed run stays for `up` to converge.
   if "${virsh[@]}" list --all --name | grep -q "^lab-$lab_name-"; then say "domains left"; return 1; fi
 }
@@ -169,9 +177,16 @@ up_after_faults() {
 sigint_snapshot() {
   local log=$work/sigint-snapshot.log
   bg "$log" snapshot save s1 -l "$lab_file"
-  until_seen "$log" 'domain +lab-faults-[a-z0-9]+ +paused' 300 || true
+  until_seen "$log" 'domain +lab-faults-[a-z0-9]+ +paused' 300 || { cat "$log" >&2; say "no node was paused"; return 1; }
   stop_bg INT
   cat "$log" >&2
+  # The signal reached the save midway; it finishes the few seconds a snapshot takes.
+  [ "$bg_alive" -eq 1 ] || { say "the save had ended before the signal"; return 1; }
+  local d has=0
+  for d in controller compute1; do
+    "${virsh[@]}" snapshot-list "lab-$lab_name-$d" --name | grep -qx s1 && has=$((has + 1))
+  done
+  [ "$has" -eq 0 ] || [ "$has" -eq 2 ] || { say "snapshot s1 on $has of 2 nodes: not lab-wide"; return 1; }
   local paused
   paused=$("${virsh[@]}" list --name --state-paused | grep "^lab-$lab_name-" || true)
   [ -z "$paused" ] || { say "paused: $paused"; return 1; }

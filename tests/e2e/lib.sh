@@ -17,7 +17,8 @@ e2e_setup() { # e2e_setup NAME
   # LAB_E2E_CACHE_DIR: an image cache shared by the scripts of one run (imported once).
   export LAB_STATE_DIR=$work/state LAB_CACHE_DIR=${LAB_E2E_CACHE_DIR:-$work/cache}
   export LIBVIRT_DEFAULT_URI=qemu:///system
-  [ -x target/debug/lab ] || cargo build --locked --quiet
+  # Always through cargo: a binary older than the sources is rebuilt (a no-op when fresh).
+  cargo build --locked --quiet
   lab_bin=(target/debug/lab)
   lab=(timeout 1200 "${lab_bin[@]}")
   # The daemons' run directory (their PID files), for `libvirtd.sh restart`.
@@ -77,8 +78,11 @@ expect() { # expect WHAT PATTERN CMD...: CMD's output must match PATTERN
 }
 
 lab_objects() { # lab_objects LABNAME: every libvirt domain, network and pool (log pool too) of the lab
-  virsh -q -c qemu:///system "list --all --name; net-list --all --name; pool-list --all --name" \
-    | grep -E "^lab-$1([-.]|$)" || true
+  # A virsh that fails is no answer: the caller's "nothing left" must not pass on it.
+  local all
+  all=$(virsh -q -c qemu:///system "list --all --name; net-list --all --name; pool-list --all --name") \
+    || { echo "lab_objects: virsh failed: cannot tell what is left" >&2; echo "(virsh failed)"; return 1; }
+  grep -E "^lab-$1([-.]|$)" <<<"$all" || true
 }
 
 # Remote mode (LAB_E2E_REMOTE=1, issue 13): the netns's libvirtd is "the host", reached only

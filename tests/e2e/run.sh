@@ -66,12 +66,21 @@ up_interrupted() {
   # between them (an idle machine), the second is the "stop now" one.
   timeout --foreground 1200 "${lab_bin[@]}" up -l "$lab_file" >"$out" 2>&1 &
   pid=$!
-  for _ in $(seq 1 600); do
-    grep -qE '(controller|compute1) +chrony +(changed|ok)' "$out" && break
+  local seen=
+  for _ in $(seq 1 1200); do
+    grep -qE '(controller|compute1) +chrony +(changed|ok)' "$out" && { seen=1; break; }
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
+  if [ -z "$seen" ]; then # no step ran: the signal would test nothing
+    kill "$pid" 2>/dev/null || true
+    cat "$out" >&2
+    echo "no provisioning step was seen within 600 s: the interruption was not tried" >&2
+    return 1
+  fi
   kill -INT "$pid" 2>/dev/null || true
+  # Bounded: a lab that ignored the signal is a failure, not a hang.
+  timeout 120 tail --pid="$pid" -f /dev/null || { kill -9 "$pid"; echo "up did not stop within 120 s of SIGINT" >&2; }
   status=0
   wait "$pid" || status=$?
   cat "$out" >&2
