@@ -108,11 +108,30 @@ impl Guest for FakeGuest {
         Ok(())
     }
 
+    /// Only the mq-user step's check connects (to the broker, from the node itself): a
+    /// broker granting every right once the step was applied, none listening before.
     async fn connect_tcp(&self, host: &str, port: u16) -> Result<Self::Tcp, GuestError> {
-        panic!(
-            "{}: provisioning opened a tcp connection to {host}:{port}",
-            self.node
-        )
+        assert_eq!((host, port), ("127.0.0.1", 5672), "{}: a tcp connection", self.node);
+        self.note("check", "mq-user");
+        let granted = self.applied.lock().unwrap().contains("mq-user")
+            && self.never_converges != Some("mq-user");
+        if !granted {
+            return Err(GuestError::Tcp {
+                node: self.node.clone(),
+                to: format!("{host}:{port}"),
+                message: "connection refused".into(),
+            });
+        }
+        let (client, mut broker) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = broker
+                .write_all(&lab::provision::amqp::broker_script::granting())
+                .await;
+            let mut sent = Vec::new();
+            let _ = broker.read_to_end(&mut sent).await;
+        });
+        Ok(client)
     }
 
     async fn reboot(&self) -> Result<(), GuestError> {

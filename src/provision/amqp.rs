@@ -464,8 +464,101 @@ async fn content<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(body)
 }
 
+/// A broker's side of a rights session, scripted: frames built as RabbitMQ sends them, for
+/// tests of code that holds such a session (this module's, the provisioning engine's).
+#[doc(hidden)]
+pub mod broker_script {
+    use super::*;
+
+    pub fn close(channel: u16, id: Id, code: u16, text: &str, on: Id) -> Vec<u8> {
+        method(
+            channel,
+            id,
+            Args::default().u16(code).short(text).u16(on.0).u16(on.1),
+        )
+    }
+
+    /// Connection.Start: AMQP 0-9, no properties, PLAIN, en_US.
+    pub fn start() -> Vec<u8> {
+        let args = Args::default()
+            .u8(0)
+            .u8(9)
+            .u32(0)
+            .long("PLAIN")
+            .long("en_US");
+        method(0, START, args)
+    }
+
+    /// Connection.Tune: the broker's limits.
+    pub fn tune() -> Vec<u8> {
+        method(0, TUNE, Args::default().u16(2047).u32(131_072).u16(60))
+    }
+
+    /// The broker's side up to the vhost opened.
+    pub fn opened() -> Vec<u8> {
+        let mut b = start();
+        b.extend(tune());
+        b.extend(method(0, OPEN_OK, Args::default().short("")));
+        b
+    }
+
+    /// The broker's side up to `queue` declared and channel 2 in confirm mode.
+    pub fn declared(queue: &str) -> Vec<u8> {
+        let mut b = opened();
+        b.extend(channel_ok(1));
+        b.extend(method(
+            1,
+            DECLARE_OK,
+            Args::default().short(queue).u32(0).u32(0),
+        ));
+        b.extend(channel_ok(2));
+        b.extend(method(2, SELECT_OK, Args::default()));
+        b
+    }
+
+    pub fn channel_ok(ch: u16) -> Vec<u8> {
+        method(ch, CHANNEL_OPEN_OK, Args::default().long(""))
+    }
+
+    pub fn marker() -> String {
+        format!("lab verify {}", std::process::id())
+    }
+
+    pub fn got_back(body: &str) -> Vec<u8> {
+        let mut b = method(
+            3,
+            GET_OK,
+            Args::default().u64(1).u8(0).short("").short("q").u32(0),
+        );
+        b.extend(frame(
+            HEADER,
+            3,
+            &Args::default()
+                .u16(60)
+                .u16(0)
+                .u64(body.len() as u64)
+                .u16(0)
+                .0,
+        ));
+        b.extend(frame(BODY, 3, body.as_bytes()));
+        b
+    }
+
+    /// The whole side of a broker that grants `openstack` every right on `/`: the queue
+    /// `amq.gen-X` declared, the marker confirmed and got back, the connection closed.
+    pub fn granting() -> Vec<u8> {
+        let mut b = declared("amq.gen-X");
+        b.extend(method(2, ACK, Args::default().u64(1).u8(0)));
+        b.extend(channel_ok(3));
+        b.extend(got_back(&marker()));
+        b.extend(method(0, CLOSE_OK, Args::default()));
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::broker_script::*;
     use super::*;
 
     /// A scripted broker: reads what the client sends while writing `script`, then
@@ -485,80 +578,6 @@ mod tests {
         let r = amqp_access(&mut client, "openstack", "pw", "/").await;
         drop(client);
         (r, talk.await.unwrap())
-    }
-
-    fn close(channel: u16, id: Id, code: u16, text: &str, on: Id) -> Vec<u8> {
-        method(
-            channel,
-            id,
-            Args::default().u16(code).short(text).u16(on.0).u16(on.1),
-        )
-    }
-
-    /// Connection.Start: AMQP 0-9, no properties, PLAIN, en_US.
-    fn start() -> Vec<u8> {
-        let args = Args::default()
-            .u8(0)
-            .u8(9)
-            .u32(0)
-            .long("PLAIN")
-            .long("en_US");
-        method(0, START, args)
-    }
-
-    /// Connection.Tune: the broker's limits.
-    fn tune() -> Vec<u8> {
-        method(0, TUNE, Args::default().u16(2047).u32(131_072).u16(60))
-    }
-
-    /// The broker's side up to the vhost opened.
-    fn opened() -> Vec<u8> {
-        let mut b = start();
-        b.extend(tune());
-        b.extend(method(0, OPEN_OK, Args::default().short("")));
-        b
-    }
-
-    /// The broker's side up to `queue` declared and channel 2 in confirm mode.
-    fn declared(queue: &str) -> Vec<u8> {
-        let mut b = opened();
-        b.extend(channel_ok(1));
-        b.extend(method(
-            1,
-            DECLARE_OK,
-            Args::default().short(queue).u32(0).u32(0),
-        ));
-        b.extend(channel_ok(2));
-        b.extend(method(2, SELECT_OK, Args::default()));
-        b
-    }
-
-    fn channel_ok(ch: u16) -> Vec<u8> {
-        method(ch, CHANNEL_OPEN_OK, Args::default().long(""))
-    }
-
-    fn marker() -> String {
-        format!("lab verify {}", std::process::id())
-    }
-
-    fn got_back(body: &str) -> Vec<u8> {
-        let mut b = method(
-            3,
-            GET_OK,
-            Args::default().u64(1).u8(0).short("").short("q").u32(0),
-        );
-        b.extend(frame(
-            HEADER,
-            3,
-            &Args::default()
-                .u16(60)
-                .u16(0)
-                .u64(body.len() as u64)
-                .u16(0)
-                .0,
-        ));
-        b.extend(frame(BODY, 3, body.as_bytes()));
-        b
     }
 
     #[tokio::test]

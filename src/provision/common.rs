@@ -336,6 +336,11 @@ pub fn mq_user(guest: &Guest) -> Step {
     Step::new("mq-user", reason, CONTROLLER)
         .secret("RABBIT_PASS")
         .check(lines(MQ_PERMISSIONS_SET))
+        .lab_check(crate::provision::step::LabCheck::AmqpRights {
+            user: "openstack",
+            secret: "RABBIT_PASS",
+            vhost: "/",
+        })
         .apply(
             MqUser {
                 user_exists: lines(MQ_USER_EXISTS),

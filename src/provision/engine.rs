@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use super::step::{Step, secret_path};
+use super::step::{LabCheck, Step, secret_path};
 use crate::guest::{Guest, GuestError, Output};
 use crate::model::Lab;
 use crate::progress::{Outcome, Progress, StepEvent};
@@ -208,16 +208,15 @@ async fn run_step<G: Guest>(
         status: out.status,
         tail: out.tail(20),
     };
-    let changed = if guest.run(&step.check).await?.success() {
+    let changed = if check(guest, step, secrets).await?.0 {
         false
     } else {
         let out = guest.run(&step.apply).await?;
         if !out.success() {
             return Err(failed("apply", &out));
         }
-        let again = guest.run(&step.check).await?;
-        if !again.success() {
-            let tail = again.tail(20);
+        let (passed, tail) = check(guest, step, secrets).await?;
+        if !passed {
             return Err(ProvisionError::NotConverged {
                 node: guest.node().to_string(),
                 step: step.id,
@@ -232,6 +231,32 @@ async fn run_step<G: Guest>(
         guest.reboot().await?;
     }
     Ok(changed)
+}
+
+/// Whether the step's check passes, and what it saw: its script's output tail, or the
+/// conversation `lab` held itself ([`LabCheck`]).
+async fn check<G: Guest>(
+    guest: &G,
+    step: &Step,
+    secrets: &LabSecrets,
+) -> Result<(bool, String), GuestError> {
+    match &step.lab_check {
+        None => {
+            let out = guest.run(&step.check).await?;
+            Ok((out.success(), out.tail(20)))
+        }
+        Some(LabCheck::AmqpRights {
+            user,
+            secret,
+            vhost,
+        }) => {
+            let password = secrets.password(secret);
+            let judged =
+                super::verify::rights(guest, "127.0.0.1", user, vhost, password).await?;
+            let why = judged.hint.unwrap_or_default();
+            Ok((judged.passed, format!("{}\n{why}", judged.measured)))
+        }
+    }
 }
 
 /// Every node's steps, filtered by `sel`; an unknown node or step is an error.

@@ -533,7 +533,7 @@ async fn measure_plain<G: Guest>(guest: &G, probe: &Probe) -> Result<(bool, Stri
 }
 
 /// The user's rights on `vhost` over AMQP from the node, judged.
-async fn rights<G: Guest>(
+pub(crate) async fn rights<G: Guest>(
     guest: &G,
     host: &str,
     user: &str,
