@@ -184,7 +184,7 @@ sigint_snapshot() {
   [ "$bg_alive" -eq 1 ] || { say "the save had ended before the signal"; return 1; }
   local d has=0
   for d in controller compute1; do
-    "${virsh[@]}" snapshot-list "lab-$lab_name-$d" --name | grep -qx s1 && has=$((has + 1))
+    grep -qx s1 <<<"$("${virsh[@]}" snapshot-list "lab-$lab_name-$d" --name)" && has=$((has + 1))
   done
   [ "$has" -eq 0 ] || [ "$has" -eq 2 ] || { say "snapshot s1 on $has of 2 nodes: not lab-wide"; return 1; }
   local paused

@@ -233,7 +233,7 @@ expect "snapshot list --json" '"ex1"' "${lab[@]}" snapshot list --json -l "$lab_
 qemu_count() { pgrep -fc "guest=lab-$lab_name-" || true; }
 available_mib() { awk '/^MemAvailable/ {print int($2 / 1024)}' /proc/meminfo; }
 laptop_stop() {
-  local before after d
+  local before after d info
   "${lab[@]}" ssh controller -l "$lab_file" -- 'echo kept > /root/before-stop'
   before=$(available_mib)
   phase stop "${lab[@]}" stop -l "$lab_file"
@@ -241,8 +241,9 @@ laptop_stop() {
   echo "MEMORY available before stop ${before} MiB, after ${after} MiB"
   [ "$(qemu_count)" -eq 0 ] || { echo "QEMU still runs for the lab after stop" >&2; return 1; }
   for d in controller compute1; do
-    virsh -c qemu:///system dominfo "lab-$lab_name-$d" | grep -qE '^Managed save: +yes' \
-      || { echo "no managed save of $d" >&2; return 1; }
+    # (Read whole first: `grep -q` ends a pipe early, and pipefail takes virsh's SIGPIPE.)
+    info=$(virsh -c qemu:///system dominfo "lab-$lab_name-$d")
+    grep -qE '^Managed save: +yes' <<<"$info" || { echo "no managed save of $d: $info" >&2; return 1; }
   done
   expect "status saved" '^node +controller +saved ' "${lab[@]}" status -l "$lab_file"
   expect "status stopped" '^stopped: every node is saved or shut off; `lab start' "${lab[@]}" status -l "$lab_file"
