@@ -111,7 +111,12 @@ impl Guest for FakeGuest {
     /// Only the mq-user step's check connects (to the broker, from the node itself): a
     /// broker granting every right once the step was applied, none listening before.
     async fn connect_tcp(&self, host: &str, port: u16) -> Result<Self::Tcp, GuestError> {
-        assert_eq!((host, port), ("127.0.0.1", 5672), "{}: a tcp connection", self.node);
+        assert_eq!(
+            (host, port),
+            ("127.0.0.1", 5672),
+            "{}: a tcp connection",
+            self.node
+        );
         self.note("check", "mq-user");
         let granted = self.applied.lock().unwrap().contains("mq-user")
             && self.never_converges != Some("mq-user");

@@ -449,9 +449,16 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
 #[test]
 fn debug_of_a_seed_and_of_a_nodes_files_shows_no_private_key() {
     for (file, lab, node, s) in all_seeds() {
-        assert!(s.user_data.contains("PRIVATE KEY"), "{file}: the key is there");
+        assert!(
+            s.user_data.contains("PRIVATE KEY"),
+            "{file}: the key is there"
+        );
         let shown = format!("{s:?}");
-        assert!(!shown.contains("PRIVATE KEY"), "{file} {}: {shown}", node.name);
+        assert!(
+            !shown.contains("PRIVATE KEY"),
+            "{file} {}: {shown}",
+            node.name
+        );
         assert!(shown.contains("user_data: <"), "{shown}");
         let ctx = common::context(&lab);
         let all = lab::render::node_files(&lab, &node, &ctx).unwrap();

@@ -251,8 +251,7 @@ async fn check<G: Guest>(
             vhost,
         }) => {
             let password = secrets.password(secret);
-            let judged =
-                super::verify::rights(guest, "127.0.0.1", user, vhost, password).await?;
+            let judged = super::verify::rights(guest, "127.0.0.1", user, vhost, password).await?;
             let why = judged.hint.unwrap_or_default();
             Ok((judged.passed, format!("{}\n{why}", judged.measured)))
         }
