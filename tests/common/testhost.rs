@@ -36,6 +36,8 @@ pub struct TestHost {
     pub busy_pool: Option<String>,
     /// Asks `lab` to stop (as SIGINT would) when an upload starts.
     pub interrupt_on_upload: bool,
+    /// A stop is asked for while a domain starts (the last calls of `up`).
+    pub interrupt_on_start: bool,
     /// Every define or create is first done behind `lab`'s back, as libvirtd finishing the
     /// call of a killed client after the re-run looked: the call itself then meets "exists".
     pub race: bool,
@@ -60,6 +62,7 @@ impl TestHost {
             probe_fails: false,
             busy_pool: None,
             interrupt_on_upload: false,
+            interrupt_on_start: false,
             race: false,
             raced: Mutex::new(Default::default()),
             _dir: dir,
@@ -227,6 +230,9 @@ impl Hypervisor for TestHost {
     }
     fn start_domain(&self, name: &str) -> Result<()> {
         self.change("start domain")?;
+        if self.interrupt_on_start {
+            lab::interrupt::request();
+        }
         self.inner.start_domain(name)
     }
     fn suspend_domain(&self, name: &str) -> Result<()> {

@@ -89,7 +89,10 @@ pub fn up(
     };
     let converged = super::probe::overlapped(hv, lab, &inv, progress, || {
         run.converge(&inv, (opts.image, opts.image_sha256))
-    });
+    })
+    // A stop asked for during the last calls: they finished, and the run is undone all the
+    // same, as the message printed at the signal says.
+    .and_then(|()| Ok(interrupt::check("once the domains were started")?));
     match converged {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty()
             || started_any(&inv, lab)
