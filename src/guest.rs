@@ -61,10 +61,16 @@ pub enum GuestError {
     Channel { node: String, message: String },
     /// The libvirt host the node is reached through (a `qemu+ssh://` URI) was not reached
     /// or refused the login: final, not retried.
-    #[error("{node}: through the libvirt host: {cause}")]
+    /// `message` is the whole reason, as the ssh layer words it; `kind` says which, for callers
+    /// that act on it.
+    #[error("{node}: through the libvirt host: {message}")]
     Jump {
         node: String,
-        cause: crate::ssh::JumpError,
+        /// The host (or `ProxyJump` hop) the failure concerns; empty when the user's ssh
+        /// config could not be read.
+        host: String,
+        message: String,
+        kind: JumpKind,
     },
     /// The node could not open a TCP connection to `to` (refused, unreachable, or its sshd
     /// forbids forwarding): what a program on the node would have met.
@@ -74,6 +80,28 @@ pub enum GuestError {
         to: String,
         message: String,
     },
+}
+
+/// Why the libvirt host a node is reached through failed ([`GuestError::Jump`]): the seam's own
+/// words for it, so the seam names no type of the ssh layer that implements it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JumpKind {
+    /// The user's ssh config (or the libvirt uri) could not be read.
+    Config,
+    /// No SSH connection to the host (or a hop): down, unreachable, or too slow.
+    Connect,
+    /// The host is not in the user's known_hosts.
+    UnknownHost,
+    /// The host's key is not the one known_hosts records at `line`.
+    ChangedKey { line: usize },
+    /// known_hosts could not be read or checked.
+    KnownHosts,
+    /// The login to the host was refused with every key tried.
+    Auth,
+    /// The host's sshd forbids TCP forwarding.
+    Forwarding,
+    /// The `ProxyJump` chain is too long (a loop in the ssh config).
+    TooManyHops,
 }
 
 /// A node's shell, as root.

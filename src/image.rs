@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::model::units::ByteSize;
+use crate::units::ByteSize;
 
 /// The guest profile: what differs between guest operating systems (packages, paths,
 /// cloud-init quirks), chosen by the image.

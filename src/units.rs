@@ -1,5 +1,7 @@
 //! Small value types of the lab file: byte sizes, IPv4 networks and MAC addresses.
-//! Each parses from the text a student types and prints back the same way.
+//! Each parses from the text a student types and prints back the same way. A bottom module: it
+//! imports nothing of the crate, so `image` and `model` both build on it; `model::units`
+//! re-exports it.
 
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -727,7 +727,7 @@ async fn proxy_jump_hops_are_followed_to_the_libvirt_host() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_or_unknown_host_key_of_the_libvirt_host_is_a_clear_final_error() {
-    use lab::ssh::JumpError;
+    use lab::guest::JumpKind;
     let host = LibvirtHost::start();
     let node = Sshd::start(None);
     let wrong = host.known_line(&secrets().host_keys["compute1"].public_openssh);
@@ -739,17 +739,24 @@ async fn a_changed_or_unknown_host_key_of_the_libvirt_host_is_a_clear_final_erro
         let start = Instant::now();
         let err = wait_ready(&target, &quick()).await.unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(5), "not retried");
-        let GuestError::Jump { node, cause } = &err else {
+        let GuestError::Jump {
+            node,
+            host: jumped,
+            kind,
+            ..
+        } = &err
+        else {
             panic!("expected a jump error, got {err:?}");
         };
         assert_eq!(node, "controller");
+        assert_eq!(jumped, "127.0.0.1");
         let text = err.to_string();
         assert!(text.contains(&file), "{text}");
-        match cause {
-            JumpError::ChangedKey { line: 1, .. } if changed => {
+        match kind {
+            JumpKind::ChangedKey { line: 1 } if changed => {
                 assert!(text.contains("`ssh-keygen -R 127.0.0.1`"), "{text}")
             }
-            JumpError::UnknownHost { .. } if !changed => {
+            JumpKind::UnknownHost if !changed => {
                 let login = format!(
                     "`ssh -p {} {}@libvirt`",
                     host.sshd.addr.port(),
@@ -774,7 +781,16 @@ async fn a_refused_login_or_a_closed_node_port_through_the_host_say_what_failed(
     LibvirtHost::through(&mut target, "libvirt", host.user_ssh(&config, &known));
     let err = SshGuest::connect(&target, &quick()).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, GuestError::Jump { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GuestError::Jump {
+                kind: lab::guest::JumpKind::Auth,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         text.contains("refused (tried: no agent, no identity file)"),
         "{text}"
@@ -810,7 +826,16 @@ async fn a_libvirt_host_that_forbids_forwarding_is_a_final_error() {
     let start = Instant::now();
     let err = wait_ready(&target, &quick()).await.unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(5), "not retried");
-    assert!(matches!(err, GuestError::Jump { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GuestError::Jump {
+                kind: lab::guest::JumpKind::Forwarding,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .ends_with("set `AllowTcpForwarding yes` there"),

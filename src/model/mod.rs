@@ -6,7 +6,9 @@ pub mod file;
 pub mod instance;
 pub mod lab;
 pub mod load;
-pub mod units;
+/// The small value types, which live in the bottom module [`crate::units`]; re-exported here so
+/// `model::units` paths keep working.
+pub use crate::units;
 pub mod validate;
 
 pub use lab::{Lab, NetKind, Network, Nic, Node, Note, Role, Settings};

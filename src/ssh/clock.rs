@@ -10,9 +10,9 @@ use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use super::SshGuest;
 use super::exec::{bounded, channel_error, start};
 use super::log::{append_log, header};
+use crate::clock::{CLOCK_LINE, ClockReading, best_reading, parse_clock};
 use crate::guest::GuestError;
-use crate::provision::clock::{CLOCK_LINE, ClockReading, parse_clock};
-use crate::provision::step::quote;
+use crate::shell::quote;
 
 /// How long one request on the line may take to be answered.
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
@@ -83,7 +83,7 @@ impl ClockLine {
         for _ in 0..n.max(1) {
             readings.push(self.read().await?);
         }
-        Ok(crate::provision::clock::best_reading(&readings).expect("at least one reading"))
+        Ok(best_reading(&readings).expect("at least one reading"))
     }
 
     /// Moves the node's clock by `by` seconds (negative: back), relative to its own clock;

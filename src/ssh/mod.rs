@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::guest::{Guest, GuestError, Output};
-use crate::provision::step::quote;
+use crate::shell::quote;
 pub use clock::ClockLine;
 use exec::{RUN_SCRIPT, bounded, channel_error, drive, first_line, start};
 pub use jump::{Jump, JumpError, UserSsh};

@@ -8,7 +8,7 @@ use super::log::header;
 use super::transport::{Session, open_session, parse_keys};
 use super::{SshGuest, Target, Timeouts};
 use crate::guest::{GuestError, Output};
-use crate::provision::step::quote;
+use crate::shell::quote;
 
 /// The file cloud-init writes when its last stage has finished: the default readiness marker.
 pub const BOOT_FINISHED: &str = "/var/lib/cloud/instance/boot-finished";

@@ -172,10 +172,7 @@ pub(super) async fn open_session(
     };
     let stream = match jump.connect_tcp(t.addr, timeouts.connect).await {
         Ok(stream) => stream,
-        Err(Through::Host(cause)) => {
-            let node = t.node.clone();
-            return Err(GuestError::Jump { node, cause });
-        }
+        Err(Through::Host(cause)) => return Err(cause.for_node(&t.node)),
         Err(Through::Refused(message)) => return Err(connect_error(t, message)),
     };
     bounded(&t.node, &what, timeouts.connect, handshake(t, keys, stream)).await

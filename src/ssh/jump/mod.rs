@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::config::{self, ConfigError, Destination, HostSpec};
 use super::transport::client_config;
+use crate::guest::{GuestError, JumpKind};
 
 mod login;
 use login::{KnownHost, log_in};
@@ -96,6 +97,47 @@ pub enum JumpError {
     Forwarding { host: String },
     #[error("more than {MAX_HOPS} ProxyJump hops to {host}: is there a loop in the ssh config?")]
     TooManyHops { host: String },
+}
+
+impl JumpError {
+    /// Which failure this is, in the words of the guest seam.
+    pub fn kind(&self) -> JumpKind {
+        match self {
+            JumpError::Config(_) => JumpKind::Config,
+            JumpError::Connect { .. } => JumpKind::Connect,
+            JumpError::UnknownHost { .. } => JumpKind::UnknownHost,
+            JumpError::ChangedKey { line, .. } => JumpKind::ChangedKey { line: *line },
+            JumpError::KnownHosts { .. } => JumpKind::KnownHosts,
+            JumpError::Auth { .. } => JumpKind::Auth,
+            JumpError::Forwarding { .. } => JumpKind::Forwarding,
+            JumpError::TooManyHops { .. } => JumpKind::TooManyHops,
+        }
+    }
+
+    /// The host (or hop) the failure concerns; empty for a config error.
+    pub fn host(&self) -> &str {
+        match self {
+            JumpError::Config(_) => "",
+            JumpError::Connect { host, .. }
+            | JumpError::UnknownHost { host, .. }
+            | JumpError::ChangedKey { host, .. }
+            | JumpError::KnownHosts { host, .. }
+            | JumpError::Auth { host, .. }
+            | JumpError::Forwarding { host }
+            | JumpError::TooManyHops { host } => host,
+        }
+    }
+
+    /// The guest error of `node` reached through the failed host: [`GuestError::Jump`] with
+    /// this error's host, text and kind.
+    pub fn for_node(&self, node: &str) -> GuestError {
+        GuestError::Jump {
+            node: node.to_string(),
+            host: self.host().to_string(),
+            message: self.to_string(),
+            kind: self.kind(),
+        }
+    }
 }
 
 /// A logged-in session to the libvirt host, shared by the nodes of one operation.
