@@ -316,3 +316,25 @@ fn plan_out_writes_files_holding_secrets_0600_and_the_others_as_the_umask_says()
     declared.sort();
     assert_eq!(private, declared);
 }
+
+#[test]
+fn plan_previews_an_instance_no_up_made_and_records_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(stateful_bin(state.path())
+        .args(["plan", "-l", "openstack-debian12", "--instance", "s7"])
+        .args(["-c", "test:///default"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("lab ocata-deb-s7 "), "{out}");
+    assert!(
+        err.contains("note: instance s7 is not made yet: `lab up --instance s7` takes each nat network's subnet from the first free one of 198.18.0.0/15"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(state.path()).unwrap().collect();
+    assert!(left.is_empty(), "plan wrote into the state: {left:?}");
+    // The other commands still refuse an instance that does not exist.
+    let (code, _, err) = run(stateful_bin(state.path())
+        .args(["status", "-l", "openstack-debian12", "--instance", "s7"])
+        .args(["-c", "test:///default"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no instance s7"), "{err}");
+}

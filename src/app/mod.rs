@@ -98,6 +98,9 @@ pub enum Purpose {
     Up,
     Down,
     Use,
+    /// `lab plan`: an instance without a record is previewed with the lab file's own subnets
+    /// (`up` picks its external subnet from the pool then); nothing is recorded.
+    Preview,
 }
 
 /// A lab resolved from its file and the libvirt host it goes to.
@@ -145,7 +148,9 @@ impl Target {
                     }
                     placed => placed?,
                 },
-                Purpose::Down => instance_lab(&lab, i, &root, Unplaced::NameOnly)?,
+                Purpose::Down | Purpose::Preview => {
+                    instance_lab(&lab, i, &root, Unplaced::NameOnly)?
+                }
                 Purpose::Use => instance_lab(&lab, i, &root, Unplaced::Refuse)?,
             },
         };

@@ -159,6 +159,11 @@ impl LabArgs {
         self.resolve(crate::app::Purpose::Up)
     }
 
+    /// The chosen lab for `lab plan`: an instance no `up` made yet is previewed.
+    pub fn target_for_plan(&self) -> anyhow::Result<crate::app::Target> {
+        self.resolve(crate::app::Purpose::Preview)
+    }
+
     /// The chosen lab for `lab down`: an instance whose record is gone is named all the same.
     pub fn target_for_down(&self) -> anyhow::Result<crate::app::Target> {
         self.resolve(crate::app::Purpose::Down)

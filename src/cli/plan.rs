@@ -16,6 +16,7 @@ use crate::cli::{AccelArg, LabArgs};
 ///   lab plan --lab openstack-ocata
 ///   lab plan --lab labs/openstack-debian12.toml --out /tmp/plan
 ///   lab plan --lab openstack-ocata --json
+///   lab plan --lab openstack-debian12 --instance s7   # before `lab up --instance s7`
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -32,7 +33,23 @@ pub struct Args {
 }
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
-    let t = lab.target()?;
+    let t = lab.target_for_plan()?;
+    if let Some(instance) = &t.instance
+        && t.state.placement()?.is_none()
+    {
+        let subnets: Vec<String> = t
+            .lab
+            .networks
+            .iter()
+            .filter(|n| n.kind == crate::model::NetKind::Nat)
+            .map(|n| format!("{} {}", n.name, n.cidr))
+            .collect();
+        eprintln!(
+            "note: instance {instance} is not made yet: `lab up --instance {instance}` takes each nat network's subnet from the first free one of {} (shown here as the lab file's: {})",
+            lab.subnet_pool,
+            subnets.join(", ")
+        );
+    }
     let accel = match args.accel {
         AccelArg::Auto => None,
         AccelArg::Kvm => Some(crate::render::Accel::Kvm),
