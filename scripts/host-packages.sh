@@ -21,6 +21,7 @@ packages=(
   openssh-server iproute2         # a real sshd (in a netns too) for the ssh client tests
   python3-venv                    # tests/e2e/ansible.sh: ansible-core from PyPI in a venv
   time                            # GNU time: tests/bench/run.sh reads `lab up`'s peak RSS
+  procps                          # pgrep, ps: the e2e tests look for QEMU processes and daemon children
 )
 installed=$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
 if [ "$installed" -eq "${#packages[@]}" ]; then
