@@ -185,7 +185,14 @@ pub fn start(hv: Hv, lab: &Lab, progress: &dyn Progress) -> Result<StartReport, 
                 })?;
                 (|r| &mut r.restored, true)
             }
-            _ => {
+            other => {
+                if other == Some(RunState::Other) {
+                    // Shutting down (a `stop --shutdown` cut short), crashed or suspended to
+                    // RAM: powered off, then booted.
+                    timed(progress, "domain", d, Action::PoweredOff, || {
+                        hv.destroy_domain(d)
+                    })?;
+                }
                 timed(progress, "domain", d, Action::Started, || {
                     hv.start_domain(d)
                 })?;
