@@ -349,7 +349,13 @@ mod tests {
             "{err}"
         );
         drop(held);
-        s.lock("down").unwrap();
+        // Another test's child may hold a copy of the descriptor between its fork and its exec
+        // (close-on-exec closes it only then), so the release is awaited, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while let Err(e) = s.lock("down") {
+            assert!(std::time::Instant::now() < deadline, "never released: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     #[test]
