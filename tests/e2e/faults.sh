@@ -14,6 +14,10 @@
 #   sigkill-upload      SIGKILL during the image upload (no handler runs) leaves a volume
 #                       without its completion marker
 #   sigint-domains      SIGINT while the domains are created: exit 130, the run undone
+#   crash-upload        libvirtd killed (SIGKILL, as the OOM killer does) during the image
+#                       upload: `up` ends at once with "libvirt connection lost"; the daemon
+#                       is started again
+#   crash-domains       the same while the domains are created
 #   up-after-faults     `up` converges after all that: the image is uploaded again, both
 #                       guests boot (they answer SSH with cloud-init finished)
 #   sigint-snapshot     SIGINT during `snapshot save`: no node is left paused
@@ -23,9 +27,23 @@
 #                       back, every node answering with its clock the host's
 #   sigint-start        SIGINT while `start` restores the nodes or sets their clocks: exit 130,
 #                       and the next `start` finishes it (the cut-short start is recorded)
+#   guest-destroyed     the controller powered off (`virsh destroy`) during provisioning:
+#                       `provision` ends at once, naming it and saying it stopped
+#   guest-rebooted      `up` starts it and provisions on; the controller rebooted during a
+#                       step: `up` ends naming it and the lost connection
+#   libvirtd-bounce     libvirtd restarted (as an upgrade does) while `up` provisions: the
+#                       guests run on, `up` goes on, and its snapshot is saved
 #   host-key            a guest whose host key changed is refused (exit 4, cause in the
 #                       first line) and nothing runs on it
 #   down-without-state  `down` with the state directory deleted removes everything
+#   disk-short          `up --pool-root` on a 512 MiB filesystem: refused before any volume,
+#                       with both figures, nothing left
+#   disk-full           the pool's filesystem filled by another writer during the upload: the
+#                       error names the path and no space; the run's objects are rolled back
+#   state-readonly      a read-only state directory: the error names it, before any object
+#   state-full          a full state directory: the same
+#   race-instances      two `up --instance` started at once place two different subnets (then
+#                       SIGINT undoes both)
 #   sigint-build        SIGINT during `image build` (disk phase): no mount, loop device or
 #                       work directory left
 #   reclaim-build       a killed build's mounts, loop device and work dir (made here as
@@ -286,6 +304,201 @@ down_without_state() {
   no_objects
 }
 
+# expect_lost LOG: the background lab ended (bounded: a hang fails) with an error that leads
+# with the lost libvirt connection; libvirtd is started again.
+expect_lost() {
+  local log=$1
+  timeout 60 tail --pid="$bg_pid" -f /dev/null || { say "lab still runs 60 s after libvirtd died"; return 1; }
+  bg_status=0
+  wait "$bg_pid" || bg_status=$?
+  cat "$log" >&2
+  tests/e2e/libvirtd.sh revive "$ns" "$daemon_run" || return 1
+  if [ "$bg_status" -eq 0 ] || [ "$bg_status" -eq 130 ]; then say "exit $bg_status"; return 1; fi
+  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  grep -q '^lab: libvirt connection lost' "$log" || { say "no 'lab: libvirt connection lost' line"; return 1; }
+}
+
+crash_upload() {
+  local log=$work/crash-upload.log image=image-debian12.qcow2
+  bg "$log" up -l "$lab_file" --no-provision
+  for _ in $(seq 1 600); do pool_has "$image" && break; sleep 0.1; done
+  pool_has "$image" || { cat "$log" >&2; say "no upload under way"; return 1; }
+  tests/e2e/libvirtd.sh crash "$ns" "$daemon_run" || return 1
+  expect_lost "$log"
+}
+
+crash_domains() {
+  local log=$work/crash-domains.log
+  bg "$log" up -l "$lab_file" --no-provision
+  until_seen "$log" 'domain +lab-faults-[a-z0-9]+ +(\.\.\.|created)' 3000 || { cat "$log" >&2; say "no domain was being made"; return 1; }
+  tests/e2e/libvirtd.sh crash "$ns" "$daemon_run" || return 1
+  expect_lost "$log"
+}
+
+# The guide's steps on the faults lab run from chrony to mq-user on the controller; mq (a
+# RabbitMQ restart, tens of seconds under TCG) follows sql-secure: faults land in it.
+in_mq() { until_seen "$1" 'controller +sql-secure +(changed|ok)' 6000; }
+
+guest_destroyed() {
+  local log=$work/guest-destroyed.log
+  bg "$log" provision -l "$lab_file"
+  in_mq "$log" || { cat "$log" >&2; say "provisioning never reached mq"; return 1; }
+  "${virsh[@]}" destroy "lab-$lab_name-controller" >/dev/null || return 1
+  timeout 30 tail --pid="$bg_pid" -f /dev/null || { say "provision still runs 30 s after the controller stopped"; return 1; }
+  stop_bg TERM
+  cat "$log" >&2
+  [ "$bg_status" -ne 0 ] || { say "provision succeeded"; return 1; }
+  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  grep -qE '^lab: controller stopped' "$log" || { say "no 'lab: controller stopped' line"; return 1; }
+}
+
+guest_rebooted() {
+  local log=$work/guest-rebooted.log
+  bg "$log" up -l "$lab_file" --stop-before memcached
+  until_seen "$log" 'domain +lab-faults-controller +started' 600 || { cat "$log" >&2; say "up did not start the stopped controller"; return 1; }
+  in_mq "$log" || { cat "$log" >&2; say "provisioning never reached mq"; return 1; }
+  "${virsh[@]}" reboot "lab-$lab_name-controller" >/dev/null || return 1
+  timeout 120 tail --pid="$bg_pid" -f /dev/null || { say "up still runs 120 s after the reboot"; return 1; }
+  stop_bg TERM
+  cat "$log" >&2
+  [ "$bg_status" -ne 0 ] || { say "up succeeded across a reboot mid-step"; return 1; }
+  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  grep '^lab: ' "$log" | grep -q 'controller' || { say "the error does not name the controller"; return 1; }
+}
+
+libvirtd_bounce() {
+  local log=$work/libvirtd-bounce.log
+  bg "$log" up -l "$lab_file" --stop-before memcached
+  in_mq "$log" || { cat "$log" >&2; say "provisioning never reached mq"; return 1; }
+  local guests
+  guests=$(pgrep -f "guest=lab-$lab_name-" | sort | tr '\n' ' ')
+  tests/e2e/libvirtd.sh bounce "$ns" "$daemon_run" || return 1
+  timeout 900 tail --pid="$bg_pid" -f /dev/null
+  stop_bg TERM
+  cat "$log" >&2
+  [ "$bg_status" -eq 0 ] || { say "up: exit $bg_status"; return 1; }
+  [ "$(pgrep -f "guest=lab-$lab_name-" | sort | tr '\n' ' ')" = "$guests" ] || { say "the guests did not run on"; return 1; }
+  grep -q '^snapshot before-memcached saved' "$log" || { say "no before-memcached snapshot"; return 1; }
+  local d
+  for d in controller compute1; do
+    "${virsh[@]}" snapshot-list "lab-$lab_name-$d" --name | grep -qx before-memcached || { say "$d has no before-memcached"; return 1; }
+  done
+}
+
+# mount_small SIZE DIR: an ext4 of SIZE (a sparse file on a loop device) mounted at DIR, here
+# and in libvirtd's mount namespace (libvirtd.sh gives it one of its own where KVM is
+# unusable; mounts do not propagate between them). Sets small_dev.
+mount_small() {
+  local size=$1 dir=$2 pid
+  truncate -s "$size" "$dir.img" && mkfs.ext4 -q -F "$dir.img" || return 1
+  small_dev=$(losetup --find --show "$dir.img") || return 1
+  mkdir -p "$dir" && mount "$small_dev" "$dir" || return 1
+  pid=$(cat "$daemon_run/libvirtd.pid")
+  if [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; then
+    nsenter -t "$pid" -m sh -c "[ -b $small_dev ] || mknod $small_dev b 7 ${small_dev#/dev/loop}; mount $small_dev $dir" || return 1
+  fi
+}
+
+umount_small() { # umount_small DIR
+  local dir=$1 pid
+  pid=$(cat "$daemon_run/libvirtd.pid")
+  if [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]; then
+    nsenter -t "$pid" -m umount "$dir" || return 1
+  fi
+  umount "$dir" && losetup -d "$small_dev" && rm -f "$dir.img"
+}
+
+disk_short() {
+  local dir=$work/small out status=0
+  mount_small 512M "$dir" || return 1
+  out=$("${lab[@]}" up -l "$lab_file" --no-provision --pool-root "$dir" 2>&1) || status=$?
+  say "$out"
+  umount_small "$dir" || return 1
+  [ "$status" -ne 0 ] || { say "up was not refused"; return 1; }
+  head -n1 <<<"$out" | grep -q "^lab: not enough space .*$dir" || { say "the first line does not name the space and $dir"; return 1; }
+  grep -qE 'needs at most [0-9.]+ [KMGT]i?B' <<<"$out" || { say "no figure of the need"; return 1; }
+  grep -q 'volume ' <<<"$out" && { say "a volume was made"; return 1; }
+  no_objects
+}
+
+disk_full() {
+  local dir=$work/full-pool log=$work/disk-full.log image=image-debian12.qcow2
+  mount_small 20G "$dir" || return 1
+  bg "$log" up -l "$lab_file" --no-provision --pool-root "$dir"
+  for _ in $(seq 1 600); do pool_has "$image" && break; sleep 0.1; done
+  pool_has "$image" || { cat "$log" >&2; umount_small "$dir"; say "no upload under way"; return 1; }
+  # Another writer takes what is left (fallocate: no byte written).
+  fallocate -l "$(( $(df -B1 --output=avail "$dir" | tail -n1) - 4096 ))" "$dir/filler"
+  timeout 120 tail --pid="$bg_pid" -f /dev/null
+  stop_bg TERM
+  cat "$log" >&2
+  rm -f "$dir/filler"
+  local left
+  left=$(objects)
+  umount_small "$dir" || return 1
+  [ "$bg_status" -ne 0 ] || { say "up succeeded on a full disk"; return 1; }
+  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  grep '^lab: ' "$log" | grep -qi 'no space' || { say "the error does not say no space"; return 1; }
+  grep '^lab: ' "$log" | grep -q "$dir" || { say "the error does not name $dir"; return 1; }
+  [ -z "$left" ] || { say "left in libvirt: $left"; return 1; }
+}
+
+# state_unwritable DIR WHAT: `up` with its state under DIR fails naming DIR and WHAT, first
+# line, creating nothing.
+state_unwritable() {
+  local dir=$1 what=$2 out status=0
+  out=$(LAB_STATE_DIR=$dir/state "${lab[@]}" up -l "$lab_file" --no-provision 2>&1) || status=$?
+  say "$out"
+  [ "$status" -ne 0 ] || { say "up was not refused"; return 1; }
+  head -n1 <<<"$out" | grep -q "$dir" || { say "the first line does not name $dir"; return 1; }
+  head -n1 <<<"$out" | grep -qi "$what" || { say "the first line does not say $what"; return 1; }
+  no_objects
+}
+
+state_readonly() {
+  local dir=$work/ro status=0
+  mkdir -p "$dir" && mount -t tmpfs -o ro,size=1m tmpfs "$dir" || return 1
+  state_unwritable "$dir" 'read-only' || status=1
+  umount "$dir"
+  return "$status"
+}
+
+state_full() {
+  local dir=$work/fullstate status=0
+  mkdir -p "$dir" && mount -t tmpfs -o size=64k tmpfs "$dir" || return 1
+  dd if=/dev/zero of="$dir/filler" bs=4k 2>/dev/null
+  state_unwritable "$dir" 'no space' || status=1
+  umount "$dir"
+  return "$status"
+}
+
+race_instances() {
+  local pool=198.19.0.0/23 s pids=() nets=() net i
+  for s in r1 r2; do
+    target/debug/lab up -l "$lab_file" --instance "$s" --no-provision --subnet-pool "$pool" \
+      >"$work/race-$s.log" 2>&1 &
+    pids+=("$!")
+  done
+  for i in 0 1; do
+    s=r$((i + 1)) bg_pid=${pids[$i]}
+    until_seen "$work/race-$s.log" "network +lab-$lab_name-$s-external +created" 1200 \
+      || { cat "$work/race-$s.log" >&2; say "$s made no network"; kill -INT "${pids[@]}"; return 1; }
+    net=$("${virsh[@]}" net-dumpxml "lab-$lab_name-$s-external" | grep -oE "ip address='[0-9.]+'")
+    nets+=("$net")
+  done
+  kill -INT "${pids[@]}"
+  local status=0
+  for bg_pid in "${pids[@]}"; do
+    timeout 120 tail --pid="$bg_pid" -f /dev/null
+    wait "$bg_pid" || true
+  done
+  cat "$work"/race-r[12].log >&2
+  say "r1: ${nets[0]}, r2: ${nets[1]}"
+  [ "${nets[0]}" != "${nets[1]}" ] || { say "both instances placed on one subnet"; status=1; }
+  [ -z "$(lab_objects "$lab_name-r1")$(lab_objects "$lab_name-r2")" ] || { say "objects left"; status=1; }
+  return "$status"
+}
+
 mounts_of() { grep -c "$1" /proc/self/mountinfo || true; }
 loops_of() { losetup -a | grep -c "$1" || true; }
 
@@ -341,13 +554,23 @@ fault sigint-upload sigint_upload
 fault lock lock
 fault sigkill-upload sigkill_upload
 fault sigint-domains sigint_domains
+fault crash-upload crash_upload
+fault crash-domains crash_domains
 fault up-after-faults up_after_faults
 fault sigint-snapshot sigint_snapshot
 fault reset-clock reset_clock
 fault sigint-stop sigint_stop
 fault sigint-start sigint_start
+fault guest-destroyed guest_destroyed
+fault guest-rebooted guest_rebooted
+fault libvirtd-bounce libvirtd_bounce
 fault host-key host_key
 fault down-without-state down_without_state
+fault disk-short disk_short
+fault disk-full disk_full
+fault state-readonly state_readonly
+fault state-full state_full
+fault race-instances race_instances
 fault sigint-build sigint_build
 fault reclaim-build reclaim_build
 

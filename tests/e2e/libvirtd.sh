@@ -6,7 +6,12 @@
 #   tests/e2e/libvirtd.sh start NS RUNDIR   # creates netns NS, starts the daemons
 #   tests/e2e/libvirtd.sh stop  NS RUNDIR   # stops them by PID, deletes NS
 #   tests/e2e/libvirtd.sh restart NS RUNDIR # stops them by PID, starts them again in NS
-#                                           # (an upgrade; QEMU guests end with the daemon)
+#                                           # (as a host reboot does: QEMU guests end with it)
+#   tests/e2e/libvirtd.sh crash NS RUNDIR   # SIGKILL to libvirtd alone, as the OOM killer
+#                                           # sends it: its guests and virtlogd run on
+#   tests/e2e/libvirtd.sh revive NS RUNDIR  # starts libvirtd again after a crash
+#   tests/e2e/libvirtd.sh bounce NS RUNDIR  # SIGTERM to libvirtd alone, then started again,
+#                                           # as an upgrade does: its guests run on
 #
 # lab (in the host namespace) reaches the daemon through its unix socket at qemu:///system;
 # SSH to guests must run inside the namespace (ip netns exec NS ...).
@@ -56,7 +61,7 @@ without_kvm() { # (run inside `unshare -m`) /dev replaced by a copy without kvm,
 }
 
 hide_kvm=()
-if [[ $cmd == start || $cmd == restart ]] && [ -e /dev/kvm ] && [ -z "${LAB_E2E_KEEP_KVM:-}" ] && ! kvm_usable; then
+if [[ $cmd == start || $cmd == restart || $cmd == revive || $cmd == bounce ]] && [ -e /dev/kvm ] && [ -z "${LAB_E2E_KEEP_KVM:-}" ] && ! kvm_usable; then
   hide_kvm=(unshare -m --propagation private bash "$0" without_kvm "$ns" "$run")
 fi
 
@@ -82,8 +87,10 @@ start() {
   daemons
 }
 
-daemons() { # virtlogd and libvirtd started; returns once libvirtd answers
-  daemon virtlogd
+daemons() { # virtlogd (unless it runs) and libvirtd started; returns once libvirtd answers
+  if ! { [ -f "$run/virtlogd.pid" ] && kill -0 "$(cat "$run/virtlogd.pid")" 2>/dev/null; }; then
+    daemon virtlogd
+  fi
   daemon libvirtd
   for _ in $(seq 1 100); do
     [ -S /var/run/libvirt/libvirt-sock ] && virsh -c qemu:///system version >/dev/null 2>&1 && return 0
@@ -112,7 +119,37 @@ stop_pid() {
 stop() {
   stop_pid "$run/libvirtd.pid"
   stop_pid "$run/virtlogd.pid"
+  # Guests of a daemon that crashed or bounced are orphans no subreaper of ours holds; every
+  # process left in the namespace this script made is one of them.
+  local p
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
   ip netns delete "$ns" 2>/dev/null || true
+}
+
+kill_libvirtd() { # kill_libvirtd SIGNAL: libvirtd alone (not its subreaper's other children)
+  local tini child
+  tini=$(cat "$run/libvirtd.pid")
+  child=$(ps -o pid=,comm= --ppid "$tini" | awk '$2 == "libvirtd" {print $1}')
+  [ -n "$child" ] || { echo "no libvirtd under pid $tini" >&2; exit 1; }
+  kill "-$1" "$child"
+  # tini ends with its child; the guests, reparented, run on.
+  for _ in $(seq 1 300); do kill -0 "$tini" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$tini" 2>/dev/null && { echo "libvirtd (pid $child) did not end within 30 s" >&2; exit 1; }
+  rm -f "$run/libvirtd.pid"
+}
+
+crash() {
+  kill_libvirtd KILL
+}
+
+revive() {
+  rm -f /var/run/libvirt/libvirt-sock /var/run/libvirt/libvirt-sock-ro /var/run/libvirt/libvirt-admin-sock
+  daemons
+}
+
+bounce() {
+  kill_libvirtd TERM
+  revive
 }
 
 restart() {
