@@ -96,11 +96,17 @@ pub fn up(
         {
             started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
         }
+        // The snapshot taken once provisioned: its memory state must fit in the pool too.
+        let snapshot = provision.map(|p| match p.stop_before {
+            Some(step) => before_snapshot(step),
+            None => lifecycle::UP_SNAPSHOT.to_string(),
+        });
         let opts = UpOptions {
             image,
             image_sha256: sha256.as_deref(),
             check_routes: is_local(&t.uri),
             recreate,
+            snapshot: snapshot.as_deref(),
         };
         Ok::<_, anyhow::Error>((lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?, hv))
     })();
