@@ -134,6 +134,10 @@ fn a_disk_that_fills_meanwhile_is_named_with_the_volume_and_the_run_is_undone() 
         "the image was in before the disk filled"
     );
     assert_eq!(*free, Some(ByteSize(1000)));
+    assert!(
+        std::error::Error::source(error.as_ref()).is_none(),
+        "libvirt's error is in the message, so `lab: {{err:#}}` says it once"
+    );
     let message = error.to_string();
     assert!(
         message.starts_with(&format!(

@@ -71,7 +71,7 @@ pub enum LifecycleError {
         free: ByteSize,
     },
     #[error(
-        "no space left in {path} for volume {volume} (pool {pool}{}): free space there, or give `--pool-root` a larger disk ({source})",
+        "no space left in {path} for volume {volume} (pool {pool}{}): free space there, or give `--pool-root` a larger disk ({error})",
         free_text(.free)
     )]
     SpaceRanOut {
@@ -81,7 +81,8 @@ pub enum LifecycleError {
         volume: String,
         /// What the pool had free right after the failure, when it could be read.
         free: Option<ByteSize>,
-        source: Box<LibvirtError>,
+        /// libvirt's error (printed in the message, so not chained as a source).
+        error: Box<LibvirtError>,
     },
     #[error("cannot read image {path}: {source}")]
     Image {

@@ -173,7 +173,7 @@ impl Run<'_> {
             free: found
                 .filter(|p| p.capacity > 0)
                 .map(|p| ByteSize(p.available)),
-            source: Box::new(e),
+            error: Box::new(e),
         }
     }
 }
