@@ -99,7 +99,7 @@ pub fn summary(lab: &Lab, file: &Path, accel: Accel, notes: &[Note]) -> Summary 
                     .collect(),
             })
             .collect(),
-        snapshot_bytes_max: lab.nodes.iter().map(|n| n.memory.bytes()).sum(),
+        snapshot_bytes_max: lab.snapshot_bytes_max(),
         notes: notes.iter().map(ToString::to_string).collect(),
     }
 }
@@ -111,7 +111,7 @@ pub fn snapshot_line(lab: &Lab) -> String {
         .iter()
         .map(|n| format!("{} {}", n.name, n.memory))
         .collect();
-    let total: u64 = lab.nodes.iter().map(|n| n.memory.bytes()).sum();
+    let total = lab.snapshot_bytes_max();
     format!(
         "snapshots: each lab-wide snapshot with memory (lab-up, before-STEP, `lab snapshot save`) takes up to {:.1} GiB in the nodes' disk images: each node's memory state, at most its RAM ({}), plus the disk blocks written after it",
         total as f64 / f64::from(1u32 << 30),

@@ -1,5 +1,7 @@
 //! The per-user, per-lab state directory: the secrets seed, the lab file as brought up, and
-//! a lock that keeps two `up`/`down`/`reset` of one lab from running at once.
+//! a lock that keeps two `up`/`down`/`reset` of one lab from running at once. A write the file
+//! system refuses (read-only, full, over quota, not this user's) names the directory, cause
+//! first ([`unwritable`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -12,11 +14,20 @@ use crate::names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot {action} {path}: {source}")]
+    /// (`error` is printed here, not chained as a source: `lab: ERROR` shows it once.)
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// A write refused for the file system under the state (see [`unwritable`]).
+    #[error("cannot write lab state in {dir} ({cause}): {hint}")]
+    Unwritable {
+        dir: PathBuf,
+        cause: &'static str,
+        hint: &'static str,
+        error: std::io::Error,
     },
     #[error("lab {lab} is busy: {holder} holds {path}; wait for it to finish")]
     Locked {
@@ -38,12 +49,55 @@ pub enum StateError {
     BadClass { path: PathBuf, detail: String },
 }
 
+/// The actions on state files that write; those of them taking a directory's path.
+const WRITES: [&str; 6] = ["create", "protect", "open", "write", "rename", "remove"];
+const ON_DIRS: [&str; 2] = ["create", "protect"];
+
+/// Why a directory takes no write, and what to do, when the error is about where the state
+/// lives rather than one file: a read-only or full file system, a quota, a directory not
+/// this user's. `None` for other errors.
+pub fn unwritable(kind: std::io::ErrorKind) -> Option<(&'static str, &'static str)> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::ReadOnlyFilesystem => (
+            "read-only file system",
+            "make it writable or set LAB_STATE_DIR",
+        ),
+        K::StorageFull => (
+            "no space left on device",
+            "free space there or set LAB_STATE_DIR",
+        ),
+        K::QuotaExceeded => (
+            "disk quota exceeded",
+            "free space there or set LAB_STATE_DIR",
+        ),
+        K::PermissionDenied => (
+            "permission denied",
+            "make it writable for this user or set LAB_STATE_DIR",
+        ),
+        _ => return None,
+    })
+}
+
+/// The error of `action` on `path`: a write refused for the file system (see
+/// [`unwritable`]) names the directory, cause first; any other, the action and the path.
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
     let path = path.to_path_buf();
-    move |source| StateError::Io {
-        action,
-        path,
-        source,
+    move |error| match unwritable(error.kind()).filter(|_| WRITES.contains(&action)) {
+        Some((cause, hint)) => StateError::Unwritable {
+            dir: match path.parent() {
+                Some(parent) if !ON_DIRS.contains(&action) => parent.to_path_buf(),
+                _ => path,
+            },
+            cause,
+            hint,
+            error,
+        },
+        None => StateError::Io {
+            action,
+            path,
+            error,
+        },
     }
 }
 
@@ -376,6 +430,66 @@ mod tests {
         clear_current(root, "ocata-deb").unwrap();
         assert_eq!(current(root), None);
         assert!(!root.join(names::state::CURRENT).exists());
+    }
+
+    #[test]
+    fn a_file_system_that_takes_no_write_is_named_cause_first_with_what_to_do() {
+        use nix::errno::Errno;
+        use std::io::Error;
+        let root = Path::new("/x/state");
+        let said = |action, path: &Path, errno: Errno| {
+            io(action, path)(Error::from_raw_os_error(errno as i32)).to_string()
+        };
+        assert_eq!(
+            said("open", &root.join("ocata-deb.lock"), Errno::EROFS),
+            "cannot write lab state in /x/state (read-only file system): make it writable or set LAB_STATE_DIR"
+        );
+        assert_eq!(
+            said("create", root, Errno::EROFS),
+            "cannot write lab state in /x/state (read-only file system): make it writable or set LAB_STATE_DIR",
+            "a directory that cannot be made is named itself"
+        );
+        assert_eq!(
+            said(
+                "write",
+                &root.join("ocata-deb/.lab.toml.a1B2c3"),
+                Errno::ENOSPC
+            ),
+            "cannot write lab state in /x/state/ocata-deb (no space left on device): free space there or set LAB_STATE_DIR",
+            "the directory of a temporary file, not the file"
+        );
+        assert_eq!(
+            said("rename", &root.join("current.txt"), Errno::EDQUOT),
+            "cannot write lab state in /x/state (disk quota exceeded): free space there or set LAB_STATE_DIR"
+        );
+        for errno in [Errno::EACCES, Errno::EPERM] {
+            assert_eq!(
+                said("protect", &root.join("ocata-deb"), errno),
+                "cannot write lab state in /x/state/ocata-deb (permission denied): make it writable for this user or set LAB_STATE_DIR"
+            );
+        }
+        assert_eq!(
+            said("read", &root.join("ocata-deb/seed"), Errno::EACCES),
+            "cannot read /x/state/ocata-deb/seed: Permission denied (os error 13)",
+            "a read is no write"
+        );
+        assert_eq!(
+            said("write", &root.join("ocata-deb.lock"), Errno::EIO),
+            "cannot write /x/state/ocata-deb.lock: Input/output error (os error 5)",
+            "other errors as they are"
+        );
+        assert_eq!(unwritable(std::io::ErrorKind::NotFound), None);
+    }
+
+    #[test]
+    fn an_error_says_its_cause_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "").unwrap();
+        let s = LabState::new(&file, "t");
+        let err = anyhow::Error::from(s.lock("up").unwrap_err());
+        let text = format!("{err:#}");
+        assert_eq!(text.matches("os error").count(), 1, "{text}");
     }
 
     #[test]

@@ -504,6 +504,7 @@ fn a_lab_file_that_differs_is_refused_until_the_node_is_recreated() {
         image_sha256: None,
         check_routes: false,
         recreate: &recreate,
+        snapshot: Some(lifecycle::UP_SNAPSHOT),
     };
     hv.uploads.lock().unwrap().clear();
     assert!(lifecycle::up(&hv, &f.lab, &f.ctx, &opts, &Events::default()).unwrap());

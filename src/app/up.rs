@@ -80,9 +80,12 @@ pub fn up(
     let _lock = t.state.lock("up")?;
     // Fresh: no `up` made the lab's secrets yet (an instance's placement may be recorded).
     let fresh = t.state.existing_seed()?.is_none();
-    let ctx = t.context(accel)?;
     let mut started = None;
     let created = (|| {
+        // Every state write `up` needs comes first (the lock above, the seed, the lab file,
+        // the access files: each synced), before libvirt is even opened: a read-only or full
+        // state directory fails the run here, with no libvirt object made.
+        let ctx = t.context(accel)?;
         t.state
             .write(names::state::LAB_FILE, t.source.text.as_bytes())?;
         access_files(t)?;
@@ -96,15 +99,22 @@ pub fn up(
         {
             started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
         }
+        // The snapshot taken once provisioned: its memory state must fit in the pool too.
+        let snapshot = provision.map(|p| match p.stop_before {
+            Some(step) => before_snapshot(step),
+            None => lifecycle::UP_SNAPSHOT.to_string(),
+        });
         let opts = UpOptions {
             image,
             image_sha256: sha256.as_deref(),
             check_routes: is_local(&t.uri),
             recreate,
+            snapshot: snapshot.as_deref(),
         };
-        Ok::<_, anyhow::Error>((lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?, hv))
+        let changed = lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?;
+        Ok::<_, anyhow::Error>((changed, hv, ctx))
     })();
-    let (changed, hv) = match created {
+    let (changed, hv, ctx) = match created {
         Ok(r) => r,
         Err(e) => {
             if fresh {

@@ -58,6 +58,11 @@ pub struct PoolFound {
     /// Target directory on the hypervisor host.
     pub path: String,
     pub volumes: Vec<String>,
+    /// Size of the filesystem (or device) under it in bytes (`virStoragePoolGetInfo`);
+    /// 0 when inactive, or when the driver cannot tell.
+    pub capacity: u64,
+    /// Bytes free there for new volumes, as of this read (the pool was refreshed).
+    pub available: u64,
 }
 
 /// What a libvirt call failed on, and what to do.

@@ -23,6 +23,7 @@ pub use up::{UpOptions, generations, up};
 pub use crate::progress::{Action, Event, Progress, Quiet, Work};
 
 use crate::libvirt::{Hypervisor, LibvirtError};
+use crate::units::ByteSize;
 
 /// The snapshot `lab up` takes of a freshly provisioned lab; bare `lab reset` returns to it.
 pub const UP_SNAPSHOT: &str = "lab-up";
@@ -56,6 +57,33 @@ pub enum LifecycleError {
     Stopped { lab: String, domains: String },
     #[error("lab {lab} is not up (missing: {missing}): run `lab up` first")]
     NotUp { lab: String, missing: String },
+    #[error(
+        "not enough space for lab {lab} in {path} (pool {pool}): it needs at most {}, {} is free: free space there, or give `--pool-root` a larger disk",
+        .need.human(),
+        .free.human()
+    )]
+    NoSpace {
+        lab: String,
+        pool: String,
+        /// The pool's directory on the hypervisor host.
+        path: String,
+        need: ByteSize,
+        free: ByteSize,
+    },
+    #[error(
+        "no space left in {path} for volume {volume} (pool {pool}{}): free space there, or give `--pool-root` a larger disk ({error})",
+        free_text(.free)
+    )]
+    SpaceRanOut {
+        pool: String,
+        /// The pool's directory on the hypervisor host.
+        path: String,
+        volume: String,
+        /// What the pool had free right after the failure, when it could be read.
+        free: Option<ByteSize>,
+        /// libvirt's error (printed in the message, so not chained as a source).
+        error: Box<LibvirtError>,
+    },
     #[error("cannot read image {path}: {source}")]
     Image {
         path: std::path::PathBuf,
@@ -89,6 +117,11 @@ impl LifecycleError {
                 .join(", "),
         }
     }
+}
+
+fn free_text(free: &Option<ByteSize>) -> String {
+    free.map(|f| format!(", {} free", f.human()))
+        .unwrap_or_default()
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {

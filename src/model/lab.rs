@@ -131,4 +131,11 @@ impl Lab {
     pub fn fqdn(&self, node: &Node) -> String {
         format!("{}.{}", node.name, self.domain)
     }
+
+    /// The most disk one lab-wide snapshot with memory takes (internal qcow2 snapshots): each
+    /// node's memory state, at most its RAM, kept in its disk image. The disk blocks written
+    /// after the snapshot come on top.
+    pub fn snapshot_bytes_max(&self) -> u64 {
+        self.nodes.iter().map(|n| n.memory.bytes()).sum()
+    }
 }

@@ -38,6 +38,9 @@ pub struct TestHost {
     pub interrupt_on_upload: bool,
     /// A stop is asked for while a domain starts (the last calls of `up`).
     pub interrupt_on_start: bool,
+    /// Another writer fills the pool when an upload starts: all but 1000 bytes of what it
+    /// has free go to a volume `filler` (the test driver refuses creates beyond its capacity).
+    pub fill_on_upload: bool,
     /// Every define or create is first done behind `lab`'s back, as libvirtd finishing the
     /// call of a killed client after the re-run looked: the call itself then meets "exists".
     pub race: bool,
@@ -63,6 +66,7 @@ impl TestHost {
             busy_pool: None,
             interrupt_on_upload: false,
             interrupt_on_start: false,
+            fill_on_upload: false,
             race: false,
             raced: Mutex::new(Default::default()),
             _dir: dir,
@@ -161,13 +165,12 @@ impl Hypervisor for TestHost {
         if self.interrupt_on_upload {
             lab::interrupt::request();
         }
-        assert!(
-            self.inner
-                .pool(pool)?
-                .unwrap()
-                .volumes
-                .contains(&volume.to_string())
-        );
+        let found = self.inner.pool(pool)?.unwrap();
+        assert!(found.volumes.contains(&volume.to_string()));
+        if self.fill_on_upload && !found.volumes.iter().any(|v| v == "filler") {
+            let xml = lab::render::libvirt::raw_volume_xml("filler", found.available - 1000);
+            self.inner.create_volume(pool, &xml)?;
+        }
         let mut buf = Vec::new();
         data.read_to_end(&mut buf).map_err(|e| LibvirtError::Call {
             action: "upload to",
@@ -356,6 +359,7 @@ pub fn up(
         image_sha256: f.image_sha256.as_deref(),
         check_routes: false,
         recreate: &[],
+        snapshot: Some(lifecycle::UP_SNAPSHOT),
     };
     lifecycle::up(hv, &f.lab, &f.ctx, &opts, events)
 }

@@ -49,11 +49,15 @@ pub(super) fn pool(lv: &Libvirt, name: &str) -> Result<Option<PoolFound>> {
     } else {
         Vec::new()
     };
+    // Read after the refresh: a dir pool's figures are its filesystem's at that moment.
+    let info = p.info().map_err(call("read the size of pool", name))?;
     Ok(Some(PoolFound {
         name: name.to_string(),
         active,
         path,
         volumes,
+        capacity: info.capacity,
+        available: info.available,
     }))
 }
 

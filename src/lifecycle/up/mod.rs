@@ -1,9 +1,10 @@
 //! `lab up`: converge libvirt to the lab. Every object is looked up first and created only
 //! when missing; a failed or interrupted run removes what it created, so nothing is left
-//! half-made. An uploaded volume counts only with its completion marker; a call that fails
-//! because the object appeared meanwhile (libvirt finishes the calls of a killed client)
-//! looks again instead of failing. A lab file that differs from what runs is refused, naming
-//! each difference; `recreate` rebuilds nodes from the image.
+//! half-made. Before the first volume, the pool's free space must hold what the run may
+//! still write there (`space.rs`). An uploaded volume counts only with its completion
+//! marker; a call that fails because the object appeared meanwhile (libvirt finishes the
+//! calls of a killed client) looks again instead of failing. A lab file that differs from
+//! what runs is refused, naming each difference; `recreate` rebuilds nodes from the image.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -21,6 +22,7 @@ use crate::render::libvirt as xml;
 
 mod objects;
 mod rollback;
+mod space;
 mod storage;
 
 use rollback::Created;
@@ -36,6 +38,10 @@ pub struct UpOptions<'a> {
     /// Nodes to rebuild from the image: domain, disk and seed made anew, with a new
     /// cloud-init instance-id (its generation + 1), so cloud-init runs again.
     pub recreate: &'a [String],
+    /// The lab-wide snapshot with memory the caller takes once the lab is up (`lab-up`,
+    /// `before-STEP`), if any: its memory state counts in the space the pool must have free,
+    /// unless every node has it already.
+    pub snapshot: Option<&'a str>,
 }
 
 /// One run of `up`: what it works with, and what it created so far (undone on failure).
@@ -87,12 +93,10 @@ pub fn up(
         progress,
         created: Mutex::new(Vec::new()),
     };
-    let converged = super::probe::overlapped(hv, lab, &inv, progress, || {
-        run.converge(&inv, (opts.image, opts.image_sha256))
-    })
-    // A stop asked for during the last calls: they finished, and the run is undone all the
-    // same, as the message printed at the signal says.
-    .and_then(|()| Ok(interrupt::check("once the domains were started")?));
+    let converged = super::probe::overlapped(hv, lab, &inv, progress, || run.converge(&inv, opts))
+        // A stop asked for during the last calls: they finished, and the run is undone all the
+        // same, as the message printed at the signal says.
+        .and_then(|()| Ok(interrupt::check("once the domains were started")?));
     match converged {
         Ok(()) => Ok(!run.created.lock().unwrap().is_empty()
             || started_any(&inv, lab)
@@ -225,15 +229,14 @@ fn preflight(
 }
 
 impl Run<'_> {
-    fn converge(
-        &self,
-        inv: &Inventory,
-        (image, sha256): (&Path, Option<&str>),
-    ) -> Result<(), LifecycleError> {
+    fn converge(&self, inv: &Inventory, opts: &UpOptions) -> Result<(), LifecycleError> {
+        let (image, sha256) = (opts.image, opts.image_sha256);
         let stop = |what: &str| interrupt::check(&format!("before {what}"));
         let pool = names::pool(&self.lab.name);
         stop("the pool")?;
         let volumes = self.pool(inv, &pool)?;
+        // The pool had to exist to be asked; if this run made it, a refusal removes it.
+        self.check_space(inv, &pool, &volumes, (image, opts.snapshot))?;
         let image_vol = names::image_volume(&self.lab.image.name);
         let overlays = self
             .lab

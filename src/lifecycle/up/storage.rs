@@ -35,7 +35,8 @@ impl Run<'_> {
         match (has_volume, has_marker) {
             (true, true) => Ok(true),
             (true, false) if in_use => {
-                self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+                self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))
+                    .map_err(|e| self.ran_out(pool, volume, 0, e))?;
                 Ok(true)
             }
             (true, false) => {
@@ -134,7 +135,8 @@ impl Run<'_> {
         }
         if let Some(sum) = sha256 {
             let marker = names::sha256_marker(volume, sum);
-            self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
+            self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))
+                .map_err(|e| self.ran_out(pool, volume, 0, e))?;
             self.record(Created::Volume(pool.to_string(), marker));
         }
         Ok(())
@@ -179,8 +181,8 @@ impl Run<'_> {
             self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
             self.record(Created::Volume(pool.to_string(), marker.clone()));
             Ok::<(), LibvirtError>(())
-        })?;
-        Ok(())
+        })
+        .map_err(|e| self.ran_out(pool, volume, 0, e))
     }
 
     pub(super) fn upload_file(
@@ -217,8 +219,8 @@ impl Run<'_> {
             self.create_fresh(pool, &marker, &xml::raw_volume_xml(&marker, 0))?;
             self.record(Created::Volume(pool.to_string(), marker.clone()));
             Ok(())
-        })?;
-        Ok(())
+        })
+        .map_err(|e| self.ran_out(pool, volume, len, e))
     }
 
     /// The node's seed ISO and its disk overlay.
@@ -245,7 +247,7 @@ impl Run<'_> {
                 Ok(_) => self.record(Created::Volume(pool.to_string(), overlay)),
                 // A stopped run's create finished after we looked: the overlay is whole.
                 Err(_) if self.volume_exists(pool, &overlay)? => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.ran_out(pool, &overlay, 0, e)),
             }
         }
         Ok(())
