@@ -390,7 +390,7 @@ libvirtd_bounce() {
 # unusable; mounts do not propagate between them). Sets small_dev.
 mount_small() {
   local size=$1 dir=$2 pid
-  truncate -s "$size" "$dir.img" && mkfs.ext4 -q -F "$dir.img" || return 1
+  truncate -s "$size" "$dir.img" && mkfs.ext4 -q -m 0 -F "$dir.img" || return 1
   small_dev=$(losetup --find --show "$dir.img") || return 1
   mkdir -p "$dir" && mount "$small_dev" "$dir" || return 1
   pid=$(cat "$daemon_run/libvirtd.pid")
@@ -416,7 +416,7 @@ disk_short() {
   umount_small "$dir" || return 1
   [ "$status" -ne 0 ] || { say "up was not refused"; return 1; }
   head -n1 <<<"$out" | grep -q "^lab: not enough space .*$dir" || { say "the first line does not name the space and $dir"; return 1; }
-  grep -qE 'needs at most [0-9.]+ [KMGT]i?B' <<<"$out" || { say "no figure of the need"; return 1; }
+  grep -qE 'needs at most [0-9.]+ ?[KMGT]i?B' <<<"$out" || { say "no figure of the need"; return 1; }
   grep -q 'volume ' <<<"$out" && { say "a volume was made"; return 1; }
   no_objects
 }
