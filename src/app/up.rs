@@ -107,7 +107,9 @@ pub fn up(
     let (changed, hv) = match created {
         Ok(r) => r,
         Err(e) => {
-            if fresh {
+            // Objects a lost connection kept from the rollback are owned by this state: the
+            // next `up` goes on with them.
+            if fresh && !kept_objects(&e) {
                 let _ = t.state.remove();
             }
             return Err(e);
@@ -182,6 +184,14 @@ pub fn up(
     }
     report.snapshot_saved = save_once(&hv, t, lifecycle::UP_SNAPSHOT, progress)?;
     Ok(report)
+}
+
+/// Whether a failed `up` left the objects it created (its connection was lost).
+fn kept_objects(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<lifecycle::LifecycleError>(),
+        Some(lifecycle::LifecycleError::NotRolledBack { .. })
+    )
 }
 
 /// The steps the guide puts before `step`.
