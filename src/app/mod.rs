@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::image::Catalogue;
-use crate::libvirt::Libvirt;
+use crate::libvirt::{Hypervisor, Libvirt};
 use crate::lifecycle::{self, Progress};
 use crate::model::{Lab, Note, Source};
 use crate::names;
@@ -186,6 +186,16 @@ impl Target {
 
     pub fn connect(&self) -> anyhow::Result<Libvirt> {
         Ok(Libvirt::open(&self.uri)?)
+    }
+
+    /// `hv` while its connection stands, else a new one: after a long SSH phase, during
+    /// which libvirtd may have been restarted (the guests ran on). A cheap call asks first:
+    /// a connection no call used since the restart has not noticed it yet.
+    pub fn still_connected(&self, hv: Libvirt) -> anyhow::Result<Libvirt> {
+        match hv.node_size() {
+            Err(e) if e.is_connection_lost() => self.connect(),
+            _ => Ok(hv),
+        }
     }
 
     /// The render context from the lab's state (the secrets seed is created on first use).

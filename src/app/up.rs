@@ -96,6 +96,8 @@ pub fn up(
         {
             started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
         }
+        // The start waited for the nodes over SSH: libvirtd may have restarted meanwhile.
+        let hv = t.still_connected(hv)?;
         let opts = UpOptions {
             image,
             image_sha256: sha256.as_deref(),
@@ -159,6 +161,8 @@ pub fn up(
             Ok::<_, anyhow::Error>((steps, checks, next_done))
         },
     ))?;
+    // The guests ran on through a libvirtd restart: the snapshot needs a live connection.
+    let hv = t.still_connected(hv)?;
     report.steps = steps;
     report.checks = checks;
     if let Some(failed) = report.checks.iter().find(|c| !c.passed) {
