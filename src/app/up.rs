@@ -148,19 +148,25 @@ pub fn up(
         None => Vec::new(),
     };
     let rt = runtime()?;
-    let (steps, checks, next_done) = rt.block_on(until_interrupted(
-        "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
-        async {
-            let guests = ready(t, &ctx, provision.timeouts, progress).await?;
-            let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
-            let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
-            // Whether the student's step is already done (its checks, unshown).
-            let quiet = crate::progress::Quiet;
-            let next = verify(t, &ctx, &guests, &next, &quiet).await?;
-            let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
-            Ok::<_, anyhow::Error>((steps, checks, next_done))
-        },
-    ))?;
+    let watch = Some(&hv as &dyn crate::libvirt::Hypervisor);
+    let (steps, checks, next_done) = super::watching(
+        &t.lab,
+        watch,
+        &rt,
+        until_interrupted(
+            "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
+            async {
+                let guests = ready(t, &ctx, provision.timeouts, progress).await?;
+                let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
+                let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
+                // Whether the student's step is already done (its checks, unshown).
+                let quiet = crate::progress::Quiet;
+                let next = verify(t, &ctx, &guests, &next, &quiet).await?;
+                let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
+                Ok::<_, anyhow::Error>((steps, checks, next_done))
+            },
+        ),
+    )?;
     // The guests ran on through a libvirtd restart: the snapshot needs a live connection.
     let hv = t.still_connected(hv)?;
     report.steps = steps;
