@@ -59,6 +59,12 @@ pub enum GuestError {
     },
     #[error("{node}: ssh: {message}")]
     Channel { node: String, message: String },
+    /// The SSH connection dropped under a command: the node rebooted, stopped or lost its
+    /// network. Not retried: the step may have been cut anywhere (steps are idempotent).
+    #[error(
+        "{node}: ssh connection lost during {what} (did the node reboot or stop? `lab status` shows it): `lab up` goes on (done steps are kept)"
+    )]
+    Lost { node: String, what: String },
     /// The libvirt host the node is reached through (a `qemu+ssh://` URI) was not reached
     /// or refused the login: final, not retried.
     /// `message` is the whole reason, as the ssh layer words it; `kind` says which, for callers

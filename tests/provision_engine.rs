@@ -23,6 +23,8 @@ struct FakeGuest {
     never_converges: Option<&'static str>,
     slow_apply: Option<&'static str>,
     reboot_after: Option<&'static str>,
+    /// The SSH connection drops under this step's apply (the node rebooted behind `lab`).
+    drops_session: Option<&'static str>,
     reboots: Mutex<usize>,
     /// Shared by every guest of a test: "node verb step".
     journal: Arc<Mutex<Vec<String>>>,
@@ -39,6 +41,7 @@ impl FakeGuest {
             never_converges: None,
             slow_apply: None,
             reboot_after: None,
+            drops_session: None,
             reboots: Mutex::new(0),
             journal: journal.clone(),
             files: Mutex::default(),
@@ -84,6 +87,12 @@ impl Guest for FakeGuest {
             self.note("apply", id);
             if self.slow_apply == Some(id) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            if self.drops_session == Some(id) {
+                return Err(GuestError::Lost {
+                    node: self.node.clone(),
+                    what: "script `set -e`".into(),
+                });
             }
             if self.fail_apply == Some(id) {
                 return Ok(Self::status(
@@ -328,6 +337,33 @@ async fn a_failed_dependency_fails_the_waiting_step_instead_of_hanging() {
     assert!(
         matches!(&errors[1], ProvisionError::DependencyFailed { node, after_node, .. } if node == "compute1" && after_node == "controller"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_dropped_under_a_step_names_node_and_step_and_stops_that_node() {
+    let mut w = world("openstack-debian12");
+    w.guests[1].drops_session = Some("client");
+    let err = provision(&w, &Selection::default()).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "compute1: ssh connection lost during step client, script `set -e` (did the node reboot or stop? `lab status` shows it): `lab up` goes on (done steps are kept)"
+    );
+    assert!(matches!(
+        err,
+        ProvisionError::Guest(GuestError::Lost { .. })
+    ));
+    let journal = w.journal.lock().unwrap().clone();
+    let after: Vec<&String> = journal
+        .iter()
+        .skip_while(|l| *l != "compute1 apply client")
+        .skip(1)
+        .filter(|l| l.starts_with("compute1"))
+        .collect();
+    assert!(after.is_empty(), "nothing after the cut step: {journal:?}");
+    assert!(
+        journal.contains(&"controller applied memcached".to_string()),
+        "the other node carries on: {journal:?}"
     );
 }
 

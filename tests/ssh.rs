@@ -372,6 +372,31 @@ async fn a_command_past_its_timeout_fails_quickly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_connection_dropped_under_a_command_is_a_lost_session_naming_node_and_command() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    // As a reboot does: the node's sshd process of this connection dies under the command
+    // (the script kills its own ancestor, a child of this test's sshd).
+    let script = "echo cut-here\np=$PPID\nuntil grep -q '^sshd' /proc/$p/comm; do p=$(awk '{print $4}' /proc/$p/stat); done\nkill -9 $p\nsleep 5\n";
+    let err = guest.run(script).await.unwrap_err();
+    let GuestError::Lost { node, what } = &err else {
+        panic!("expected a lost session, got {err:?}");
+    };
+    assert_eq!(
+        (node.as_str(), what.as_str()),
+        ("controller", "script `echo cut-here`")
+    );
+    assert!(
+        err.to_string().starts_with(
+            "controller: ssh connection lost during script `echo cut-here` (did the node reboot or stop?"
+        ),
+        "{err}"
+    );
+    let again = guest.run("echo again").await.unwrap_err();
+    assert!(matches!(again, GuestError::Lost { .. }), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn connecting_to_a_closed_port_is_a_connect_error() {
     let mut target = Sshd::start(None).target();
     target.addr.set_port(free_port());

@@ -140,6 +140,16 @@ pub enum NodeError {
         state: String,
         uri: String,
     },
+    /// Found by the watch over the domains while the nodes were provisioned.
+    #[error(
+        "{node} stopped while it was provisioned (domain {domain} is {state} on {uri}): `lab up` starts it and goes on"
+    )]
+    Stopped {
+        node: String,
+        domain: String,
+        state: String,
+        uri: String,
+    },
     #[error("{node} does not exist (no domain {domain} on {uri}): `lab up` creates it")]
     Missing {
         node: String,
@@ -162,21 +172,24 @@ pub fn require_running(
     let (node, uri) = (node.to_string(), t.uri.clone());
     match found.map(|d| d.state) {
         Some(crate::libvirt::RunState::Running) => Ok(()),
-        Some(state) => {
-            let state = match state {
-                crate::libvirt::RunState::Paused => "paused",
-                crate::libvirt::RunState::ShutOff => "shut off",
-                _ => "not running",
-            };
-            Err(NodeError::NotRunning {
-                node,
-                domain,
-                state: state.into(),
-                uri,
-            }
-            .into())
+        Some(state) => Err(NodeError::NotRunning {
+            node,
+            domain,
+            state: state_words(state).into(),
+            uri,
         }
+        .into()),
         None => Err(NodeError::Missing { node, domain, uri }.into()),
+    }
+}
+
+/// A domain's state as a node error says it: `paused`, `shut off`, `not running`.
+pub fn state_words(state: crate::libvirt::RunState) -> &'static str {
+    use crate::libvirt::RunState;
+    match state {
+        RunState::Paused => "paused",
+        RunState::ShutOff => "shut off",
+        _ => "not running",
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::image::Catalogue;
-use crate::libvirt::Libvirt;
+use crate::libvirt::{Hypervisor, Libvirt};
 use crate::lifecycle::{self, Progress};
 use crate::model::{Lab, Note, Source};
 use crate::names;
@@ -28,6 +28,7 @@ mod plan;
 mod power;
 mod snapshot;
 mod up;
+mod watch;
 
 pub use choice::{ChosenBy, DEFAULT_LAB, DIR_FILE, LAB_ENV, LabChoice, name_the_lab};
 
@@ -56,6 +57,8 @@ pub use down::down;
 pub use power::{Started, start, stop};
 
 pub use snapshot::{reset, snapshot_delete, snapshot_save};
+
+pub use watch::{Judge, watching};
 
 pub use guests::{GuestProblem, NodeError, provision, ready, remote_command, ssh_targets, verify};
 
@@ -188,6 +191,16 @@ impl Target {
         Ok(Libvirt::open(&self.uri)?)
     }
 
+    /// `hv` while its connection stands, else a new one: after a long SSH phase, during
+    /// which libvirtd may have been restarted (the guests ran on). A cheap call asks first:
+    /// a connection no call used since the restart has not noticed it yet.
+    pub fn still_connected(&self, hv: Libvirt) -> anyhow::Result<Libvirt> {
+        match hv.node_size() {
+            Err(e) if e.is_connection_lost() => self.connect(),
+            _ => Ok(hv),
+        }
+    }
+
     /// The render context from the lab's state (the secrets seed is created on first use).
     pub fn context(&self, accel: Accel) -> anyhow::Result<RenderContext> {
         Ok(self.context_with(&self.state.seed()?, accel))
@@ -236,25 +249,28 @@ pub fn with_guests<T>(
     timeouts: &crate::ssh::Timeouts,
     f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    with_guests_reporting(t, timeouts, &lifecycle::Quiet, f)
+    with_guests_reporting(t, timeouts, &lifecycle::Quiet, None, f)
 }
 
-/// [`with_guests`], reporting the wait for each node (`node NAME ready`) to `progress`.
+/// [`with_guests`], reporting the wait for each node (`node NAME ready`) to `progress`;
+/// with `watch`, a node whose domain stops running meanwhile ends the work ([`watching`]).
 pub fn with_guests_reporting<T>(
     t: &Target,
     timeouts: &crate::ssh::Timeouts,
     progress: &dyn Progress,
+    watch: Option<&dyn Hypervisor>,
     f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
-    runtime()?.block_on(until_interrupted(
+    let work = until_interrupted(
         "while working on the nodes: re-run the command to go on",
         async {
             let guests = ready(t, &ctx, timeouts, progress).await?;
             f(&ctx, guests).await
         },
-    ))
+    );
+    watching(&t.lab, watch, &runtime()?, work)
 }
 
 /// An error when domains or networks of the lab's names belong to another state directory

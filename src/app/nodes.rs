@@ -21,7 +21,10 @@ pub fn provision_nodes(
 ) -> anyhow::Result<Vec<StepEvent>> {
     secrets(t)?;
     let _lock = t.state.lock("provision")?;
-    super::with_guests_reporting(t, timeouts, progress, async |ctx, guests| {
+    // The guests are reached over SSH alone: without libvirt they go unwatched.
+    let hv = t.connect().ok();
+    let watch = hv.as_ref().map(|hv| hv as &dyn crate::libvirt::Hypervisor);
+    super::with_guests_reporting(t, timeouts, progress, watch, async |ctx, guests| {
         guests::provision(t, ctx, &guests, sel, progress).await
     })
 }
@@ -36,7 +39,7 @@ pub fn verify_nodes(
 ) -> anyhow::Result<Vec<CheckResult>> {
     let checks = crate::provision::verify::select(&t.lab, steps)?;
     secrets(t)?;
-    super::with_guests_reporting(t, timeouts, progress, async |ctx, guests| {
+    super::with_guests_reporting(t, timeouts, progress, None, async |ctx, guests| {
         Ok(guests::verify(t, ctx, &guests, &checks, progress).await?)
     })
 }

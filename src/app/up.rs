@@ -99,6 +99,8 @@ pub fn up(
         {
             started = Some(super::power::start_locked(t, &hv, p.timeouts, progress)?);
         }
+        // The start waited for the nodes over SSH: libvirtd may have restarted meanwhile.
+        let hv = t.still_connected(hv)?;
         // The snapshot taken once provisioned: its memory state must fit in the pool too.
         let snapshot = provision.map(|p| match p.stop_before {
             Some(step) => before_snapshot(step),
@@ -117,7 +119,9 @@ pub fn up(
     let (changed, hv, ctx) = match created {
         Ok(r) => r,
         Err(e) => {
-            if fresh {
+            // Objects a lost connection kept from the rollback are owned by this state: the
+            // next `up` goes on with them.
+            if fresh && !kept_objects(&e) {
                 let _ = t.state.remove();
             }
             return Err(e);
@@ -154,19 +158,27 @@ pub fn up(
         None => Vec::new(),
     };
     let rt = runtime()?;
-    let (steps, checks, next_done) = rt.block_on(until_interrupted(
-        "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
-        async {
-            let guests = ready(t, &ctx, provision.timeouts, progress).await?;
-            let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
-            let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
-            // Whether the student's step is already done (its checks, unshown).
-            let quiet = crate::progress::Quiet;
-            let next = verify(t, &ctx, &guests, &next, &quiet).await?;
-            let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
-            Ok::<_, anyhow::Error>((steps, checks, next_done))
-        },
-    ))?;
+    let watch = Some(&hv as &dyn crate::libvirt::Hypervisor);
+    let (steps, checks, next_done) = super::watching(
+        &t.lab,
+        watch,
+        &rt,
+        until_interrupted(
+            "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
+            async {
+                let guests = ready(t, &ctx, provision.timeouts, progress).await?;
+                let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
+                let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
+                // Whether the student's step is already done (its checks, unshown).
+                let quiet = crate::progress::Quiet;
+                let next = verify(t, &ctx, &guests, &next, &quiet).await?;
+                let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
+                Ok::<_, anyhow::Error>((steps, checks, next_done))
+            },
+        ),
+    )?;
+    // The guests ran on through a libvirtd restart: the snapshot needs a live connection.
+    let hv = t.still_connected(hv)?;
     report.steps = steps;
     report.checks = checks;
     if let Some(failed) = report.checks.iter().find(|c| !c.passed) {
@@ -192,6 +204,14 @@ pub fn up(
     }
     report.snapshot_saved = save_once(&hv, t, lifecycle::UP_SNAPSHOT, progress)?;
     Ok(report)
+}
+
+/// Whether a failed `up` left the objects it created (its connection was lost).
+fn kept_objects(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<lifecycle::LifecycleError>(),
+        Some(lifecycle::LifecycleError::NotRolledBack { .. })
+    )
 }
 
 /// The steps the guide puts before `step`.

@@ -231,16 +231,11 @@ pub mod exit {
 /// Whether the error is a stop that was asked for, wherever it was wrapped.
 fn is_interrupted(err: &anyhow::Error) -> bool {
     use crate::lifecycle::LifecycleError as L;
-    fn lifecycle(e: &L) -> bool {
-        match e {
-            L::Interrupted(_) => true,
-            L::RolledBack { error, .. } => lifecycle(error),
-            _ => false,
-        }
-    }
     err.downcast_ref::<crate::interrupt::Interrupted>()
         .is_some()
-        || err.downcast_ref::<L>().is_some_and(lifecycle)
+        || err
+            .downcast_ref::<L>()
+            .is_some_and(|e| matches!(e.cause(), L::Interrupted(_)))
         || crate::interrupt::interrupted()
 }
 
@@ -351,5 +346,43 @@ pub fn timeouts(ready_secs: u64) -> crate::ssh::Timeouts {
     crate::ssh::Timeouts {
         ready: std::time::Duration::from_secs(ready_secs),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::LibvirtError;
+    use crate::lifecycle::LifecycleError;
+
+    fn lost() -> LibvirtError {
+        let call = LibvirtError::Call {
+            action: "start domain",
+            object: "lab-x-controller".into(),
+            message: "End of file while reading data: Input/output error".into(),
+            code: 38,
+        };
+        call.on_connection("qemu:///system", false)
+    }
+
+    #[test]
+    fn a_lost_libvirt_connection_prints_first_on_a_line_of_its_own_with_exit_status_3() {
+        let first = "libvirt connection lost to qemu:///system while trying to start domain lab-x-controller (End of file while reading data: Input/output error): is libvirtd running? start it, then run the command again";
+        let bare = anyhow::Error::from(LifecycleError::from(lost()));
+        assert_eq!(format!("{bare:#}"), first);
+        assert_eq!(exit_code(&bare), exit::HOST);
+        let kept = anyhow::Error::from(LifecycleError::NotRolledBack {
+            error: Box::new(lost().into()),
+            kept: "1 pool, 3 volumes".into(),
+        });
+        let text = format!("{kept:#}");
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                first,
+                "(not rolled back, libvirt is out of reach: what this run made (1 pool, 3 volumes) stays; the next `lab up` goes on with it, `lab down` removes it)"
+            ]
+        );
+        assert_eq!(exit_code(&kept), exit::HOST);
     }
 }

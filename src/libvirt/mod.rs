@@ -80,6 +80,16 @@ pub enum LibvirtError {
         /// libvirt's error number (`virErrorNumber`).
         code: i32,
     },
+    /// A call failed and the connection is dead: libvirtd was stopped, killed or restarted.
+    #[error(
+        "libvirt connection lost to {uri} while trying to {action} {object} ({message}): is libvirtd running? start it, then run the command again"
+    )]
+    ConnectionLost {
+        uri: String,
+        action: &'static str,
+        object: String,
+        message: String,
+    },
 }
 
 impl LibvirtError {
@@ -87,7 +97,31 @@ impl LibvirtError {
     pub fn code(&self) -> Option<i32> {
         match self {
             LibvirtError::Call { code, .. } => Some(*code),
-            LibvirtError::Connect { .. } => None,
+            LibvirtError::Connect { .. } | LibvirtError::ConnectionLost { .. } => None,
+        }
+    }
+
+    /// Whether the connection to libvirt is gone ([`LibvirtError::ConnectionLost`]).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, LibvirtError::ConnectionLost { .. })
+    }
+
+    /// This error as it is when the connection to `uri` is `alive`; a failed call on a dead
+    /// one as [`LibvirtError::ConnectionLost`].
+    pub fn on_connection(self, uri: &str, alive: bool) -> LibvirtError {
+        match self {
+            LibvirtError::Call {
+                action,
+                object,
+                message,
+                ..
+            } if !alive => LibvirtError::ConnectionLost {
+                uri: uri.to_string(),
+                action,
+                object,
+                message,
+            },
+            other => other,
         }
     }
 }
@@ -98,6 +132,11 @@ pub type Result<T> = std::result::Result<T, LibvirtError>;
 pub trait Hypervisor: Send + Sync {
     /// The connection URI, for messages.
     fn uri(&self) -> &str;
+    /// Whether the connection still stands (`virConnectIsAlive`): false once libvirtd was
+    /// stopped or restarted under it; then a new connection is needed.
+    fn is_alive(&self) -> bool {
+        true
+    }
     /// Free memory of the host in bytes; `None` when the driver cannot tell.
     fn free_memory(&self) -> Result<Option<u64>>;
     /// The host's size: its memory and its CPUs (`virNodeGetInfo`).
@@ -172,4 +211,52 @@ pub trait Hypervisor: Send + Sync {
 pub trait Console: Send + Sync {
     fn recv(&self, buf: &mut [u8]) -> Result<usize>;
     fn send(&self, data: &[u8]) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_start() -> LibvirtError {
+        LibvirtError::Call {
+            action: "start domain",
+            object: "lab-x-compute1".into(),
+            message: "End of file while reading data: Input/output error".into(),
+            code: 38,
+        }
+    }
+
+    #[test]
+    fn a_failed_call_on_a_dead_connection_is_a_lost_connection_saying_what_to_do() {
+        let e = failed_start().on_connection("qemu:///system", false);
+        assert!(e.is_connection_lost());
+        assert_eq!(e.code(), None);
+        assert_eq!(
+            e.to_string(),
+            "libvirt connection lost to qemu:///system while trying to start domain lab-x-compute1 (End of file while reading data: Input/output error): is libvirtd running? start it, then run the command again"
+        );
+    }
+
+    #[test]
+    fn a_failed_call_on_a_live_connection_stays_what_it_was() {
+        let e = failed_start().on_connection("qemu:///system", true);
+        assert_eq!(e, failed_start());
+        assert!(!e.is_connection_lost());
+        let connect = LibvirtError::Connect {
+            uri: "qemu:///system".into(),
+            message: "Failed to connect socket".into(),
+        };
+        assert_eq!(
+            connect.clone().on_connection("qemu:///system", false),
+            connect
+        );
+    }
+
+    #[test]
+    fn the_test_driver_is_alive_and_its_failed_calls_stay_calls() {
+        let lv = Libvirt::open("test:///default").unwrap();
+        assert!(lv.is_alive());
+        let e = lv.start_domain("no-such-domain").unwrap_err();
+        assert!(matches!(e, LibvirtError::Call { .. }), "{e:?}");
+    }
 }

@@ -39,6 +39,15 @@ pub enum LifecycleError {
         error: Box<LifecycleError>,
         rolled_back: String,
     },
+    /// The run failed on a lost libvirt connection: what it created stays, for the next `up`.
+    #[error(
+        "{error}\n(not rolled back, libvirt is out of reach: what this run made ({kept}) stays; the next `lab up` goes on with it, `lab down` removes it)"
+    )]
+    NotRolledBack {
+        error: Box<LifecycleError>,
+        /// How many objects of each kind stay: `1 pool, 7 volumes`.
+        kept: String,
+    },
     #[error("lab {lab} has no node {node}: nodes are {known}")]
     NoSuchNode {
         lab: String,
@@ -104,6 +113,20 @@ pub enum LifecycleError {
 }
 
 impl LifecycleError {
+    /// The cause of a failed `up`, behind what its rollback did.
+    pub fn cause(&self) -> &LifecycleError {
+        match self {
+            LifecycleError::RolledBack { error, .. }
+            | LifecycleError::NotRolledBack { error, .. } => error.cause(),
+            other => other,
+        }
+    }
+
+    /// Whether the connection to libvirt was lost ([`LibvirtError::ConnectionLost`]).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self.cause(), LifecycleError::Libvirt(e) if e.is_connection_lost())
+    }
+
     /// Lab `lab` has no node `node`: the error names the nodes it has.
     pub fn no_such_node(lab: &crate::model::Lab, node: &str) -> LifecycleError {
         LifecycleError::NoSuchNode {

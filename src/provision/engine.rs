@@ -48,6 +48,21 @@ pub enum ProvisionError {
     Failed(Vec<ProvisionError>),
 }
 
+impl ProvisionError {
+    /// This error of step `step`: a dropped SSH connection names the step it cut.
+    fn in_step(self, step: &str) -> ProvisionError {
+        match self {
+            ProvisionError::Guest(GuestError::Lost { node, what }) => {
+                ProvisionError::Guest(GuestError::Lost {
+                    node,
+                    what: format!("step {step}, {what}"),
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 fn list(errors: &[ProvisionError]) -> String {
     errors
         .iter()
@@ -125,7 +140,9 @@ async fn run_node<G: Guest>(
         let result = match wait_for(step, &node, board, scheduled).await {
             Ok(()) => {
                 progress.event(emit(Outcome::Running).into());
-                run_step(plan.guest, step, secrets).await
+                run_step(plan.guest, step, secrets)
+                    .await
+                    .map_err(|e| e.in_step(step.id))
             }
             Err(e) => Err(e),
         };

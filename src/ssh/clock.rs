@@ -41,7 +41,8 @@ impl SshGuest {
     pub async fn clock_line(&self) -> Result<ClockLine, GuestError> {
         let node = &self.target.node;
         let command = self.as_root(&format!("bash -c {}", quote(CLOCK_LINE)));
-        let open = async { start(&*self.session.lock().await, node, &command).await };
+        let what = ("the clock line", command.as_str());
+        let open = async { start(&*self.session.lock().await, node, what).await };
         let channel = bounded(node, "the clock line", self.timeouts.connect, open).await;
         let outcome = match &channel {
             Ok(_) => "open".to_string(),

@@ -51,14 +51,25 @@ pub(super) fn first_line(script: &str) -> &str {
         .unwrap_or("")
 }
 
-/// Opens a session channel on `handle` and starts `command` on it.
+/// The connection dropped under `what`.
+fn lost(node: &str, what: &str) -> GuestError {
+    GuestError::Lost {
+        node: node.to_string(),
+        what: what.to_string(),
+    }
+}
+
+/// Opens a session channel on `handle` and starts `command` (named `what`) on it.
 pub(super) async fn start(
     handle: &Session,
     node: &str,
-    command: &str,
+    (what, command): (&str, &str),
 ) -> Result<Channel<client::Msg>, GuestError> {
-    let fail = |what: &str, e: russh::Error| {
-        channel_error(node, format!("{what}: {e}: is the node still up?"))
+    let fail = |doing: &str, e: russh::Error| {
+        if handle.is_closed() {
+            return lost(node, what);
+        }
+        channel_error(node, format!("{doing}: {e}: is the node still up?"))
     };
     let channel = handle
         .channel_open_session()
@@ -94,7 +105,7 @@ pub(super) async fn drive(
         .await;
         return Err(timeout_error(node, what, limit));
     };
-    let out = out.map_err(|m| channel_error(node, m))?;
+    let out = out.ok_or_else(|| lost(node, what))?;
     match sent {
         // A failed command may close its stdin early: its status tells the story.
         Err(e) if out.success() => Err(channel_error(node, format!("sending stdin failed: {e}"))),
@@ -111,7 +122,8 @@ pub(super) async fn exec(
     bound: (&str, Duration),
 ) -> Result<Output, GuestError> {
     let started = Instant::now();
-    let channel = bounded(node, bound.0, bound.1, start(handle, node, command)).await?;
+    let open = start(handle, node, (bound.0, command));
+    let channel = bounded(node, bound.0, bound.1, open).await?;
     let left = bound.1.saturating_sub(started.elapsed());
     drive(
         channel,
@@ -122,8 +134,9 @@ pub(super) async fn exec(
     .await
 }
 
-/// Reads a channel to its end: stdout, stderr (extended data 1), exit status.
-async fn collect(read: &mut ChannelReadHalf) -> Result<Output, String> {
+/// Reads a channel to its end: stdout, stderr (extended data 1), exit status; `None` when
+/// the connection closed before an exit status came.
+async fn collect(read: &mut ChannelReadHalf) -> Option<Output> {
     let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
     while let Some(msg) = read.wait().await {
         match msg {
@@ -139,11 +152,8 @@ async fn collect(read: &mut ChannelReadHalf) -> Result<Output, String> {
             _ => {}
         }
     }
-    let status = status.ok_or(
-        "the connection closed before the command finished: see the node's log and serial console",
-    )?;
-    Ok(Output {
-        status,
+    Some(Output {
+        status: status?,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })

@@ -152,7 +152,7 @@ impl SshGuest {
         let node = &self.target.node;
         let limit = self.timeouts.command;
         let started = Instant::now();
-        let open = async { start(&*self.session.lock().await, node, command).await };
+        let open = async { start(&*self.session.lock().await, node, (what, command)).await };
         let channel = bounded(node, what, limit, open).await?;
         let left = limit.saturating_sub(started.elapsed());
         drive(

@@ -129,9 +129,10 @@ impl Reached {
         self.stage = match e {
             GuestError::Connect { .. } => "no answer on the ssh port yet",
             GuestError::Auth { .. } => "the ssh port answers, login refused",
-            GuestError::Timeout { .. } | GuestError::Channel { .. } | GuestError::Tcp { .. } => {
-                "the ssh port answers, no working session"
-            }
+            GuestError::Timeout { .. }
+            | GuestError::Channel { .. }
+            | GuestError::Lost { .. }
+            | GuestError::Tcp { .. } => "the ssh port answers, no working session",
             GuestError::HostKey { .. } => "wrong host key",
             GuestError::Jump { .. } => "the libvirt host not reached",
         };

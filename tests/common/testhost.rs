@@ -45,6 +45,13 @@ pub struct TestHost {
     /// call of a killed client after the re-run looked: the call itself then meets "exists".
     pub race: bool,
     pub raced: Mutex<std::collections::HashSet<String>>,
+    /// The connection is lost at the n-th changing call (as libvirtd killed under it): that
+    /// call and every later one fail with `ConnectionLost`, and the host is no longer alive.
+    pub lose_at: Option<usize>,
+    /// Whether the connection is lost (settable: a test restores it as a reconnect does).
+    pub lost: std::sync::atomic::AtomicBool,
+    /// Reads of the domains, counted.
+    pub domain_reads: AtomicUsize,
     _dir: tempfile::TempDir,
 }
 
@@ -69,6 +76,9 @@ impl TestHost {
             fill_on_upload: false,
             race: false,
             raced: Mutex::new(Default::default()),
+            lose_at: None,
+            lost: Default::default(),
+            domain_reads: AtomicUsize::new(0),
             _dir: dir,
         }
     }
@@ -78,8 +88,26 @@ impl TestHost {
         self.race && self.raced.lock().unwrap().insert(xml.to_string())
     }
 
+    /// An error when the connection is lost, as the real `Libvirt` reports it.
+    fn reach(&self, action: &'static str, object: &str) -> Result<()> {
+        if !self.lost.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let failed = LibvirtError::Call {
+            action,
+            object: object.to_string(),
+            message: "End of file while reading data: Input/output error".into(),
+            code: 38,
+        };
+        Err(failed.on_connection(self.uri(), false))
+    }
+
     fn change(&self, what: &str) -> Result<()> {
         let n = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.lose_at == Some(n) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        self.reach("change", what)?;
         if self.fail_at == Some(n) {
             return Err(LibvirtError::Call {
                 action: "injected failure at",
@@ -95,6 +123,9 @@ impl TestHost {
 impl Hypervisor for TestHost {
     fn uri(&self) -> &str {
         self.inner.uri()
+    }
+    fn is_alive(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
     }
     fn free_memory(&self) -> Result<Option<u64>> {
         Ok(self.free_memory)
@@ -116,6 +147,7 @@ impl Hypervisor for TestHost {
         self.inner.probe_capabilities()
     }
     fn networks(&self) -> Result<Vec<Found<bool>>> {
+        self.reach("list networks on", self.uri())?;
         self.inner.networks()
     }
     fn define_network(&self, xml: &str) -> Result<()> {
@@ -130,9 +162,11 @@ impl Hypervisor for TestHost {
         self.inner.start_network(name)
     }
     fn remove_network(&self, name: &str) -> Result<()> {
+        self.reach("remove network", name)?;
         self.inner.remove_network(name)
     }
     fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
+        self.reach("find pool", name)?;
         if self.busy_pool.as_deref() == Some(name) {
             return Err(LibvirtError::Call {
                 action: "refresh pool",
@@ -151,6 +185,7 @@ impl Hypervisor for TestHost {
         self.inner.create_pool(xml)
     }
     fn start_pool(&self, name: &str) -> Result<()> {
+        self.reach("start pool", name)?;
         self.inner.start_pool(name)
     }
     fn create_volume(&self, pool: &str, xml: &str) -> Result<String> {
@@ -183,9 +218,11 @@ impl Hypervisor for TestHost {
         Ok(())
     }
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
+        self.reach("delete volume", volume)?;
         self.inner.delete_volume(pool, volume)
     }
     fn pools(&self) -> Result<Vec<String>> {
+        self.reach("list pools on", self.uri())?;
         self.inner.pools()
     }
     fn copy_volume(&self, pool: &str, xml: &str, from: (&str, &str)) -> Result<()> {
@@ -218,9 +255,12 @@ impl Hypervisor for TestHost {
         Ok(text.get(offset as usize..).unwrap_or_default().to_vec())
     }
     fn remove_pool(&self, name: &str) -> Result<()> {
+        self.reach("remove pool", name)?;
         self.inner.remove_pool(name)
     }
     fn domains(&self) -> Result<Vec<Found<RunState>>> {
+        self.domain_reads.fetch_add(1, Ordering::SeqCst);
+        self.reach("list domains on", self.uri())?;
         self.inner.domains()
     }
     fn define_domain(&self, xml: &str) -> Result<()> {
@@ -242,9 +282,11 @@ impl Hypervisor for TestHost {
         self.inner.suspend_domain(name)
     }
     fn resume_domain(&self, name: &str) -> Result<()> {
+        self.reach("resume domain", name)?;
         self.inner.resume_domain(name)
     }
     fn remove_domain(&self, name: &str) -> Result<()> {
+        self.reach("remove domain", name)?;
         self.inner.remove_domain(name)
     }
     fn managed_save(&self, name: &str) -> Result<()> {
@@ -262,6 +304,7 @@ impl Hypervisor for TestHost {
         self.inner.destroy_domain(name)
     }
     fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
+        self.reach("list snapshots of", domain)?;
         self.inner.snapshots(domain)
     }
     fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()> {

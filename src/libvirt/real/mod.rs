@@ -54,6 +54,12 @@ impl Libvirt {
             uri: uri.to_string(),
         })
     }
+
+    /// `r`, with a failed call on a connection that is no longer alive (libvirtd stopped or
+    /// restarted under it) as [`LibvirtError::ConnectionLost`]: every call goes through here.
+    fn checked<T>(&self, r: Result<T>) -> Result<T> {
+        r.map_err(|e| e.on_connection(&self.uri, self.is_alive()))
+    }
 }
 
 impl Hypervisor for Libvirt {
@@ -61,132 +67,137 @@ impl Hypervisor for Libvirt {
         &self.uri
     }
 
+    fn is_alive(&self) -> bool {
+        // A connection that cannot even tell counts as standing: its errors stay as they are.
+        !matches!(self.conn.is_alive(), Ok(false))
+    }
+
     fn free_memory(&self) -> Result<Option<u64>> {
-        host::free_memory(self)
+        self.checked(host::free_memory(self))
     }
 
     fn node_size(&self) -> Result<NodeSize> {
-        host::node_size(self)
+        self.checked(host::node_size(self))
     }
 
     fn probe_capabilities(&self) -> Result<()> {
-        host::probe_capabilities(self)
+        self.checked(host::probe_capabilities(self))
     }
 
     fn networks(&self) -> Result<Vec<Found<bool>>> {
-        network::list(self)
+        self.checked(network::list(self))
     }
 
     fn define_network(&self, xml: &str) -> Result<()> {
-        network::define(self, xml)
+        self.checked(network::define(self, xml))
     }
 
     fn start_network(&self, name: &str) -> Result<()> {
-        network::start(self, name)
+        self.checked(network::start(self, name))
     }
 
     fn remove_network(&self, name: &str) -> Result<()> {
-        network::remove(self, name)
+        self.checked(network::remove(self, name))
     }
 
     fn pool(&self, name: &str) -> Result<Option<PoolFound>> {
-        storage::pool(self, name)
+        self.checked(storage::pool(self, name))
     }
 
     fn create_pool(&self, xml: &str) -> Result<()> {
-        storage::create_pool(self, xml)
+        self.checked(storage::create_pool(self, xml))
     }
 
     fn start_pool(&self, name: &str) -> Result<()> {
-        storage::start_pool(self, name)
+        self.checked(storage::start_pool(self, name))
     }
 
     fn create_volume(&self, pool: &str, xml: &str) -> Result<String> {
-        storage::create_volume(self, pool, xml)
+        self.checked(storage::create_volume(self, pool, xml))
     }
 
     fn upload_volume(&self, pool: &str, volume: &str, data: &mut dyn Read, len: u64) -> Result<()> {
-        storage::upload_volume(self, pool, volume, data, len)
+        self.checked(storage::upload_volume(self, pool, volume, data, len))
     }
 
     fn delete_volume(&self, pool: &str, volume: &str) -> Result<()> {
-        storage::delete_volume(self, pool, volume)
+        self.checked(storage::delete_volume(self, pool, volume))
     }
     fn pools(&self) -> Result<Vec<String>> {
-        storage::pools(self)
+        self.checked(storage::pools(self))
     }
     fn copy_volume(&self, pool: &str, xml: &str, from: (&str, &str)) -> Result<()> {
-        storage::copy_volume(self, pool, xml, from)
+        self.checked(storage::copy_volume(self, pool, xml, from))
     }
     fn read_volume(&self, pool: &str, volume: &str, offset: u64) -> Result<Vec<u8>> {
-        storage::read_volume(self, pool, volume, offset)
+        self.checked(storage::read_volume(self, pool, volume, offset))
     }
 
     fn remove_pool(&self, name: &str) -> Result<()> {
-        storage::remove_pool(self, name)
+        self.checked(storage::remove_pool(self, name))
     }
 
     fn domains(&self) -> Result<Vec<Found<RunState>>> {
-        domain::list(self)
+        self.checked(domain::list(self))
     }
 
     fn define_domain(&self, xml: &str) -> Result<()> {
-        domain::define(self, xml)
+        self.checked(domain::define(self, xml))
     }
 
     fn start_domain(&self, name: &str) -> Result<()> {
-        domain::start(self, name)
+        self.checked(domain::start(self, name))
     }
 
     fn suspend_domain(&self, name: &str) -> Result<()> {
-        domain::suspend(self, name)
+        self.checked(domain::suspend(self, name))
     }
 
     fn resume_domain(&self, name: &str) -> Result<()> {
-        domain::resume(self, name)
+        self.checked(domain::resume(self, name))
     }
 
     fn remove_domain(&self, name: &str) -> Result<()> {
-        domain::remove(self, name)
+        self.checked(domain::remove(self, name))
     }
 
     fn managed_save(&self, name: &str) -> Result<()> {
-        domain::managed_save(self, name)
+        self.checked(domain::managed_save(self, name))
     }
 
     fn remove_managed_save(&self, name: &str) -> Result<()> {
-        domain::remove_managed_save(self, name)
+        self.checked(domain::remove_managed_save(self, name))
     }
 
     fn shutdown_domain(&self, name: &str) -> Result<()> {
-        domain::shutdown(self, name)
+        self.checked(domain::shutdown(self, name))
     }
 
     fn destroy_domain(&self, name: &str) -> Result<()> {
-        domain::destroy(self, name)
+        self.checked(domain::destroy(self, name))
     }
 
     fn snapshots(&self, domain: &str) -> Result<Vec<String>> {
-        snapshot::list(self, domain)
+        self.checked(snapshot::list(self, domain))
     }
 
     fn create_snapshot(&self, domain: &str, xml: &str) -> Result<()> {
-        snapshot::create(self, domain, xml)
+        self.checked(snapshot::create(self, domain, xml))
     }
 
     fn revert_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
-        snapshot::revert(self, domain, snapshot)
+        self.checked(snapshot::revert(self, domain, snapshot))
     }
 
     fn sync_clock(&self, domain: &str) -> Result<()> {
-        domain::sync_clock(self, domain)
+        self.checked(domain::sync_clock(self, domain))
     }
 
     fn console(&self, domain: &str) -> Result<Box<dyn Console>> {
-        console::open(self, domain)
+        self.checked(console::open(self, domain))
     }
 
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
-        snapshot::delete(self, domain, snapshot)
+        self.checked(snapshot::delete(self, domain, snapshot))
     }
 }
