@@ -40,15 +40,40 @@ fn gone<T>(read: &Result<T>, code: sys::virErrorNumber) -> bool {
     matches!(read, Err(e) if e.code() == i32::try_from(code).ok())
 }
 
+/// Seconds between keepalive probes, and how many may go unanswered before libvirt closes
+/// the connection: a link cut silently (a remote host's cable, its sshd gone) fails calls
+/// within about 20 s instead of hanging until TCP gives up.
+const KEEPALIVE: (i32, u32) = (5, 3);
+
+/// libvirt's default event loop, run on a thread of its own: keepalive needs one, and it must
+/// be registered before the first connection opens. Once per process.
+fn event_loop() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if virt::event::event_register_default_impl().is_err() {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("libvirt-events".into())
+            .spawn(|| while virt::event::event_run_default_impl().is_ok() {});
+        drop(spawned);
+    });
+}
+
 impl Libvirt {
-    /// Opens `uri` read-write. libvirt's own printing of errors to stderr is silenced: its
-    /// errors come back as [`LibvirtError`]s instead.
+    /// Opens `uri` read-write, with keepalive where the driver has it (a daemon's; not the
+    /// test driver). libvirt's own printing of errors to stderr is silenced: its errors come
+    /// back as [`LibvirtError`]s instead.
     pub fn open(uri: &str) -> Result<Libvirt> {
         virt::error::clear_error_callback();
+        event_loop();
         let conn = Connect::open(Some(uri)).map_err(|e| LibvirtError::Connect {
             uri: uri.to_string(),
             message: e.message().to_string(),
         })?;
+        // Refused by drivers without it, and by daemons too old for it: calls then block as
+        // before, which is no reason to fail.
+        let _ = conn.set_keep_alive(KEEPALIVE.0, KEEPALIVE.1);
         Ok(Libvirt {
             conn,
             uri: uri.to_string(),
