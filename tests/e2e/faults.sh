@@ -415,7 +415,7 @@ disk_short() {
   say "$out"
   umount_small "$dir" || return 1
   [ "$status" -ne 0 ] || { say "up was not refused"; return 1; }
-  head -n1 <<<"$out" | grep -q "^lab: not enough space .*$dir" || { say "the first line does not name the space and $dir"; return 1; }
+  first_error "$out" | grep -q "^lab: not enough space .*$dir" || { say "the error does not lead with the space and $dir"; return 1; }
   grep -qE 'needs at most [0-9.]+ ?[KMGT]i?B' <<<"$out" || { say "no figure of the need"; return 1; }
   grep -q 'volume ' <<<"$out" && { say "a volume was made"; return 1; }
   no_objects
@@ -443,6 +443,8 @@ disk_full() {
   [ -z "$left" ] || { say "left in libvirt: $left"; return 1; }
 }
 
+first_error() { grep -m1 '^lab: ' <<<"$1"; } # the error's first line, after notes and progress
+
 # state_unwritable DIR WHAT: `up` with its state under DIR fails naming DIR and WHAT, first
 # line, creating nothing.
 state_unwritable() {
@@ -450,8 +452,8 @@ state_unwritable() {
   out=$(LAB_STATE_DIR=$dir/state "${lab[@]}" up -l "$lab_file" --no-provision 2>&1) || status=$?
   say "$out"
   [ "$status" -ne 0 ] || { say "up was not refused"; return 1; }
-  head -n1 <<<"$out" | grep -q "$dir" || { say "the first line does not name $dir"; return 1; }
-  head -n1 <<<"$out" | grep -qi "$what" || { say "the first line does not say $what"; return 1; }
+  first_error "$out" | grep -q "$dir" || { say "the error's first line does not name $dir"; return 1; }
+  first_error "$out" | grep -qi "$what" || { say "the error's first line does not say $what"; return 1; }
   no_objects
 }
 
