@@ -59,8 +59,10 @@ virsh=(virsh -q -c qemu:///system)
 passed=0
 failed=0
 
+# LAB_E2E_FAULTS="NAME ...": only these (while working on them; some need an earlier one's lab).
 fault() { # fault NAME FUNCTION: runs FUNCTION, prints FAULT NAME ok|FAILED
   local name=$1 start ms
+  [ -z "${LAB_E2E_FAULTS:-}" ] || [[ " $LAB_E2E_FAULTS " == *" $name "* ]] || return 0
   start=$(date +%s%N)
   echo "== fault $name" >&2
   if "$2"; then
