@@ -5,12 +5,10 @@ use crate::cli::LabArgs;
 use crate::render::access;
 
 /// Show the lab's generated passwords (the install guide's password table).
+///
+/// With --json: {"NAME": "value", ...}.
 #[derive(Debug, clap::Args)]
-pub struct CredsArgs {
-    /// Print JSON: {"NAME": "value", ...}.
-    #[arg(long)]
-    json: bool,
-}
+pub struct CredsArgs {}
 
 /// Print an OpenSSH config for the lab's nodes, e.g. `ssh -F <(lab ssh-config) controller`.
 ///
@@ -25,11 +23,11 @@ pub struct SshConfigArgs {}
 #[derive(Debug, clap::Args)]
 pub struct InventoryArgs {}
 
-pub fn creds(lab: &LabArgs, args: CredsArgs) -> anyhow::Result<()> {
+pub fn creds(lab: &LabArgs, _: CredsArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let secrets = crate::app::secrets(&t)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&secrets.passwords)?);
+    if lab.json {
+        crate::cli::output::print_json(&secrets.passwords, true)?;
     } else {
         print!("{}", access::creds(&t.lab, &secrets));
     }

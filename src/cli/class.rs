@@ -2,7 +2,8 @@
 
 use crate::app::{Class, UpReport};
 use crate::class::{ClassFile, Seat};
-use crate::cli::{AccelArg, LabArgs, output::Screen};
+use crate::cli::output::{self, Screen};
+use crate::cli::{AccelArg, LabArgs};
 use crate::lifecycle;
 
 /// N instances of the lab for a class, spread over libvirt hosts.
@@ -25,6 +26,8 @@ pub enum Command {
     /// Check every instance (all checks, or those of the steps named): one table, a row per
     /// check, a column per instance (pass, FAIL, or unreachable), then each failure's hint.
     /// Exits 4 when a check failed or an instance was not reachable.
+    ///
+    /// With --json: {seats: [{instance, uri, checks: [...], error}]}.
     Verify(VerifyArgs),
     /// Stop every instance (or one): `lab stop` on each, memory saved (or --shutdown).
     Stop(SeatStopArgs),
@@ -116,9 +119,6 @@ pub struct VerifyArgs {
     /// Only the checks of these steps (`lab steps`; `mq` takes `mq-user` too).
     #[arg(value_name = "STEP")]
     steps: Vec<String>,
-    /// Print JSON: {seats: [{instance, uri, checks: [...], error}]}.
-    #[arg(long)]
-    json: bool,
     /// Seconds to wait for each instance's nodes to answer SSH.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     timeout: u64,
@@ -133,6 +133,7 @@ fn class(lab: &LabArgs, args: &Args) -> Class {
 }
 
 pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
+    let json = lab.json;
     match cmd {
         Command::Up(args) => up(lab, args),
         Command::Status(args) => status(&class(lab, &args)),
@@ -141,28 +142,30 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
             let file = c.file()?;
             let (snapshot, instance) = reset_words(&file, &args);
             let seats = c.seats(&file, instance.as_deref())?;
-            let screen = Screen::new(false);
+            let screen = Screen::new(json);
             let per_host = args.common.per_host;
             let results = crate::app::reset_seats(&c, &file, &seats, &snapshot, per_host, &screen);
             drop(screen);
-            report(&results, |_| format!("reset to {snapshot}"))
+            let out = Report::new(json, "class reset", &c, &file);
+            out.seats(&results, |_| format!("reset to {snapshot}"))
         }
         Command::Verify(args) => verify(lab, args),
         Command::Stop(args) => {
             let c = class(lab, &args.one.common);
             let file = c.file()?;
             let seats = c.seats(&file, args.one.instance.as_deref())?;
-            let (screen, mode) = (Screen::new(false), args.stop.mode());
+            let (screen, mode) = (Screen::new(json), args.stop.mode());
             let per_host = args.one.common.per_host;
             let results = crate::app::stop_seats(&c, &file, &seats, mode, per_host, &screen);
             drop(screen);
-            report(&results, |r| crate::cli::power::stopped_words(r, mode))
+            let out = Report::new(json, "class stop", &c, &file);
+            out.seats(&results, |r| crate::cli::power::stopped_words(r, mode))
         }
         Command::Start(args) => {
             let c = class(lab, &args.one.common);
             let file = c.file()?;
             let seats = c.seats(&file, args.one.instance.as_deref())?;
-            let (screen, timeouts) = (Screen::new(false), args.start.timeouts());
+            let (screen, timeouts) = (Screen::new(json), args.start.timeouts());
             let per_host = args.one.common.per_host;
             let results = crate::app::start_seats(&c, &file, &seats, per_host, &timeouts, &screen);
             drop(screen);
@@ -171,16 +174,17 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
                 Ok(t) => crate::cli::power::started_words(&t.lab, r),
                 Err(_) => "started".to_string(),
             };
-            report_with(&results, words)
+            Report::new(json, "class start", &c, &file).seats_with(&results, words)
         }
         Command::Down(args) => {
             let c = class(lab, &args.common);
             let file = c.file()?;
             let seats = c.seats(&file, args.instance.as_deref())?;
-            let screen = Screen::new(false);
+            let screen = Screen::new(json);
             let results = crate::app::down_seats(&c, &file, &seats, args.common.per_host, &screen);
             drop(screen);
-            report(&results?, |n| format!("down ({n} objects removed)"))
+            let out = Report::new(json, "class down", &c, &file);
+            out.seats(&results?, |n| format!("down ({n} objects removed)"))
         }
         Command::SshConfig(args) => {
             let c = class(lab, &args);
@@ -205,9 +209,13 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
         args.hosts.clone()
     };
     let file = crate::app::plan_class(&c, &lab.choice(), &hosts, args.count)?;
-    print_placement(&c, &file);
+    let mut out = Report::new(lab.json, "class up", &c, &file);
+    if !lab.json {
+        print_placement(&c, &file);
+    }
     if args.dry_run {
-        return Ok(());
+        out.fields["dry_run"] = true.into();
+        return out.seats::<UpReport>(&[], |_| String::new());
     }
     crate::app::record_class(&c, &file)?;
     let timeouts = crate::cli::timeouts(args.timeout);
@@ -215,8 +223,8 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
         timeouts: &timeouts,
         stop_before: args.stop_before.as_deref(),
     });
-    let screen = Screen::new(false);
-    let accel = args.accel.resolve();
+    let screen = Screen::new(lab.json);
+    let accel = args.accel.resolve(&screen);
     let per_host = args.common.per_host;
     let results = crate::app::up_seats(
         &c,
@@ -228,7 +236,7 @@ fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
         &screen,
     );
     drop(screen);
-    report(&results, |r: &UpReport| {
+    out.seats(&results, |r: &UpReport| {
         match (&r.stopped, r.checks.len()) {
             (Some(s), n) => format!(
                 "stopped before {} ({n} checks passed), {}",
@@ -258,7 +266,7 @@ fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     let file = c.file()?;
     let seats = c.seats(&file, None)?;
     let timeouts = crate::cli::timeouts(args.timeout);
-    let screen = Screen::new(args.json);
+    let screen = Screen::new(lab.json);
     let per_host = args.common.per_host;
     let results =
         crate::app::verify_seats(&c, &file, &seats, &args.steps, per_host, &timeouts, &screen);
@@ -275,7 +283,7 @@ fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(seat, r)| (seat.instance, r.map_err(|e| format!("{e:#}"))))
         .collect();
-    if args.json {
+    if lab.json {
         let seats: Vec<serde_json::Value> = table
             .iter()
             .zip(&seats)
@@ -288,10 +296,7 @@ fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "seats": seats }))?
-        );
+        output::print_json(&serde_json::json!({ "seats": seats }), true)?;
     } else {
         print!("{}", crate::cli::output::class_table(&table));
     }
@@ -353,35 +358,78 @@ fn status(c: &Class) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per seat; an error when any failed.
-fn report<T>(
-    results: &[(Seat, anyhow::Result<T>)],
-    done: impl Fn(&T) -> String,
-) -> anyhow::Result<()> {
-    report_with(results, |_, v| done(v))
+/// The final report of a class command: a line per seat, or with `--json` one result
+/// `{"kind":"result","command":..,"class":..,"lab":..,"placement":[{instance,uri}],
+/// "seats":[{instance,uri,outcome,error}],"failed":N}`.
+struct Report {
+    json: bool,
+    command: &'static str,
+    fields: serde_json::Value,
 }
 
-/// [`report`], with each line's words from the seat too.
-fn report_with<T>(
-    results: &[(Seat, anyhow::Result<T>)],
-    done: impl Fn(&Seat, &T) -> String,
-) -> anyhow::Result<()> {
-    let mut failed = 0;
-    for (seat, r) in results {
-        let what = match r {
-            Ok(v) => done(seat, v),
-            Err(e) => {
-                failed += 1;
-                format!("FAILED: {e:#}")
-            }
-        };
-        println!("{:<6} {:<28} {what}", seat.instance, seat.uri);
+impl Report {
+    fn new(json: bool, command: &'static str, c: &Class, file: &ClassFile) -> Report {
+        let fields = serde_json::json!({
+            "class": c.name,
+            "lab": file.lab,
+            "placement": file.instances,
+        });
+        Report {
+            json,
+            command,
+            fields,
+        }
     }
-    match failed {
-        0 => Ok(()),
-        n => anyhow::bail!(
-            "{n} of {} instances failed (above): fix the cause and run the same `lab class` command again",
-            results.len()
-        ),
+
+    /// One line per seat; an error when any failed.
+    fn seats<T>(
+        self,
+        results: &[(Seat, anyhow::Result<T>)],
+        done: impl Fn(&T) -> String,
+    ) -> anyhow::Result<()> {
+        self.seats_with(results, |_, v| done(v))
+    }
+
+    /// [`Report::seats`], with each line's words from the seat too.
+    fn seats_with<T>(
+        mut self,
+        results: &[(Seat, anyhow::Result<T>)],
+        done: impl Fn(&Seat, &T) -> String,
+    ) -> anyhow::Result<()> {
+        let mut failed = 0;
+        let mut lines = Vec::new();
+        let mut seats = Vec::new();
+        for (seat, r) in results {
+            let (outcome, error) = match r {
+                Ok(v) => (Some(done(seat, v)), None),
+                Err(e) => {
+                    failed += 1;
+                    (None, Some(format!("{e:#}")))
+                }
+            };
+            let what = match (&outcome, &error) {
+                (Some(words), _) => words.clone(),
+                (None, e) => format!("FAILED: {}", e.as_deref().unwrap_or_default()),
+            };
+            lines.push(format!("{:<6} {:<28} {what}", seat.instance, seat.uri));
+            seats.push(serde_json::json!({
+                "instance": seat.instance,
+                "uri": seat.uri,
+                "outcome": outcome,
+                "error": error,
+            }));
+        }
+        self.fields["seats"] = seats.into();
+        self.fields["failed"] = failed.into();
+        output::result(self.json, self.command, self.fields, || {
+            lines.iter().for_each(|l| println!("{l}"));
+        });
+        match failed {
+            0 => Ok(()),
+            n => anyhow::bail!(
+                "{n} of {} instances failed (above): fix the cause and run the same `lab class` command again",
+                results.len()
+            ),
+        }
     }
 }

@@ -8,19 +8,16 @@ use crate::doctor;
 /// Checks: libvirt reachable on the URI; /dev/kvm usable and real (vmx/svm) or the tcg
 /// fallback; nested virtualization for the compute node's own guests; memory and disk for
 /// the lab; the pool directory reachable by the hypervisor's user; the image cached and
-/// verified; name and subnet clashes. Exits 0 when the lab can come up.
+/// verified; name and subnet clashes. Exits 0 when the lab can come up. With --json:
+/// [{check, level (ok|warn|fail), detail, fix}].
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON: [{check, level (ok|warn|fail), detail, fix}].
-    #[arg(long)]
-    json: bool,
-}
+pub struct Args {}
 
-pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let t = lab.target()?;
     let findings = crate::app::doctor(&t)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
+    if lab.json {
+        crate::cli::output::print_json(&findings, true)?;
     } else {
         for f in &findings {
             let level = format!("{:?}", f.level).to_lowercase();

@@ -1,6 +1,7 @@
 //! `lab down`: parse and delegate to [`crate::app::down`].
 
-use crate::cli::{LabArgs, output::Screen};
+use crate::cli::LabArgs;
+use crate::cli::output::{self, Screen};
 
 /// Remove everything the lab owns.
 ///
@@ -12,10 +13,20 @@ pub struct Args {}
 
 pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let target = lab.target_for_down()?;
-    let removed = crate::app::down(&target, &Screen::new(false))?;
-    println!(
-        "lab {} is down ({removed} objects removed)",
-        target.lab.name
-    );
+    let screen = Screen::new(lab.json);
+    let removed = crate::app::down(&target, &screen)?;
+    drop(screen);
+    let fields = serde_json::json!({
+        "lab": target.lab.name,
+        "instance": target.instance,
+        "uri": target.uri,
+        "removed": removed,
+    });
+    output::result(lab.json, "down", fields, || {
+        println!(
+            "lab {} is down ({removed} objects removed)",
+            target.lab.name
+        );
+    });
     Ok(())
 }

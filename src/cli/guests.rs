@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 
 use crate::cli::LabArgs;
-use crate::cli::output::{Screen, print_checks};
+use crate::cli::output::{self, Screen, print_checks};
 use crate::provision::engine::Selection;
 
 /// Re-run provisioning steps; steps already done report `ok` and change nothing.
@@ -28,7 +28,8 @@ pub struct ProvisionArgs {
 /// user and its rights (spoken over AMQP from compute1), memcached's listen list, the
 /// OpenStack client. A failing check says what is missing and which file or command of the
 /// guide sets it. Checks only read: they change nothing on the nodes. Exits 4 when a check
-/// fails.
+/// fails. With --json: [{step, name, node, proves, passed, measured, hint, seconds}] on
+/// stdout, progress on stderr as JSON lines.
 ///
 /// Examples:
 ///   lab verify                 # every check
@@ -40,10 +41,6 @@ pub struct VerifyArgs {
     /// Only the checks of these steps (`lab steps` lists them).
     #[arg(value_name = "STEP")]
     steps: Vec<String>,
-    /// Print JSON: [{step, name, node, proves, passed, measured, hint, seconds}]; progress goes to stderr
-    /// as JSON lines ({kind, name, action, elapsed}).
-    #[arg(long)]
-    json: bool,
     /// Seconds to wait for the nodes to answer SSH.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout: u64,
@@ -80,7 +77,7 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
         step: args.step,
         before: None,
     };
-    let screen = Screen::new(false);
+    let screen = Screen::new(lab.json);
     let timeouts = crate::cli::timeouts(args.timeout);
     let events = crate::app::provision_nodes(&t, &sel, &timeouts, &screen);
     drop(screen);
@@ -89,19 +86,28 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|e| e.outcome == crate::progress::Outcome::Changed)
         .count();
-    println!("{} steps, {changed} changed", events.len());
+    let fields = serde_json::json!({
+        "lab": t.lab.name,
+        "instance": t.instance,
+        "uri": t.uri,
+        "steps": events,
+        "changed": changed,
+    });
+    output::result(lab.json, "provision", fields, || {
+        println!("{} steps, {changed} changed", events.len());
+    });
     Ok(())
 }
 
 pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
-    let screen = Screen::new(args.json);
+    let screen = Screen::new(lab.json);
     let timeouts = crate::cli::timeouts(args.timeout);
     let checks = crate::app::verify_nodes(&t, &args.steps, &timeouts, &screen);
     drop(screen);
     let checks = checks?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+    if lab.json {
+        output::print_json(&checks, true)?;
     } else {
         print_checks(&checks);
     }
@@ -115,13 +121,11 @@ pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
 ///
 /// A step's name goes to `lab up --stop-before STEP`, `lab guide STEP`, `lab verify STEP`
 /// and `lab provision --step STEP`.
+///
+/// With --json: [{id, section, part_of, reason, nodes, checks}].
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
-pub struct StepsArgs {
-    /// Print JSON: [{id, section, part_of, reason, nodes, checks}].
-    #[arg(long)]
-    json: bool,
-}
+pub struct StepsArgs {}
 
 /// Print the guide's commands from STEP on, with this lab's addresses and passwords
 ///
@@ -134,7 +138,7 @@ pub struct GuideArgs {
     step: Option<String>,
 }
 
-pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
+pub fn steps(lab: &LabArgs, _: StepsArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let steps = crate::provision::guide_steps(&t.lab);
     let checks = crate::provision::verify::checks(&t.lab);
@@ -147,7 +151,7 @@ pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
         names.dedup();
         names
     };
-    if args.json {
+    if lab.json {
         let rows: Vec<serde_json::Value> = steps
             .iter()
             .map(|s| {
@@ -156,7 +160,7 @@ pub fn steps(lab: &LabArgs, args: StepsArgs) -> anyhow::Result<()> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        output::print_json(&rows, true)?;
         return Ok(());
     }
     println!(

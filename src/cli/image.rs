@@ -3,18 +3,17 @@
 use std::path::PathBuf;
 
 use crate::cache::Cache;
-use crate::cli::output::Screen;
+use crate::cli::LabArgs;
+use crate::cli::output::{self, Screen};
 use crate::model::units::ByteSize;
 
 /// Manage the base images in the per-user cache (~/.cache/lab/images).
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Show every catalogue image: cached or not, size, verified.
-    List {
-        /// Print JSON (fields: name, cached, path, size_on_disk, virtual_size, verified, ...).
-        #[arg(long)]
-        json: bool,
-    },
+    ///
+    /// With --json: [{name, cached, path, size_on_disk, virtual_size, verified, ...}].
+    List,
     /// Download an image, resuming a partial download; the checksum is verified first.
     Pull { name: String },
     /// Take a local qcow2 file as the image NAME (checked for format and checksum).
@@ -49,19 +48,27 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
+    let json = lab.json;
     let cache = Cache::open()?;
     match cmd {
-        Command::List { json } => list(&cache, json)?,
+        Command::List => list(&cache, json)?,
         Command::Pull { name } => {
-            let screen = Screen::new(false);
+            let screen = Screen::new(json);
             let pulled = cache.pull(&name, &screen);
             drop(screen);
-            println!("{name}: {}", pulled?.display());
+            let path = pulled?;
+            let fields = serde_json::json!({ "image": name, "path": path });
+            output::result(json, "image pull", fields, || {
+                println!("{name}: {}", path.display());
+            });
         }
         Command::Import { name, file } => {
             let path = cache.import(&name, &file)?;
-            println!("{name}: imported as {}", path.display());
+            let fields = serde_json::json!({ "image": name, "path": path });
+            output::result(json, "image import", fields, || {
+                println!("{name}: imported as {}", path.display());
+            });
         }
         Command::Build {
             name,
@@ -75,19 +82,21 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 mirror,
                 compress,
             };
-            build(&cache, &name, &opts, out)?;
+            build(&cache, &name, &opts, out, json)?;
         }
         Command::RecipeHash { name, full } => {
             crate::app::buildable(&cache, &name)?;
-            println!("{}", crate::build::recipe_hash(full));
+            let recipe = crate::build::recipe_hash(full);
+            let fields = serde_json::json!({ "image": name, "full": full, "recipe": recipe });
+            output::result(json, "image recipe-hash", fields, || println!("{recipe}"));
         }
         Command::Rm { name } => {
-            let what = if cache.remove(&name)? {
-                "removed"
-            } else {
-                "was not cached"
-            };
-            println!("{name}: {what}");
+            let removed = cache.remove(&name)?;
+            let fields = serde_json::json!({ "image": name, "removed": removed });
+            output::result(json, "image rm", fields, || {
+                let what = if removed { "removed" } else { "was not cached" };
+                println!("{name}: {what}");
+            });
         }
     }
     Ok(())
@@ -96,7 +105,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
     let entries = cache.list()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        output::print_json(&entries, true)?;
         return Ok(());
     }
     println!(
@@ -130,20 +139,31 @@ fn build(
     name: &str,
     opts: &crate::build::BuildOptions,
     out: Option<PathBuf>,
+    json: bool,
 ) -> anyhow::Result<()> {
-    let screen = Screen::new(false);
+    let screen = Screen::new(json);
     let built = crate::app::build_image(cache, name, opts, out.as_deref(), &screen);
     drop(screen);
     let (report, path) = built?;
-    let built = format!(
-        "{name}: built in {:.0}s ({} MiB, recipe {})",
-        report.total.as_secs_f64(),
-        report.size >> 20,
-        report.recipe_hash
-    );
-    match out {
-        Some(_) => println!("{built} as {}", path.display()),
-        None => println!("{built}, cached as {}", path.display()),
-    }
+    let fields = serde_json::json!({
+        "image": name,
+        "path": path,
+        "cached": out.is_none(),
+        "seconds": report.total.as_secs_f64(),
+        "size": report.size,
+        "recipe": report.recipe_hash,
+    });
+    output::result(json, "image build", fields, || {
+        let built = format!(
+            "{name}: built in {:.0}s ({} MiB, recipe {})",
+            report.total.as_secs_f64(),
+            report.size >> 20,
+            report.recipe_hash
+        );
+        match out {
+            Some(_) => println!("{built} as {}", path.display()),
+            None => println!("{built}, cached as {}", path.display()),
+        }
+    });
     Ok(())
 }

@@ -9,17 +9,14 @@ use crate::cli::LabArgs;
 /// from another machine as well. HERE says whether this machine holds the lab's state (its
 /// key, passwords and logs: `no` for a lab made from elsewhere, which only `lab down` can act
 /// on from here). Act on one with `lab status --lab FILE` (an instance: `--instance NAME` too).
+/// With --json: a list of {lab, nodes[name, state], networks, instance, state_here}.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON (a list of: lab, nodes[name, state], networks, instance, state_here).
-    #[arg(long)]
-    json: bool,
-}
+pub struct Args {}
 
-pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let labs = crate::app::list(&lab.uri)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&labs)?);
+    if lab.json {
+        crate::cli::output::print_json(&labs, true)?;
     } else {
         print!("{}", table(&labs, &lab.uri));
     }

@@ -105,13 +105,13 @@ impl Command {
             | Command::Provision(_)
             | Command::Image(_)
             | Command::Class(_) => true,
-            Command::Snapshot(cmd) => !matches!(cmd, snapshot::Command::List { .. }),
+            Command::Snapshot(cmd) => !matches!(cmd, snapshot::Command::List),
             _ => false,
         }
     }
 }
 
-/// Which lab, and which libvirt host: accepted anywhere on the command line.
+/// Which lab, which libvirt host, and JSON or text: accepted anywhere on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabArgs {
     /// Lab file, or the name of a lab shipped in labs/ (openstack-ocata, openstack-debian12).
@@ -141,6 +141,15 @@ pub struct LabArgs {
     /// size in this pool that no libvirt network, host route or other instance uses.
     #[arg(long, value_name = "CIDR", env = "LAB_SUBNET_POOL", default_value = crate::model::instance::DEFAULT_POOL, global = true)]
     pub subnet_pool: Cidr,
+    /// Write JSON. A changing command (up, down, stop, start, provision, snapshot save and
+    /// delete, reset, image, class) writes its progress and notes on stderr as JSON lines
+    /// ({"kind":..}) and its result on stdout as one line {"kind":"result","command":..};
+    /// a reading command (status, list, plan, verify, steps, creds, doctor, snapshot list,
+    /// image list, class verify) prints its report as JSON. A failure before that prints
+    /// {"kind":"error","message":..,"exit":N} on stdout. Files and streams (guide, ssh,
+    /// ssh-config, inventory, console, logs, man, completions) print as they are.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 impl LabArgs {
@@ -197,15 +206,15 @@ pub enum AccelArg {
 }
 
 impl AccelArg {
-    /// The accel to use; `auto` is detected and noted on stderr.
-    pub fn resolve(self) -> crate::render::Accel {
+    /// The accel to use; `auto` is detected, and a fallback to tcg is a note to `progress`.
+    pub fn resolve(self, progress: &dyn crate::progress::Progress) -> crate::render::Accel {
         match self {
             AccelArg::Kvm => crate::render::Accel::Kvm,
             AccelArg::Tcg => crate::render::Accel::Tcg,
             AccelArg::Auto => {
                 let choice = crate::host::detect_accel();
                 if choice.accel == crate::render::Accel::Tcg {
-                    eprintln!("note: {}", choice.reason);
+                    progress.event(crate::progress::Event::Note(choice.reason));
                 }
                 choice.accel
             }
@@ -255,7 +264,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(lab, args),
         Command::Snapshot(cmd) => snapshot::run(lab, cmd),
         Command::Reset(args) => snapshot::reset(lab, args),
-        Command::Image(cmd) => image::run(cmd),
+        Command::Image(cmd) => image::run(lab, cmd),
         Command::Provision(args) => guests::provision(lab, args),
         Command::Verify(args) => guests::verify(lab, args),
         Command::Steps(args) => guests::steps(lab, args),
@@ -284,32 +293,34 @@ pub fn main() -> ExitCode {
     // another.
     let flag = lab.choice().flag();
     let instance = lab.instance.as_deref();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) if is_interrupted(&err) => {
-            eprintln!(
-                "lab: {}",
-                crate::app::name_the_lab(&format!("{err:#}"), &flag, instance)
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let message = crate::app::name_the_lab(&format!("{err:#}"), &flag, instance);
+    eprintln!("lab: {message}");
+    let (code, hint) = if is_interrupted(&err) {
+        (exit::INTERRUPTED, None)
+    } else {
+        let code = exit_code(&err);
+        let checks = err.downcast_ref::<crate::app::ChecksFailed>().is_some();
+        let hint = (code == exit::GUEST && !checks).then(|| {
+            let node = lab.choice().first_node();
+            let hint = format!(
+                "the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
             );
-            ExitCode::from(exit::INTERRUPTED)
+            crate::app::name_the_lab(&hint, &flag, instance)
+        });
+        if let Some(hint) = &hint {
+            eprintln!("hint: {hint}");
         }
-        Err(err) => {
-            eprintln!(
-                "lab: {}",
-                crate::app::name_the_lab(&format!("{err:#}"), &flag, instance)
-            );
-            let code = exit_code(&err);
-            let checks = err.downcast_ref::<crate::app::ChecksFailed>().is_some();
-            if code == exit::GUEST && !checks {
-                let node = lab.choice().first_node();
-                let hint = format!(
-                    "hint: the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
-                );
-                eprintln!("{}", crate::app::name_the_lab(&hint, &flag, instance));
-            }
-            ExitCode::from(code)
-        }
+        (code, hint)
+    };
+    if lab.json
+        && let Some(line) = output::error_json(&message, code, hint.as_deref())
+    {
+        println!("{line}");
     }
+    ExitCode::from(code)
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
@@ -363,6 +374,18 @@ mod tests {
             code: 38,
         };
         call.on_connection("qemu:///system", false)
+    }
+
+    #[test]
+    fn json_is_one_global_flag_before_or_after_the_verb() {
+        let json = |line: &[&str]| Cli::try_parse_from(line).unwrap().lab.json;
+        assert!(json(&["lab", "--json", "up"]));
+        assert!(json(&["lab", "up", "--json"]));
+        assert!(json(&["lab", "status", "--json"]));
+        assert!(json(&["lab", "snapshot", "list", "--json"]));
+        assert!(json(&["lab", "image", "list", "--json"]));
+        assert!(json(&["lab", "class", "verify", "--json", "mq"]));
+        assert!(!json(&["lab", "down"]));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::cli::output::{self, Screen};
 use crate::cli::{AccelArg, LabArgs};
+use crate::progress::{Event, Progress};
 
 /// Show what a lab will create, or write every file of it to a directory
 ///
@@ -17,6 +19,8 @@ use crate::cli::{AccelArg, LabArgs};
 ///   lab plan --lab labs/openstack-debian12.toml --out /tmp/plan
 ///   lab plan --lab openstack-ocata --json
 ///   lab plan --lab openstack-debian12 --instance s7   # before `lab up --instance s7`
+///
+/// With --json: the summary as JSON (with --out too, instead of the count of files).
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -24,9 +28,6 @@ pub struct Args {
     /// private keys or passwords are 0600.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    json: bool,
     /// Domain type to render: auto (kvm only on real hardware virtualization), kvm or tcg.
     #[arg(long, value_enum, default_value = "auto")]
     accel: AccelArg,
@@ -44,11 +45,12 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
             .filter(|n| n.kind == crate::model::NetKind::Nat)
             .map(|n| format!("{} {}", n.name, n.cidr))
             .collect();
-        eprintln!(
-            "note: instance {instance} is not made yet: `lab up --instance {instance}` takes each nat network's subnet from the first free one of {} (shown here as the lab file's: {})",
+        let note = format!(
+            "instance {instance} is not made yet: `lab up --instance {instance}` takes each nat network's subnet from the first free one of {} (shown here as the lab file's: {})",
             lab.subnet_pool,
             subnets.join(", ")
         );
+        Screen::new(lab.json).event(Event::Note(note));
     }
     let accel = match args.accel {
         AccelArg::Auto => None,
@@ -56,15 +58,13 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
         AccelArg::Tcg => Some(crate::render::Accel::Tcg),
     };
     let planned = crate::app::plan(&t, accel, args.out.as_deref())?;
+    if lab.json {
+        return Ok(output::print_json(&planned.summary, true)?);
+    }
     let mut out = std::io::stdout().lock();
-    if let (Some(dir), Some(written), false) = (&args.out, &planned.written, args.json) {
+    if let (Some(dir), Some(written)) = (&args.out, &planned.written) {
         writeln!(out, "wrote {} files under {}", written.len(), dir.display())?;
     }
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &planned.summary)?;
-        writeln!(out)?;
-    } else {
-        crate::plan::print_table(&planned.summary, &t.lab, &mut out)?;
-    }
+    crate::plan::print_table(&planned.summary, &t.lab, &mut out)?;
     Ok(())
 }

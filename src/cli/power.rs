@@ -1,7 +1,8 @@
 //! `lab stop` and `lab start`: parse, delegate to [`crate::app::stop`] and
 //! [`crate::app::start`], print.
 
-use crate::cli::{LabArgs, output::Screen};
+use crate::cli::LabArgs;
+use crate::cli::output::{self, Screen};
 use crate::lifecycle::{StartReport, StopMode, StopReport};
 
 /// Stop the lab and free its memory; `lab start` brings it back as it was.
@@ -70,16 +71,31 @@ impl StartArgs {
 pub fn stop(lab: &LabArgs, args: StopArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
-    let screen = Screen::new(false);
+    let screen = Screen::new(lab.json);
     let report = crate::app::stop(&t, args.mode(), &screen)?;
     drop(screen);
-    println!(
-        "lab {} {} in {:.1}s: `{}` brings it back",
-        t.lab.name,
-        stopped_words(&report, args.mode()),
-        start.elapsed().as_secs_f64(),
-        t.command("start")
-    );
+    let seconds = start.elapsed().as_secs_f64();
+    let fields = serde_json::json!({
+        "lab": t.lab.name,
+        "instance": t.instance,
+        "uri": t.uri,
+        "mode": match args.mode() {
+            StopMode::Save => "save",
+            StopMode::Shutdown { .. } => "shutdown",
+        },
+        "stopped": report.stopped,
+        "forced": report.forced,
+        "already": report.already,
+        "seconds": seconds,
+    });
+    output::result(lab.json, "stop", fields, || {
+        println!(
+            "lab {} {} in {seconds:.1}s: `{}` brings it back",
+            t.lab.name,
+            stopped_words(&report, args.mode()),
+            t.command("start")
+        );
+    });
     Ok(())
 }
 
@@ -100,16 +116,38 @@ pub fn stopped_words(r: &StopReport, mode: StopMode) -> String {
 pub fn start(lab: &LabArgs, args: StartArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let begin = std::time::Instant::now();
-    let screen = Screen::new(false);
+    let screen = Screen::new(lab.json);
     let started = crate::app::start(&t, &args.timeouts(), &screen)?;
     drop(screen);
-    println!(
-        "lab {} {} in {:.1}s",
-        t.lab.name,
-        started_words(&t.lab, &started),
-        begin.elapsed().as_secs_f64()
-    );
+    let seconds = begin.elapsed().as_secs_f64();
+    let mut fields = started_json(&started);
+    fields["lab"] = t.lab.name.clone().into();
+    fields["instance"] = t.instance.clone().into();
+    fields["uri"] = t.uri.clone().into();
+    fields["seconds"] = seconds.into();
+    output::result(lab.json, "start", fields, || {
+        println!(
+            "lab {} {} in {seconds:.1}s",
+            t.lab.name,
+            started_words(&t.lab, &started),
+        );
+    });
     Ok(())
+}
+
+/// What a start did, as JSON: the domains `restored`, `booted`, `resumed` and `running`
+/// already, the pools and networks `started`, and whether it finished a start cut short
+/// (`resumed_start`).
+pub fn started_json(started: &crate::app::Started) -> serde_json::Value {
+    let r: &StartReport = &started.libvirt;
+    serde_json::json!({
+        "restored": r.restored,
+        "booted": r.booted,
+        "resumed": r.resumed,
+        "running": r.running,
+        "started": r.started_objects,
+        "resumed_start": started.resumed_start,
+    })
 }
 
 /// `started (restored: a, b)`, `started (booted: a; started: net)`, `was running already`.

@@ -1,6 +1,7 @@
 //! `lab snapshot` and `lab reset`: parse, delegate to [`crate::app`], print.
 
-use crate::cli::{LabArgs, output::Screen};
+use crate::cli::LabArgs;
+use crate::cli::output::{self, Screen};
 use crate::lifecycle;
 
 /// Save, list or delete lab-wide snapshots.
@@ -12,11 +13,9 @@ pub enum Command {
     /// Take a lab-wide snapshot NAME.
     Save { name: String },
     /// List the lab-wide snapshots, oldest first.
-    List {
-        /// Print JSON (an array of names).
-        #[arg(long)]
-        json: bool,
-    },
+    ///
+    /// With --json: an array of names.
+    List,
     /// Delete a lab-wide snapshot.
     Delete { name: String },
 }
@@ -35,36 +34,56 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Save { name } => {
             let t = lab.target()?;
-            crate::app::snapshot_save(&t, &name, &Screen::new(false))?;
-            println!("snapshot {name} saved");
+            let screen = Screen::new(lab.json);
+            crate::app::snapshot_save(&t, &name, &screen)?;
+            drop(screen);
+            output::result(lab.json, "snapshot save", fields(&t, &name), || {
+                println!("snapshot {name} saved");
+            });
         }
-        Command::List { json } => {
+        Command::List => {
             let t = lab.target()?;
             let names = crate::app::snapshots(&t)?;
-            if json {
-                println!("{}", serde_json::to_string(&names)?);
+            if lab.json {
+                output::print_json(&names, false)?;
             } else {
                 names.iter().for_each(|n| println!("{n}"));
             }
         }
         Command::Delete { name } => {
             let t = lab.target()?;
-            crate::app::snapshot_delete(&t, &name, &Screen::new(false))?;
-            println!("snapshot {name} deleted");
+            let screen = Screen::new(lab.json);
+            crate::app::snapshot_delete(&t, &name, &screen)?;
+            drop(screen);
+            output::result(lab.json, "snapshot delete", fields(&t, &name), || {
+                println!("snapshot {name} deleted");
+            });
         }
     }
     Ok(())
 }
 
+/// The lab and the snapshot, as the fields of a JSON result.
+fn fields(t: &crate::app::Target, snapshot: &str) -> serde_json::Value {
+    serde_json::json!({
+        "lab": t.lab.name,
+        "instance": t.instance,
+        "uri": t.uri,
+        "snapshot": snapshot,
+    })
+}
+
 pub fn reset(lab: &LabArgs, args: ResetArgs) -> anyhow::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
-    crate::app::reset(&t, &args.name, &Screen::new(false))?;
-    println!(
-        "lab {} reset to {} in {:.1}s",
-        t.lab.name,
-        args.name,
-        start.elapsed().as_secs_f64()
-    );
+    let screen = Screen::new(lab.json);
+    crate::app::reset(&t, &args.name, &screen)?;
+    drop(screen);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut fields = fields(&t, &args.name);
+    fields["seconds"] = seconds.into();
+    output::result(lab.json, "reset", fields, || {
+        println!("lab {} reset to {} in {seconds:.1}s", t.lab.name, args.name);
+    });
     Ok(())
 }

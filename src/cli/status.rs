@@ -6,20 +6,16 @@ use crate::lifecycle::Status;
 /// Show the lab as libvirt has it now.
 ///
 /// Each node's state and addresses, the networks, lab-wide snapshots, and objects with the
-/// lab's names that belong to someone else.
+/// lab's names that belong to someone else. With --json: lab, uri, nodes[name, domain,
+/// state, addresses], networks[name, libvirt_name, active], pool, snapshots, foreign.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON (fields: lab, uri, nodes[name, domain, state, addresses], networks[name,
-    /// libvirt_name, active], pool, snapshots, foreign).
-    #[arg(long)]
-    json: bool,
-}
+pub struct Args {}
 
-pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
     let target = lab.target()?;
     let status = crate::app::status(&target)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+    if lab.json {
+        crate::cli::output::print_json(&status, true)?;
     } else {
         let commands = (target.command("up"), target.command("start"));
         print!("{}", table(&status, &commands.0, &commands.1));

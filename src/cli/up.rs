@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::cli::output::{Screen, print_checks};
+use crate::cli::output::{self, Screen, print_checks};
 use crate::cli::{AccelArg, LabArgs};
+use crate::progress::{Event, Progress};
 
 /// Create the lab on libvirt, boot its nodes and provision them
 ///
@@ -55,24 +56,31 @@ pub struct Args {
 
 pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     let target = lab.target_for_up()?;
+    let screen = Screen::new(lab.json);
     for note in &target.notes {
-        eprintln!("note: {note}");
+        screen.event(Event::Note(note.to_string()));
     }
     let timeouts = crate::cli::timeouts(args.timeout);
     let provision = (!args.no_provision).then_some(crate::app::Provisioning {
         timeouts: &timeouts,
         stop_before: args.stop_before.as_deref(),
     });
-    let screen = Screen::new(false);
     let report = crate::app::up(
         &target,
-        args.accel.resolve(),
+        args.accel.resolve(&screen),
         args.image.as_deref(),
         &args.recreate,
         provision,
         &screen,
     )?;
     drop(screen);
+    let fields = json(&target, &report);
+    output::result(lab.json, "up", fields, || print_report(&target, &report));
+    Ok(())
+}
+
+/// What `lab up` did, as text.
+fn print_report(target: &crate::app::Target, report: &crate::app::UpReport) {
     if let Some(started) = &report.started {
         println!(
             "lab {} was stopped: {} as `{}` does",
@@ -83,8 +91,8 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
     }
     print_checks(&report.checks);
     if let Some(stopped) = &report.stopped {
-        print_stopped(&target, stopped, report.snapshot_saved);
-        return Ok(());
+        print_stopped(target, stopped, report.snapshot_saved);
+        return;
     }
     let what = if report.changed || !report.steps.is_empty() {
         "is up"
@@ -99,7 +107,43 @@ pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
             target.command("reset")
         );
     }
-    Ok(())
+}
+
+/// What `lab up` did, as the fields of its JSON result: `state` is `up`, `already_up`
+/// (nothing changed), `stopped_before` (`--stop-before`) or `past_step` (its checks
+/// passed already); `snapshot` the one this run saved.
+fn json(target: &crate::app::Target, report: &crate::app::UpReport) -> serde_json::Value {
+    let state = match &report.stopped {
+        Some(s) if s.already_done => "past_step",
+        Some(_) => "stopped_before",
+        None if report.changed || !report.steps.is_empty() => "up",
+        None => "already_up",
+    };
+    let snapshot = match &report.stopped {
+        Some(s) => s.snapshot.as_str(),
+        None => crate::lifecycle::UP_SNAPSHOT,
+    };
+    let (flag, instance) = (target.choice.flag(), target.instance.as_deref());
+    let stopped = report.stopped.as_ref().map(|s| {
+        serde_json::json!({
+            "step": s.step,
+            "snapshot": s.snapshot,
+            "already_done": s.already_done,
+            "guide": crate::app::name_the_lab(&s.guide, &flag, instance),
+        })
+    });
+    serde_json::json!({
+        "lab": target.lab.name,
+        "instance": target.instance,
+        "uri": target.uri,
+        "state": state,
+        "changed": report.changed,
+        "started": report.started.as_ref().map(crate::cli::power::started_json),
+        "steps": report.steps,
+        "checks": report.checks,
+        "snapshot": report.snapshot_saved.then_some(snapshot),
+        "stopped": stopped,
+    })
 }
 
 /// Where `--stop-before` left the lab, and the guide from there.

@@ -83,10 +83,44 @@ pub fn check_line(e: &CheckEvent) -> Option<String> {
     ))
 }
 
+/// The line of a note, live or plain (without the time stamp): `note: TEXT`.
+pub fn note_line(text: &str) -> String {
+    format!("note: {text}")
+}
+
 /// An event as one JSON line: work as `{"kind":..,"name":..,"action":..,"elapsed":..}`,
 /// steps, checks and notes with `"kind":"step"`, `"check"`, `"note"`.
 pub fn json_line(e: &Event) -> String {
     serde_json::to_string(e).expect("events serialize")
+}
+
+/// A command's final report as one JSON line: `{"kind":"result","command":COMMAND,...}`,
+/// then the fields of `fields` (an object).
+pub fn result_line(command: &str, fields: &serde_json::Value) -> String {
+    #[derive(serde::Serialize)]
+    struct Result<'a> {
+        kind: &'static str,
+        command: &'a str,
+        #[serde(flatten)]
+        fields: &'a serde_json::Value,
+    }
+    let kind = "result";
+    serde_json::to_string(&Result {
+        kind,
+        command,
+        fields,
+    })
+    .expect("a result serializes")
+}
+
+/// A command's error as one JSON line: `{"kind":"error","message":..,"exit":N}`, with the
+/// hint when there is one.
+pub fn error_line(message: &str, exit: u8, hint: Option<&str>) -> String {
+    let mut v = serde_json::json!({ "kind": "error", "message": message, "exit": exit });
+    if let Some(hint) = hint {
+        v["hint"] = hint.into();
+    }
+    v.to_string()
 }
 
 /// `HH:MM:SS` (UTC) of `t`.
@@ -171,6 +205,27 @@ mod tests {
             "volume   v                                rolled back 2.57s"
         );
         assert_eq!(stamp(noon()), "12:34:56");
+    }
+
+    #[test]
+    fn results_and_errors_are_one_json_line_tagged_by_kind() {
+        let fields = serde_json::json!({"lab": "ocata", "state": "up", "steps": []});
+        let line = result_line("up", &fields);
+        assert!(!line.contains('\n'));
+        assert_eq!(
+            line,
+            r#"{"kind":"result","command":"up","lab":"ocata","state":"up","steps":[]}"#
+        );
+        assert_eq!(
+            error_line("lab x is not up", 3, None),
+            r#"{"exit":3,"kind":"error","message":"lab x is not up"}"#
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&error_line("ssh failed", 4, Some("the nodes stay up"))).unwrap();
+        assert_eq!(
+            (v["exit"].as_u64(), v["hint"].as_str()),
+            (Some(4), Some("the nodes stay up"))
+        );
     }
 
     #[test]

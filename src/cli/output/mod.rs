@@ -8,8 +8,15 @@
 //!   step or check, one when long work starts (`...`), byte counts every 5% or 5 s;
 //! - with `--json`, one JSON object per line.
 //!
+//! Notes read `note: ...` live and plain, `{"kind":"note","text":..}` in JSON.
+//!
+//! What a command prints on stdout goes through here too: with `--json`, stdout holds one
+//! JSON document: a changing command's final report as `{"kind":"result","command":..,..}`
+//! ([`result`]), a reading command's report ([`print_json`]), or, when the command failed
+//! before printing one, `{"kind":"error","message":..,"exit":N}` ([`error_json`]).
+//!
 //! The line formats are pure functions (`lines.rs`: [`line()`], [`step_line`], [`check_line`],
-//! [`json_line`]).
+//! [`note_line`], [`json_line`], [`result_line`], [`error_line`]).
 
 mod lines;
 mod live;
@@ -17,12 +24,16 @@ mod live;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::progress::{Action, Event, Progress, Work};
-pub use lines::{Throttle, action_word, check_line, json_line, line, stamp, step_line};
+pub use lines::{
+    Throttle, action_word, check_line, error_line, json_line, line, note_line, result_line, stamp,
+    step_line,
+};
 use live::key;
 
 /// How a [`Screen`] draws.
@@ -122,7 +133,7 @@ impl State {
             Event::Work(w) => self.live_work(w),
             Event::Step(s) => self.live_step(s),
             Event::Check(c) => self.live_check(c),
-            Event::Note(text) => self.print(text),
+            Event::Note(text) => self.print(&note_line(text)),
         }
     }
 
@@ -131,7 +142,7 @@ impl State {
             Event::Work(w) => self.plain_work(w),
             Event::Step(s) => step_line(s),
             Event::Check(c) => check_line(c),
-            Event::Note(text) => Some(text.clone()),
+            Event::Note(text) => Some(note_line(text)),
         };
         if let Some(text) = text {
             self.stamped(&text);
@@ -175,6 +186,40 @@ impl Progress for Screen {
             Mode::Json => st.write_line(&json_line(&e)),
         }
     }
+}
+
+/// Whether this process printed its JSON document on stdout.
+static JSON_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints `value` on stdout as the command's JSON document (indented when `pretty`).
+pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> serde_json::Result<()> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)?
+    } else {
+        serde_json::to_string(value)?
+    };
+    println!("{text}");
+    JSON_PRINTED.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// A changing command's final report: with `json`, one line on stdout,
+/// `{"kind":"result","command":COMMAND,...}` with the fields of `fields` (an object);
+/// else `human` prints it as text.
+pub fn result(json: bool, command: &str, fields: serde_json::Value, human: impl FnOnce()) {
+    if json {
+        println!("{}", result_line(command, &fields));
+        JSON_PRINTED.store(true, Ordering::SeqCst);
+    } else {
+        human();
+    }
+}
+
+/// The error line of a failed command run with `--json`, unless it printed its JSON
+/// document already (stdout holds one document: a report that shows the failure, such as
+/// `lab verify`'s checks, stays alone).
+pub fn error_json(message: &str, exit: u8, hint: Option<&str>) -> Option<String> {
+    (!JSON_PRINTED.load(Ordering::SeqCst)).then(|| error_line(message, exit, hint))
 }
 
 /// Prints `lab verify`'s results: pass/fail, what it proves, what it measured.
@@ -374,6 +419,30 @@ mod tests {
         }
         assert!(lines.len() < 101, "throttled: {text}");
         assert!(lines[lines.len() - 1].contains(" created "), "{text}");
+    }
+
+    #[test]
+    fn notes_read_note_in_plain_lines_and_are_note_objects_in_json() {
+        let note = || Event::Note("controller: disk 5GB is smaller than the image".into());
+        let (s, out) = screen(Mode::Plain);
+        Progress::event(&s, note());
+        drop(s);
+        assert_eq!(
+            out.text(),
+            "12:34:56 note: controller: disk 5GB is smaller than the image\n"
+        );
+        let (s, out) = screen(Mode::Json);
+        Progress::event(&s, note());
+        drop(s);
+        assert_eq!(
+            out.text(),
+            "{\"kind\":\"note\",\"text\":\"controller: disk 5GB is smaller than the image\"}\n"
+        );
+        // Live mode draws above its bars on the terminal, the same words as plain.
+        assert_eq!(
+            note_line("kvm: guests run under tcg"),
+            "note: kvm: guests run under tcg"
+        );
     }
 
     #[test]
