@@ -153,7 +153,7 @@ fn a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines() {
         "controller   chrony               changed  3.1s",
         "compute1     chrony               ok       3.1s",
         "controller   sql                  changed  3.1s",
-        "debian12: resuming after 2.0 MiB",
+        "note: debian12: resuming after 2.0 MiB",
     ] {
         assert!(tty.contains(finished), "{finished}: {tty:?}");
     }
@@ -200,7 +200,7 @@ fn a_terminal_gets_live_bars_and_a_pipe_gets_plain_stamped_lines() {
             "controller   chrony               changed  3.1s",
             "compute1     chrony               ok       3.1s",
             "controller   sql                  changed  3.1s",
-            "debian12: resuming after 2.0 MiB",
+            "note: debian12: resuming after 2.0 MiB",
             "compute1     amqp-login           pass     0.4s",
         ]
     );
