@@ -93,10 +93,11 @@ pub enum LifecycleError {
         /// libvirt's error (printed in the message, so not chained as a source).
         error: Box<LibvirtError>,
     },
-    #[error("cannot read image {path}: {source}")]
+    /// The io error is in the message, so not chained as a source (printed once).
+    #[error("cannot read image {path}: {error}")]
     Image {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Render(#[from] crate::render::iso::IsoError),

@@ -105,9 +105,9 @@ impl Run<'_> {
             0
         } else {
             std::fs::metadata(image)
-                .map_err(|source| LifecycleError::Image {
+                .map_err(|error| LifecycleError::Image {
                     path: image.to_path_buf(),
-                    source,
+                    error,
                 })?
                 .len()
         };

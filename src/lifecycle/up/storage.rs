@@ -191,9 +191,9 @@ impl Run<'_> {
         volume: &str,
         path: &Path,
     ) -> Result<(), LifecycleError> {
-        let image_err = |source| LifecycleError::Image {
+        let image_err = |error| LifecycleError::Image {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut file = File::open(path).map_err(image_err)?;
         let len = file.metadata().map_err(image_err)?.len();
