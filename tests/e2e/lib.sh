@@ -125,6 +125,9 @@ CONF
   ip netns exec "$remote_ns" ip link set "$veth" up
   ip netns exec "$ns" ip addr add "$remote_host/30" dev "${veth}h"
   ip netns exec "$ns" ip link set "${veth}h" up
+  # The host's end of the link, for a test that cuts it.
+  # shellcheck disable=SC2034  # for the scripts that source this file
+  remote_veth=${veth}h
   mkdir -p /run/sshd
   ip netns exec "$ns" /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
   remote_sshd=$!

@@ -43,8 +43,49 @@ fn gone<T>(read: &Result<T>, code: sys::virErrorNumber) -> bool {
 /// Seconds between keepalive probes, and how many may go unanswered before libvirt closes
 /// the connection (virsh's own defaults are 5 and 6). Seen here with libvirt 9.0: a call in
 /// flight over a qemu+ssh link cut silently still waits for its reply (until the link is
-/// back), so this does not bound such a call.
+/// back), so this does not bound such a call: [`SSH_WRAPPER`] does.
 const KEEPALIVE: (i32, u32) = (5, 3);
+
+/// The program libvirt runs for an `+ssh` transport, in lab's hands: OpenSSH with its own
+/// liveness probes, so a link cut silently ends the transport (and a call in flight fails)
+/// within about 20 s instead of at TCP's timeout (15 minutes).
+const SSH_WRAPPER: &str = "#!/bin/sh\n\
+# lab: libvirt's ssh transport with OpenSSH's liveness probes\n\
+exec ssh -o ServerAliveInterval=5 -o ServerAliveCountMax=3 \"$@\"\n";
+
+/// `uri` with libvirt's `command` parameter set to `ssh` (the program libvirt runs for the
+/// transport), when `uri` is a `+ssh` URI that names none; `None` otherwise.
+fn with_ssh_command(uri: &str, ssh: &str) -> Option<String> {
+    let (scheme, _) = uri.split_once("://")?;
+    if !scheme.ends_with("+ssh") {
+        return None;
+    }
+    let query = uri.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query.split('&').any(|kv| kv.starts_with("command=")) {
+        return None;
+    }
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    Some(format!("{uri}{sep}command={ssh}"))
+}
+
+/// Opens `uri`, an `+ssh` one through [`SSH_WRAPPER`] (written to a private temporary
+/// directory for the open, which spawns ssh, and removed after). Where the wrapper cannot be
+/// written, the URI as it is.
+fn connect(uri: &str) -> std::result::Result<Connect, virt::error::Error> {
+    let dir = tempfile::Builder::new().prefix("lab-ssh.").tempdir().ok();
+    let wrapped = dir.as_ref().and_then(|d| {
+        let path = d.path().join("ssh");
+        write_wrapper(&path).ok()?;
+        with_ssh_command(uri, path.to_str()?)
+    });
+    Connect::open(Some(wrapped.as_deref().unwrap_or(uri)))
+}
+
+fn write_wrapper(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, SSH_WRAPPER)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
 
 /// libvirt's default event loop, run on a thread of its own: keepalive needs one, and it must
 /// be registered before the first connection opens. Once per process.
@@ -68,7 +109,7 @@ impl Libvirt {
     pub fn open(uri: &str) -> Result<Libvirt> {
         virt::error::clear_error_callback();
         event_loop();
-        let conn = Connect::open(Some(uri)).map_err(|e| LibvirtError::Connect {
+        let conn = connect(uri).map_err(|e| LibvirtError::Connect {
             uri: uri.to_string(),
             message: e.message().to_string(),
         })?;
@@ -225,5 +266,56 @@ impl Hypervisor for Libvirt {
 
     fn delete_snapshot(&self, domain: &str, snapshot: &str) -> Result<()> {
         self.checked(snapshot::delete(self, domain, snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ssh_uris_without_a_command_get_the_wrapper() {
+        let w = "/tmp/lab-ssh.x/ssh";
+        assert_eq!(
+            with_ssh_command("qemu+ssh://root@host/system", w).as_deref(),
+            Some("qemu+ssh://root@host/system?command=/tmp/lab-ssh.x/ssh")
+        );
+        assert_eq!(
+            with_ssh_command("qemu+ssh://host:2222/system?keyfile=/k", w).as_deref(),
+            Some("qemu+ssh://host:2222/system?keyfile=/k&command=/tmp/lab-ssh.x/ssh")
+        );
+        for as_is in [
+            "qemu+ssh://host/system?command=/usr/local/bin/ssh",
+            "qemu+libssh2://host/system",
+            "qemu:///system",
+            "test:///default",
+        ] {
+            assert_eq!(with_ssh_command(as_is, w), None, "{as_is}");
+        }
+    }
+
+    #[test]
+    fn the_wrapper_is_valid_sh_that_runs_ssh_with_its_probes_and_every_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssh");
+        write_wrapper(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A stand-in `ssh` first on PATH prints what it was given.
+        let fake = dir.path().join("bin");
+        std::fs::create_dir(&fake).unwrap();
+        std::fs::write(fake.join("ssh"), "#!/bin/sh\nprintf '%s|' \"$@\"\n").unwrap();
+        std::fs::set_permissions(fake.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path_var = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new(&path)
+            .args(["-l", "root", "host", "sh -c 'x y'"])
+            .env("PATH", path_var)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "-o|ServerAliveInterval=5|-o|ServerAliveCountMax=3|-l|root|host|sh -c 'x y'|"
+        );
     }
 }
