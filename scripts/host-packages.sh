@@ -22,6 +22,7 @@ packages=(
   python3-venv                    # tests/e2e/ansible.sh: ansible-core from PyPI in a venv
   time                            # GNU time: tests/bench/run.sh reads `lab up`'s peak RSS
   procps                          # pgrep, ps: the e2e tests look for QEMU processes and daemon children
+  util-linux                      # losetup, nsenter, fallocate: faults.sh's small filesystems
 )
 installed=$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
 if [ "$installed" -eq "${#packages[@]}" ]; then
