@@ -341,16 +341,23 @@ crash_domains() {
 # RabbitMQ restart, tens of seconds under TCG) follows sql-secure: faults land in it.
 in_mq() { until_seen "$1" 'controller +sql-secure +(changed|ok)' 6000; }
 
+# ended_failing LOG SECONDS WHAT: the background lab ends within SECONDS of WHAT (a hang
+# fails), with an error and without a panic; its log is shown.
+ended_failing() {
+  local log=$1 secs=$2 what=$3
+  timeout "$secs" tail --pid="$bg_pid" -f /dev/null || { say "lab still runs $secs s after $what"; return 1; }
+  stop_bg TERM
+  cat "$log" >&2
+  [ "$bg_status" -ne 0 ] || { say "lab succeeded across $what"; return 1; }
+  if grep -q 'panicked' "$log"; then say "lab panicked"; return 1; fi
+}
+
 guest_destroyed() {
   local log=$work/guest-destroyed.log
   bg "$log" provision -l "$lab_file"
   in_mq "$log" || { cat "$log" >&2; say "provisioning never reached mq"; return 1; }
   "${virsh[@]}" destroy "lab-$lab_name-controller" >/dev/null || return 1
-  timeout 30 tail --pid="$bg_pid" -f /dev/null || { say "provision still runs 30 s after the controller stopped"; return 1; }
-  stop_bg TERM
-  cat "$log" >&2
-  [ "$bg_status" -ne 0 ] || { say "provision succeeded"; return 1; }
-  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  ended_failing "$log" 30 "the controller stopped" || return 1
   grep -qE '^lab: controller stopped' "$log" || { say "no 'lab: controller stopped' line"; return 1; }
 }
 
@@ -361,11 +368,7 @@ guest_rebooted() {
   in_mq "$log" || { cat "$log" >&2; say "provisioning never reached mq"; return 1; }
   "${virsh[@]}" reboot "lab-$lab_name-controller" >/dev/null || return 1
   # A reboot waits for the start job in flight (RabbitMQ's, under TCG): 77 s seen here.
-  timeout 300 tail --pid="$bg_pid" -f /dev/null || { say "up still runs 300 s after the reboot"; return 1; }
-  stop_bg TERM
-  cat "$log" >&2
-  [ "$bg_status" -ne 0 ] || { say "up succeeded across a reboot mid-step"; return 1; }
-  grep -q 'panicked' "$log" && { say "lab panicked"; return 1; }
+  ended_failing "$log" 300 "the reboot mid-step" || return 1
   grep '^lab: ' "$log" | grep -q 'controller' || { say "the error does not name the controller"; return 1; }
 }
 
