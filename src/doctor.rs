@@ -271,11 +271,7 @@ mod tests {
     use super::*;
 
     fn lab() -> Lab {
-        crate::model::Source::resolve("openstack-debian12")
-            .unwrap()
-            .load(&crate::image::Catalogue::builtin())
-            .unwrap()
-            .0
+        crate::model::debian_lab()
     }
 
     #[test]

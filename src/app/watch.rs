@@ -145,11 +145,7 @@ mod tests {
     use super::*;
 
     fn lab() -> Lab {
-        crate::model::Source::resolve("openstack-debian12")
-            .unwrap()
-            .load(&crate::image::Catalogue::builtin())
-            .unwrap()
-            .0
+        crate::model::debian_lab()
     }
 
     /// The lab's domains in these states, in node order, beside a foreign shut-off one.

@@ -150,11 +150,7 @@ mod tests {
     }
 
     fn lab() -> Lab {
-        crate::model::load::Source::resolve("openstack-debian12")
-            .unwrap()
-            .load(&crate::image::Catalogue::builtin())
-            .unwrap()
-            .0
+        crate::model::debian_lab()
     }
 
     fn placement(instance: &str, subnet: &str) -> Placement {

@@ -14,3 +14,13 @@ pub mod validate;
 pub use lab::{Lab, NetKind, Network, Nic, Node, Note, Role, Settings};
 pub use load::{LoadError, Source};
 pub use validate::{Problem, ValidationError};
+
+/// The shipped Debian lab, loaded and validated: the unit tests' lab.
+#[cfg(test)]
+pub(crate) fn debian_lab() -> Lab {
+    Source::resolve("openstack-debian12")
+        .unwrap()
+        .load(&crate::image::Catalogue::builtin())
+        .unwrap()
+        .0
+}
