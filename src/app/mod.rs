@@ -58,7 +58,7 @@ pub use power::{Started, start, stop};
 
 pub use snapshot::{reset, snapshot_delete, snapshot_save};
 
-pub use watch::{Judge, watching};
+pub use watch::{HostLost, Judge, watching};
 
 pub use guests::{GuestProblem, NodeError, provision, ready, remote_command, ssh_targets, verify};
 

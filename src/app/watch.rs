@@ -9,9 +9,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::guests::{NodeError, state_words};
+use crate::guest::{GuestError, JumpKind};
 use crate::libvirt::{Found, Hypervisor, RunState};
 use crate::model::{Lab, Node};
 use crate::names;
+use crate::provision::engine::ProvisionError;
 
 /// How often the watch reads the domains.
 const POLL: Duration = Duration::from_secs(1);
@@ -20,7 +22,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// reads the lab's domains about every second through `hv`: a node whose domain does not
 /// run ends `work` within seconds ([`Judge`]) with [`NodeError::Stopped`] (down from the
 /// first reading, before the work got far: [`NodeError::NotRunning`]). A lost libvirt connection ends only the watch:
-/// the guests run on and `work` goes on. Without `hv`, `work` runs unwatched.
+/// the guests run on and `work` goes on; but when `work` then fails for want of the nodes'
+/// SSH, and `hv` reaches a remote host, the link to that host is what failed ([`HostLost`]).
+/// Without `hv`, `work` runs unwatched.
 pub fn watching<T>(
     lab: &Lab,
     hv: Option<&dyn Hypervisor>,
@@ -33,7 +37,7 @@ pub fn watching<T>(
     let (found, stopped) = oneshot::channel();
     let (done, end) = mpsc::channel::<()>();
     std::thread::scope(|s| {
-        s.spawn(move || watch(lab, hv, found, end));
+        let watcher = s.spawn(move || watch(lab, hv, found, end));
         let out = rt.block_on(async {
             tokio::select! {
                 out = work => out,
@@ -42,35 +46,102 @@ pub fn watching<T>(
         });
         // Ends the watch (at once, not at its next reading); the scope waits for it.
         drop(done);
-        out
+        let lost = watcher.join().unwrap_or(false) || !hv.is_alive();
+        out.map_err(|e| host_lost(hv.uri(), lost, e))
     })
 }
 
 /// The watch: reads the domains until a node does not run (sent on `found`), `end` is
-/// dropped, or the connection is lost.
+/// dropped, or the connection is lost (then it returns `true`).
 fn watch(
     lab: &Lab,
     hv: &dyn Hypervisor,
     found: oneshot::Sender<NodeError>,
     end: mpsc::Receiver<()>,
-) {
+) -> bool {
     let mut judge = Judge::default();
     loop {
         match hv.domains() {
             Ok(domains) => {
                 if let Some(e) = judge.read(lab, hv.uri(), &domains) {
                     let _ = found.send(e);
-                    return;
+                    return false;
                 }
             }
-            Err(e) if e.is_connection_lost() => return,
+            Err(e) if e.is_connection_lost() => return true,
             // Another failed reading (a domain removed while listed): the next one may do.
             Err(_) => {}
         }
         if end.recv_timeout(POLL) != Err(RecvTimeoutError::Timeout) {
-            return;
+            return false;
         }
     }
+}
+
+/// The libvirt host of a remote lab went out of reach while its nodes were worked on: its
+/// libvirt connection was lost, and the nodes' SSH (through that host) with it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "lost the libvirt host {host}: the libvirt connection to {uri} and the nodes' ssh through it dropped while the nodes were provisioned; once the host answers again, `lab up` goes on (done steps are kept)\n{nodes}"
+)]
+pub struct HostLost {
+    pub host: String,
+    pub uri: String,
+    /// What the work's error said of the nodes.
+    pub nodes: String,
+}
+
+/// `e`, the work's error, or [`HostLost`] when it is the nodes' SSH failing while the
+/// connection to the remote libvirt host at `uri` was `lost` too.
+pub fn host_lost(uri: &str, lost: bool, e: anyhow::Error) -> anyhow::Error {
+    let Ok(Some(host)) = crate::ssh::config::remote_host(uri) else {
+        return e;
+    };
+    if !lost || !cut_off(&e) {
+        return e;
+    }
+    HostLost {
+        host: host.host,
+        uri: uri.to_string(),
+        nodes: format!("{e:#}"),
+    }
+    .into()
+}
+
+/// Whether `e` is the nodes' SSH connections failing (lost, timed out, not reached), every
+/// other failure of it a step waiting on one of those.
+fn cut_off(e: &anyhow::Error) -> bool {
+    if let Some(g) = e.downcast_ref::<GuestError>() {
+        return link_failed(g);
+    }
+    if let Some(NodeError::NotReady { cause, .. }) = e.downcast_ref::<NodeError>() {
+        return link_failed(cause);
+    }
+    match e.downcast_ref::<ProvisionError>() {
+        Some(ProvisionError::Guest(g)) => link_failed(g),
+        Some(ProvisionError::Failed(all)) => {
+            let link = |p: &ProvisionError| matches!(p, ProvisionError::Guest(g) if link_failed(g));
+            all.iter().any(link)
+                && all
+                    .iter()
+                    .all(|p| link(p) || matches!(p, ProvisionError::DependencyFailed { .. }))
+        }
+        _ => false,
+    }
+}
+
+fn link_failed(g: &GuestError) -> bool {
+    matches!(
+        g,
+        GuestError::Lost { .. }
+            | GuestError::Channel { .. }
+            | GuestError::Timeout { .. }
+            | GuestError::Connect { .. }
+            | GuestError::Jump {
+                kind: JumpKind::Connect,
+                ..
+            }
+    )
 }
 
 /// The watch's judgement over its readings of the domains: a node found not running (or
@@ -212,6 +283,74 @@ mod tests {
         let off = [RunState::ShutOff, RunState::ShutOff];
         let e = judged(&lab, &[&[UP, UP], &off, &off]).unwrap();
         assert!(e.to_string().starts_with(&format!("{controller} stopped")));
+    }
+
+    fn lost(node: &str) -> ProvisionError {
+        ProvisionError::Guest(GuestError::Lost {
+            node: node.into(),
+            what: "step mq, `apt-get update`".into(),
+        })
+    }
+
+    const REMOTE: &str = "qemu+ssh://root@198.51.100.2/system";
+
+    #[test]
+    fn the_nodes_ssh_lost_with_a_remote_connection_is_the_host_lost() {
+        let waiting = ProvisionError::DependencyFailed {
+            node: "compute1".into(),
+            step: "chrony",
+            after_node: "controller".into(),
+            after_step: "chrony",
+        };
+        let e = host_lost(
+            REMOTE,
+            true,
+            ProvisionError::Failed(vec![lost("controller"), waiting]).into(),
+        );
+        let host = e.downcast_ref::<HostLost>().expect("the host lost");
+        assert_eq!(host.host, "198.51.100.2");
+        let text = e.to_string();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("lost the libvirt host 198.51.100.2: "),
+            "{first}"
+        );
+        assert!(
+            text.contains("- controller: ssh connection lost during step mq"),
+            "{text}"
+        );
+        let one = host_lost(REMOTE, true, lost("controller").into());
+        assert!(one.downcast_ref::<HostLost>().is_some(), "{one}");
+    }
+
+    #[test]
+    fn other_failures_a_live_connection_or_a_local_host_stay_as_they_are() {
+        let failed = ProvisionError::StepFailed {
+            node: "controller".into(),
+            step: "mq",
+            command: "apt-get install",
+            status: 100,
+            tail: String::new(),
+        };
+        let cases: [(&str, bool, ProvisionError); 4] = [
+            (REMOTE, true, failed.clone()),
+            (
+                REMOTE,
+                true,
+                ProvisionError::Failed(vec![lost("controller"), failed]),
+            ),
+            (REMOTE, false, lost("controller")),
+            ("qemu:///system", true, lost("controller")),
+        ];
+        for (uri, gone, e) in cases {
+            let want = e.clone();
+            let out = host_lost(uri, gone, e.into());
+            assert_eq!(
+                out.downcast_ref::<ProvisionError>(),
+                Some(&want),
+                "{uri} {gone}"
+            );
+        }
     }
 
     #[test]

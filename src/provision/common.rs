@@ -30,12 +30,14 @@ impl Pm {
         }
     }
 
-    /// Command: installs the packages.
+    /// Command: installs the packages. Waits for the package manager's lock (yum does by
+    /// itself): a run cut off from the node (a lost link) leaves its install running there,
+    /// and the next run's must wait for it, not fail.
     pub fn install(self, packages: &[&str]) -> String {
         match self {
             Pm::Yum => format!("yum install -y {}", quote_all(packages)),
             Pm::Apt => format!(
-                "apt-get update\nDEBIAN_FRONTEND=noninteractive apt-get install -y {}",
+                "apt-get -o DPkg::Lock::Timeout=600 update\nDEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y {}",
                 quote_all(packages)
             ),
         }

@@ -30,8 +30,8 @@ if ! {
   systemctl is-active --quiet chrony
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' chrony 2>/dev/null | grep -cx 'install ok installed')" = 1 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chrony
+    apt-get -o DPkg::Lock::Timeout=600 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y chrony
   fi
   install -m 0644 /root/.lab/files/chrony/chrony.conf /etc/chrony/chrony.conf
   systemctl enable chrony
@@ -42,6 +42,6 @@ fi
 if ! {
   [ "$(dpkg-query -W -f='${Status}\n' python3-openstackclient 2>/dev/null | grep -cx 'install ok installed')" = 1 ]
 }; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y python3-openstackclient
+  apt-get -o DPkg::Lock::Timeout=600 update
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y python3-openstackclient
 fi

@@ -31,8 +31,8 @@ if ! {
   systemctl is-active --quiet chrony
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' chrony 2>/dev/null | grep -cx 'install ok installed')" = 1 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chrony
+    apt-get -o DPkg::Lock::Timeout=600 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y chrony
   fi
   install -m 0644 /root/.lab/files/chrony/chrony.conf /etc/chrony/chrony.conf
   systemctl enable chrony
@@ -43,8 +43,8 @@ fi
 if ! {
   [ "$(dpkg-query -W -f='${Status}\n' python3-openstackclient 2>/dev/null | grep -cx 'install ok installed')" = 1 ]
 }; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y python3-openstackclient
+  apt-get -o DPkg::Lock::Timeout=600 update
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y python3-openstackclient
 fi
 
 # == sql: Install MariaDB, the database most OpenStack services use, listening on the management address.
@@ -67,8 +67,8 @@ if ! {
   systemctl is-active --quiet mariadb
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' mariadb-server python3-pymysql 2>/dev/null | grep -cx 'install ok installed')" = 2 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server python3-pymysql
+    apt-get -o DPkg::Lock::Timeout=600 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y mariadb-server python3-pymysql
   fi
   install -m 0644 /root/.lab/files/sql/openstack.cnf /etc/mysql/mariadb.conf.d/99-openstack.cnf
   systemctl enable mariadb
@@ -134,8 +134,8 @@ if ! {
   systemctl is-active --quiet rabbitmq-server
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' rabbitmq-server 2>/dev/null | grep -cx 'install ok installed')" = 1 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server
+    apt-get -o DPkg::Lock::Timeout=600 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y rabbitmq-server
   fi
   systemctl enable rabbitmq-server
   systemctl start rabbitmq-server
@@ -168,8 +168,8 @@ if ! {
   systemctl is-active --quiet memcached
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' memcached python3-memcache 2>/dev/null | grep -cx 'install ok installed')" = 2 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y memcached python3-memcache
+    apt-get -o DPkg::Lock::Timeout=600 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y memcached python3-memcache
   fi
   sed -i -e '/^-l /d' /etc/memcached.conf
   printf '%s\n' '-l 127.0.0.1,::1,controller' >> /etc/memcached.conf
