@@ -159,7 +159,7 @@ esac"#,
     );
     stub("systemctl", "");
     stub("date", "");
-    let script = lab::provision::clock::clock_resync(follow.map(|ip| ip.parse().unwrap()));
+    let script = lab::clock::clock_resync(follow.map(|ip| ip.parse().unwrap()));
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let (code, out, err) = run(Command::new("bash")
         .arg("-c")
@@ -242,7 +242,7 @@ fn clock_resync_is_valid_bash() {
         "resync.sh",
         &format!(
             "#!/bin/bash\n{}",
-            lab::provision::clock::clock_resync(Some([10, 0, 0, 11].into()))
+            lab::clock::clock_resync(Some([10, 0, 0, 11].into()))
         ),
     );
     let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
@@ -284,7 +284,7 @@ fn clock_line(requests: &str, clock: &str, set: SetDate) -> (String, Vec<String>
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
-        .arg(lab::provision::clock::CLOCK_LINE)
+        .arg(lab::clock::CLOCK_LINE)
         .env("PATH", path)
         .env("CALLS", &log)
         .stdin(std::process::Stdio::piped())
@@ -363,7 +363,7 @@ fn the_clock_line_is_valid_bash() {
     let f = common::write_temp(
         dir.path(),
         "clock-line.sh",
-        &format!("#!/bin/bash\n{}", lab::provision::clock::CLOCK_LINE),
+        &format!("#!/bin/bash\n{}", lab::clock::CLOCK_LINE),
     );
     let (code, out, _) = run(Command::new("shellcheck").args(["-S", "warning"]).arg(&f));
     assert_eq!(code, 0, "{out}");

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -12,7 +11,6 @@ use crate::guest::GuestError;
 use crate::model::NetKind;
 use crate::names;
 use crate::progress::{Progress, StepEvent};
-use crate::provision::clock;
 use crate::provision::engine::{self, NodePlan, Selection};
 use crate::provision::verify::{self, CheckResult};
 use crate::render::RenderContext;
@@ -204,141 +202,6 @@ pub fn remote_command(words: &[String]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct GuestProblem(pub String);
-
-/// After a revert, on every node at once over SSH: first every clock to the host's, measured
-/// and moved over one open channel ([`ssh::ClockLine`]; the guest agent may have set it
-/// late, or not at all); then chrony follows its source again (on compute nodes: until it
-/// does) and each clock is read back against the host's. Returns the nodes that are not
-/// right, with why.
-pub async fn resync_clocks(
-    t: &LabTarget,
-    ctx: &RenderContext,
-    progress: &dyn Progress,
-) -> Vec<(String, String)> {
-    // Right after a revert the node answers within a second or so: poll it closely.
-    let timeouts = Timeouts {
-        ready: Duration::from_secs(60),
-        connect: Duration::from_secs(3),
-        poll: Duration::from_millis(250),
-        ..Default::default()
-    };
-    let targets = match ssh_targets(t, ctx) {
-        Ok(targets) => targets,
-        Err(e) => {
-            let why = |n: &crate::model::Node| (n.name.clone(), e.to_string());
-            return t.lab.nodes.iter().map(why).collect();
-        }
-    };
-    let set = targets
-        .iter()
-        .map(|target| reach_and_set(t, target, &timeouts, progress));
-    // Every clock is right before any chrony measures its source (a compute node's is the
-    // controller).
-    let guests = futures::future::join_all(set).await;
-    let resync = targets
-        .iter()
-        .zip(&guests)
-        .map(|(target, guest)| async move {
-            resync_and_read(
-                t,
-                &target.node,
-                guest.as_ref().map_err(Clone::clone)?,
-                progress,
-            )
-            .await
-        });
-    let results = futures::future::join_all(resync).await;
-    targets
-        .iter()
-        .zip(results)
-        .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
-        .collect()
-}
-
-/// Reaches a node right after its revert and moves its clock to the host's (a `clock ...
-/// set` event, named by domain as the guest agent's are, when it moved it).
-async fn reach_and_set(
-    t: &LabTarget,
-    target: &ssh::Target,
-    timeouts: &Timeouts,
-    progress: &dyn Progress,
-) -> Result<SshGuest, String> {
-    let start = std::time::Instant::now();
-    let guest = ssh::wait_ready(target, timeouts)
-        .await
-        .map_err(|e| format!("not reachable after the revert: {e}"))?;
-    if set_clock(&guest).await.map_err(|e| e.to_string())? {
-        let domain = names::domain(&t.lab.name, &target.node);
-        let set = crate::progress::Action::ClockSet;
-        progress.event(crate::progress::Work::since("clock", &domain, set, start).into());
-    }
-    Ok(guest)
-}
-
-/// Makes the node's chrony follow its source again (a compute node: the controller), then
-/// reads its clock back against the host's.
-async fn resync_and_read(
-    t: &LabTarget,
-    node: &str,
-    guest: &SshGuest,
-    progress: &dyn Progress,
-) -> Result<(), String> {
-    let start = std::time::Instant::now();
-    let controller = t.lab.internal_address(t.lab.controller());
-    let follow = t
-        .lab
-        .nodes
-        .iter()
-        .any(|n| n.name == node && clock::follows_a_node(n.role))
-        .then_some(controller);
-    let out = crate::guest::Guest::run(guest, &clock::clock_resync(follow))
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.success() {
-        return Err(format!(
-            "chrony does not follow its source after the revert: {}",
-            out.tail(8)
-        ));
-    }
-    let ready = crate::progress::Action::Ready;
-    progress.event(crate::progress::Work::since("chrony", node, ready, start).into());
-    let reading = read_clock(guest).await.map_err(|e| e.to_string())?;
-    if reading.too_far() {
-        let (offset, half) = reading.offset();
-        return Err(format!(
-            "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
-            clock::MAX_CLOCK_OFFSET
-        ));
-    }
-    Ok(())
-}
-
-/// How many readings a measurement takes (the one with the shortest round trip counts).
-const READINGS: usize = 5;
-
-/// Moves the node's clock to the host's until a measurement finds it within
-/// [`clock::STEP_ABOVE`] (at most three moves). Returns whether it moved it.
-async fn set_clock(guest: &SshGuest) -> Result<bool, GuestError> {
-    let mut line = guest.clock_line().await?;
-    let mut moved = false;
-    for _ in 0..3 {
-        let Some(by) = line.best_of(READINGS).await?.correction() else {
-            break;
-        };
-        line.step(by).await?;
-        moved = true;
-    }
-    line.close().await;
-    Ok(moved)
-}
-
-/// The node's clock against the host's, over the clock line.
-async fn read_clock(guest: &SshGuest) -> Result<clock::ClockReading, GuestError> {
-    let mut line = guest.clock_line().await?;
-    let reading = line.best_of(READINGS).await;
-    line.close().await;
-    reading
-}
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ use crate::state::{self, LabState};
 
 mod choice;
 mod class;
+mod clock;
 mod console;
 mod down;
 mod guests;

@@ -1,7 +1,7 @@
 //! `lab stop` and `lab start` under the lab's lock: the nodes saved or powered off, and back,
 //! with every clock set and chrony following its source again, so `lab verify` passes at once.
 
-use super::snapshot::settle_clocks;
+use super::clock::settle_clocks;
 use super::{Target, check_owner, guests, runtime, until_interrupted};
 use crate::guest::Guest;
 use crate::libvirt::Libvirt;

@@ -6,7 +6,6 @@
 
 pub mod amqp;
 pub mod centos7;
-pub mod clock;
 pub mod common;
 pub mod debian12;
 pub mod engine;

@@ -1,12 +1,28 @@
-//! A guest clock against the host's: the clock line the ssh layer runs on a node
-//! ([`CLOCK_LINE`]), one reading over one round trip ([`ClockReading`]) and what `lab reset`
-//! makes of it. A bottom module: pure, it imports nothing of the crate; `ssh` reads clocks
-//! with it and `provision::clock` re-exports it.
+//! A guest clock against the host's, pure: the clock line the ssh layer runs on a node
+//! ([`CLOCK_LINE`]), one reading over one round trip ([`ClockReading`]), the script that
+//! makes chrony follow its source again ([`clock_resync`]) and what `lab reset` makes of
+//! them. A bottom module: it imports nothing of the crate. The clock's other parts, by
+//! layer: `ssh/clock.rs` runs the line over SSH, the guest agent sets a clock through
+//! libvirt (`lifecycle/snapshot.rs`), and `app/clock.rs` is the operation (after a revert
+//! or a restore, every clock set, chrony following, each clock read back).
 
 /// `lab reset`'s clock line ([`crate::ssh::ClockLine`]): answers `read` with the clock and
 /// `step SECONDS` by moving the clock relative to itself, one line each, on one channel. The
-/// script lives with the other guest scripts, in `src/provision/guest/`.
-pub const CLOCK_LINE: &str = include_str!("provision/guest/clock-line.sh");
+/// script lives beside this module.
+pub const CLOCK_LINE: &str = include_str!("clock-line.sh");
+
+/// Run by `lab reset` on every node once every clock is right: chrony drops the samples
+/// the revert brought back and measures its sources again; on a node that follows another
+/// node of the lab it returns once chrony follows it (exit 1 with `chronyc sources` if not
+/// within 60 s). Reads `follow`, set by [`clock_resync`].
+pub const CLOCK_RESYNC: &str = include_str!("clock-resync.sh");
+
+/// [`CLOCK_RESYNC`] for one node: `follow` is the address of the node of the lab its chrony
+/// follows (a compute node follows the controller).
+pub fn clock_resync(follow: Option<std::net::Ipv4Addr>) -> String {
+    let follow = follow.map_or(String::new(), |ip| ip.to_string());
+    format!("follow={follow}\n{CLOCK_RESYNC}")
+}
 
 /// A clock within this of the host's is left alone by `lab reset` (seconds).
 pub const STEP_ABOVE: f64 = 0.05;

@@ -1,0 +1,194 @@
+//! The clocks after a revert or a restore (`lab reset`, `lab start`): over SSH on every node
+//! at once, each clock moved to the host's, chrony made to follow its source again, each
+//! clock read back. What a clock reading is and the guest's scripts: [`crate::clock`]; the
+//! line they run on: [`crate::ssh::ClockLine`].
+
+use std::time::Duration;
+
+use super::guests::{GuestProblem, ssh_targets};
+use super::{Target, runtime, until_interrupted};
+use crate::clock;
+use crate::guest::GuestError;
+use crate::libvirt::LibvirtError;
+use crate::lifecycle::Progress;
+use crate::model::Role;
+use crate::names;
+use crate::render::{Accel, RenderContext};
+use crate::ssh::{self, SshGuest, Timeouts};
+
+/// After a revert or a restore, on every node over SSH: each clock moved to the host's,
+/// chrony made to follow its source again, each clock read back. `agent_failed`: the
+/// domains whose clock the guest agent could not set, named in the error only when SSH
+/// could not set it either; `again` is the command to run again.
+pub(super) fn settle_clocks(
+    t: &Target,
+    agent_failed: &[(String, LibvirtError)],
+    again: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    let ctx = t.context(Accel::Tcg)?;
+    let wrong = runtime()?.block_on(until_interrupted(
+        &format!("while the clocks were set: the nodes run; `{again}` sets them"),
+        async { Ok(resync_clocks(t, &ctx, progress).await) },
+    ))?;
+    let Some((first, _)) = wrong.first() else {
+        return Ok(());
+    };
+    let agent = |node: &str| {
+        let d = names::domain(&t.lab.name, node);
+        agent_failed.iter().find(|(u, _)| *u == d).map(|(_, e)| e)
+    };
+    let lines: Vec<String> = wrong
+        .iter()
+        .map(|(node, why)| match agent(node) {
+            Some(e) => format!("{node}: {why} (the guest agent failed too: {e})"),
+            None => format!("{node}: {why}"),
+        })
+        .collect();
+    Err(GuestProblem(format!(
+        "{}: see `lab logs {first} --provision`, then run `{again}` again",
+        lines.join("; ")
+    ))
+    .into())
+}
+
+/// After a revert, on every node at once over SSH: first every clock to the host's, measured
+/// and moved over one open channel ([`ssh::ClockLine`]; the guest agent may have set it
+/// late, or not at all); then chrony follows its source again (on compute nodes: until it
+/// does) and each clock is read back against the host's. Returns the nodes that are not
+/// right, with why.
+async fn resync_clocks(
+    t: &Target,
+    ctx: &RenderContext,
+    progress: &dyn Progress,
+) -> Vec<(String, String)> {
+    // Right after a revert the node answers within a second or so: poll it closely.
+    let timeouts = Timeouts {
+        ready: Duration::from_secs(60),
+        connect: Duration::from_secs(3),
+        poll: Duration::from_millis(250),
+        ..Default::default()
+    };
+    let targets = match ssh_targets(t, ctx) {
+        Ok(targets) => targets,
+        Err(e) => {
+            let why = |n: &crate::model::Node| (n.name.clone(), e.to_string());
+            return t.lab.nodes.iter().map(why).collect();
+        }
+    };
+    let set = targets
+        .iter()
+        .map(|target| reach_and_set(t, target, &timeouts, progress));
+    // Every clock is right before any chrony measures its source (a compute node's is the
+    // controller).
+    let guests = futures::future::join_all(set).await;
+    let resync = targets
+        .iter()
+        .zip(&guests)
+        .map(|(target, guest)| async move {
+            resync_and_read(
+                t,
+                &target.node,
+                guest.as_ref().map_err(Clone::clone)?,
+                progress,
+            )
+            .await
+        });
+    let results = futures::future::join_all(resync).await;
+    targets
+        .iter()
+        .zip(results)
+        .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
+        .collect()
+}
+
+/// Reaches a node right after its revert and moves its clock to the host's (a `clock ...
+/// set` event, named by domain as the guest agent's are, when it moved it).
+async fn reach_and_set(
+    t: &Target,
+    target: &ssh::Target,
+    timeouts: &Timeouts,
+    progress: &dyn Progress,
+) -> Result<SshGuest, String> {
+    let start = std::time::Instant::now();
+    let guest = ssh::wait_ready(target, timeouts)
+        .await
+        .map_err(|e| format!("not reachable after the revert: {e}"))?;
+    if set_clock(&guest).await.map_err(|e| e.to_string())? {
+        let domain = names::domain(&t.lab.name, &target.node);
+        let set = crate::progress::Action::ClockSet;
+        progress.event(crate::progress::Work::since("clock", &domain, set, start).into());
+    }
+    Ok(guest)
+}
+
+/// Makes the node's chrony follow its source again (a compute node: the controller), then
+/// reads its clock back against the host's.
+async fn resync_and_read(
+    t: &Target,
+    node: &str,
+    guest: &SshGuest,
+    progress: &dyn Progress,
+) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let controller = t.lab.internal_address(t.lab.controller());
+    let follow = t
+        .lab
+        .nodes
+        .iter()
+        .any(|n| n.name == node && follows_a_node(n.role))
+        .then_some(controller);
+    let out = crate::guest::Guest::run(guest, &clock::clock_resync(follow))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.success() {
+        return Err(format!(
+            "chrony does not follow its source after the revert: {}",
+            out.tail(8)
+        ));
+    }
+    let ready = crate::progress::Action::Ready;
+    progress.event(crate::progress::Work::since("chrony", node, ready, start).into());
+    let reading = read_clock(guest).await.map_err(|e| e.to_string())?;
+    if reading.too_far() {
+        let (offset, half) = reading.offset();
+        return Err(format!(
+            "clock {offset:+.3} s off the host's (read within ±{half:.3} s), more than {} s",
+            clock::MAX_CLOCK_OFFSET
+        ));
+    }
+    Ok(())
+}
+
+/// How many readings a measurement takes (the one with the shortest round trip counts).
+const READINGS: usize = 5;
+
+/// Moves the node's clock to the host's until a measurement finds it within
+/// [`clock::STEP_ABOVE`] (at most three moves). Returns whether it moved it.
+async fn set_clock(guest: &SshGuest) -> Result<bool, GuestError> {
+    let mut line = guest.clock_line().await?;
+    let mut moved = false;
+    for _ in 0..3 {
+        let Some(by) = line.best_of(READINGS).await?.correction() else {
+            break;
+        };
+        line.step(by).await?;
+        moved = true;
+    }
+    line.close().await;
+    Ok(moved)
+}
+
+/// The node's clock against the host's, over the clock line.
+async fn read_clock(guest: &SshGuest) -> Result<clock::ClockReading, GuestError> {
+    let mut line = guest.clock_line().await?;
+    let reading = line.best_of(READINGS).await;
+    line.close().await;
+    reading
+}
+
+/// Whether a node's chrony follows another node of the lab (and so must follow it again
+/// after a reset before `lab verify` can pass): the compute nodes follow the controller.
+pub fn follows_a_node(role: Role) -> bool {
+    role == Role::Compute
+}
