@@ -11,7 +11,7 @@ use lab::guest::{Guest, GuestError, Output};
 use lab::model::Lab;
 use lab::progress::{Event, Outcome, Progress, StepEvent};
 use lab::provision::Step;
-use lab::provision::engine::{self, NodePlan, ProvisionError, Selection};
+use lab::provision::engine::{self, NodePlan, ProvisionError, Selection, Start};
 use lab::secrets::LabSecrets;
 
 /// A guest whose state is the set of applied steps: a step's check passes once applied.
@@ -55,6 +55,37 @@ impl FakeGuest {
             .push(format!("{} {verb} {step}", self.node));
     }
 
+    /// A batch of checks ([`lab::provision::batch`]): each judged as a check on its own is,
+    /// `true` (a check `lab` makes itself holds its place) passing.
+    fn batch(&self, script: &str) -> Output {
+        self.note("batch", "-");
+        let mut stdout = String::new();
+        for part in script
+            .split("\n) </dev/null 2>&1\n")
+            .filter(|p| p.contains("(\n"))
+        {
+            let done = |s: &Step| {
+                self.applied.lock().unwrap().contains(s.id) && self.never_converges != Some(s.id)
+            };
+            let status = match self
+                .steps
+                .iter()
+                .find(|s| part.ends_with(&format!("(\n{}", s.check.trim_end())))
+            {
+                _ if part.ends_with("(\ntrue") => 0,
+                Some(s) if done(s) => 0,
+                Some(_) => 1,
+                None => panic!("{}: a batched script of no step: {part}", self.node),
+            };
+            stdout.push_str(&format!("\n@@lab-verify-end@@ {status}\n"));
+        }
+        Output {
+            status: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
     fn status(code: u32, stderr: &str) -> Output {
         Output {
             status: code,
@@ -72,6 +103,9 @@ impl Guest for FakeGuest {
     }
 
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
+        if script.starts_with('#') {
+            return Ok(self.batch(script));
+        }
         let step = self.steps.iter().find(|s| {
             s.check == script || s.apply == script || s.reboot_check.as_deref() == Some(script)
         });
@@ -192,6 +226,14 @@ fn world(lab: &str) -> World {
 }
 
 async fn provision(w: &World, sel: &Selection) -> (Result<Vec<StepEvent>, ProvisionError>, Events) {
+    provision_from(w, sel, Start::Fresh).await
+}
+
+async fn provision_from(
+    w: &World,
+    sel: &Selection,
+    start: Start,
+) -> (Result<Vec<StepEvent>, ProvisionError>, Events) {
     let chosen = engine::select(&w.lab, sel).unwrap();
     let plans: Vec<NodePlan<FakeGuest>> = chosen
         .into_iter()
@@ -201,7 +243,7 @@ async fn provision(w: &World, sel: &Selection) -> (Result<Vec<StepEvent>, Provis
         })
         .collect();
     let events = Events::default();
-    let result = engine::run(&plans, &w.secrets, &events).await;
+    let result = engine::run(&plans, &w.secrets, start, &events).await;
     (result, events)
 }
 
@@ -240,13 +282,19 @@ async fn a_first_run_changes_every_step_in_order_and_a_second_changes_nothing() 
         outcomes(&first)
     );
 
-    w.journal.lock().unwrap().clear();
-    let (second, live) = provision(&w, &Selection::default()).await;
-    let second = second.unwrap();
+    for start in [Start::Fresh, Start::Provisioned] {
+        w.journal.lock().unwrap().clear();
+        let (second, live) = provision_from(&w, &Selection::default(), start).await;
+        changes_nothing(&w, &second.unwrap(), &live);
+    }
+}
+
+/// A run that found every step done: all `ok`, nothing applied, a live line per step.
+fn changes_nothing(w: &World, second: &[StepEvent], live: &Events) {
     assert!(
         second.iter().all(|e| e.outcome == Outcome::Ok),
         "{:?}",
-        outcomes(&second)
+        outcomes(second)
     );
     assert!(
         !w.journal
@@ -267,6 +315,86 @@ async fn a_first_run_changes_every_step_in_order_and_a_second_changes_nothing() 
         running,
         second.len(),
         "one live line per step before its result"
+    );
+}
+
+#[tokio::test]
+async fn a_provisioned_node_is_checked_in_one_batch_then_step_by_step_from_the_first_undone() {
+    let w = world("openstack-debian12");
+    provision(&w, &Selection::default()).await.0.unwrap();
+    // Every step checked at once: one batch per node (and the AMQP rights `lab` reads
+    // itself), not a session per step.
+    w.journal.lock().unwrap().clear();
+    provision_from(&w, &Selection::default(), Start::Provisioned)
+        .await
+        .0
+        .unwrap();
+    let journal = w.journal.lock().unwrap().clone();
+    let want = [
+        "compute1 batch -",
+        "controller batch -",
+        "controller check mq-user",
+    ];
+    let mut seen = journal.clone();
+    seen.sort();
+    assert_eq!(seen, want, "{journal:?}");
+
+    // mq undone on the controller (the student's `reset before-mq`): the steps before it
+    // are `ok` from the batch; mq is checked, applied and checked again; those after it are
+    // checked one by one.
+    w.guests[0].applied.lock().unwrap().remove("mq");
+    w.journal.lock().unwrap().clear();
+    let (events, _) = provision_from(&w, &Selection::default(), Start::Provisioned).await;
+    let controller: Vec<(&str, Outcome)> = events
+        .unwrap()
+        .iter()
+        .filter(|e| e.node == "controller")
+        .map(|e| (e.step, e.outcome))
+        .collect();
+    use Outcome::{Changed, Ok as Done};
+    assert_eq!(
+        controller,
+        [
+            ("chrony", Done),
+            ("client", Done),
+            ("sql", Done),
+            ("sql-secure", Done),
+            ("mq", Changed),
+            ("mq-user", Done),
+            ("memcached", Done)
+        ]
+    );
+    let journal: Vec<String> = w
+        .journal
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("controller"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        journal,
+        [
+            "controller batch -",
+            "controller check mq",
+            "controller apply mq",
+            "controller applied mq",
+            "controller check mq",
+            "controller check mq-user",
+            "controller check memcached"
+        ]
+    );
+    // The uploads the checks read were written before the batch: the secrets once each.
+    let files = w.guests[0].files.lock().unwrap().clone();
+    let secret = |name: &str| {
+        files
+            .iter()
+            .filter(|(p, _, _)| p.ends_with(&format!("/{name}")))
+            .count()
+    };
+    assert!(
+        secret("DB_ROOT_PASS") >= 1 && secret("RABBIT_PASS") >= 1,
+        "{files:?}"
     );
 }
 

@@ -94,12 +94,13 @@ pub fn not_ready(cause: GuestError, tail: impl FnOnce() -> Option<String>) -> an
     }
 }
 
-/// Runs the selected provisioning steps on the connected nodes.
+/// Runs the selected provisioning steps on the connected nodes, from `start`.
 pub async fn provision(
     t: &LabTarget,
     ctx: &RenderContext,
     guests: &[SshGuest],
     sel: &Selection,
+    start: engine::Start,
     progress: &dyn Progress,
 ) -> anyhow::Result<Vec<StepEvent>> {
     let chosen = engine::select(&t.lab, sel)?;
@@ -112,7 +113,7 @@ pub async fn provision(
             Some(NodePlan { guest, steps })
         })
         .collect();
-    Ok(engine::run(&plans, &ctx.secrets, progress).await?)
+    Ok(engine::run(&plans, &ctx.secrets, start, progress).await?)
 }
 
 /// Runs `lab verify`'s checks: all, or those of `steps` (already validated, see

@@ -25,7 +25,8 @@ pub fn provision_nodes(
     let hv = t.connect().ok();
     let watch = hv.as_ref().map(|hv| hv as &dyn crate::libvirt::Hypervisor);
     super::with_guests_reporting(t, timeouts, progress, watch, async |ctx, guests| {
-        guests::provision(t, ctx, &guests, sel, progress).await
+        let start = crate::provision::engine::Start::Provisioned;
+        guests::provision(t, ctx, &guests, sel, start, progress).await
     })
 }
 

@@ -157,6 +157,12 @@ pub fn up(
         Some(step) => crate::provision::verify::select(&t.lab, &[step.to_string()])?,
         None => Vec::new(),
     };
+    // A first `up`'s nodes have no step done: each is checked as it comes.
+    let start = if fresh {
+        crate::provision::engine::Start::Fresh
+    } else {
+        crate::provision::engine::Start::Provisioned
+    };
     let rt = runtime()?;
     let watch = Some(&hv as &dyn crate::libvirt::Hypervisor);
     let (steps, checks, next_done) = super::watching(
@@ -167,7 +173,7 @@ pub fn up(
             "while the nodes boot and are provisioned: they keep running; `lab up` goes on where it stopped (done steps are kept), `lab down` removes the lab",
             async {
                 let guests = ready(t, &ctx, provision.timeouts, progress).await?;
-                let steps = guests::provision(t, &ctx, &guests, &sel, progress).await?;
+                let steps = guests::provision(t, &ctx, &guests, &sel, start, progress).await?;
                 let checks = verify_timed(t, &ctx, &guests, &checks, progress).await?;
                 // Whether the student's step is already done (its checks, unshown).
                 let quiet = crate::progress::Quiet;

@@ -81,6 +81,18 @@ pub struct Selection {
     pub before: Option<String>,
 }
 
+/// Where a run starts from, which decides how it checks the steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nodes just created: no step is done, each is checked as it comes.
+    Fresh,
+    /// Nodes provisioned before (a re-run, `lab provision`): most steps are done. Every
+    /// step's check runs first in one session per node ([`super::batch`]); the steps done
+    /// are `ok` at once, and the run goes step by step from the first that is not. Checked
+    /// one at a time, each would cost a session's start or two (its uploads) under emulation.
+    Provisioned,
+}
+
 /// (node, step) -> succeeded, as steps finish.
 type Board = HashMap<(String, &'static str), bool>;
 
@@ -94,6 +106,7 @@ pub struct NodePlan<'a, G> {
 pub async fn run<G: Guest>(
     plans: &[NodePlan<'_, G>],
     secrets: &LabSecrets,
+    start: Start,
     progress: &dyn Progress,
 ) -> Result<Vec<StepEvent>, ProvisionError> {
     let (board, _) = watch::channel(Board::new());
@@ -103,7 +116,7 @@ pub async fn run<G: Guest>(
         .collect();
     let runs = plans
         .iter()
-        .map(|p| run_node(p, secrets, progress, &board, &scheduled));
+        .map(|p| run_node(p, secrets, start, progress, &board, &scheduled));
     let results = futures::future::join_all(runs).await;
     let mut events = Vec::new();
     let mut errors = Vec::new();
@@ -123,13 +136,36 @@ pub async fn run<G: Guest>(
 async fn run_node<G: Guest>(
     plan: &NodePlan<'_, G>,
     secrets: &LabSecrets,
+    start: Start,
     progress: &dyn Progress,
     board: &watch::Sender<Board>,
     scheduled: &[(String, &'static str)],
 ) -> Result<Vec<StepEvent>, ProvisionError> {
     let node = plan.guest.node().to_string();
     let mut events = Vec::new();
-    for (i, step) in plan.steps.iter().enumerate() {
+    let done = match start {
+        Start::Fresh => 0,
+        Start::Provisioned => {
+            let begun = Instant::now();
+            let done = done_already(plan.guest, &plan.steps, secrets).await?;
+            for step in &plan.steps[..done] {
+                let event = |outcome| StepEvent {
+                    node: node.clone(),
+                    step: step.id,
+                    outcome,
+                    elapsed: begun.elapsed(),
+                };
+                progress.event(event(Outcome::Running).into());
+                progress.event(event(Outcome::Ok).into());
+                events.push(event(Outcome::Ok));
+                board.send_modify(|b| {
+                    b.insert((node.clone(), step.id), true);
+                });
+            }
+            done
+        }
+    };
+    for (i, step) in plan.steps.iter().enumerate().skip(done) {
         let start = Instant::now();
         let emit = |outcome| StepEvent {
             node: node.clone(),
@@ -199,6 +235,64 @@ async fn wait_for(
             after_step: after.step,
         })
     }
+}
+
+/// How many of `steps`, from the first, are done already: their files and secrets written,
+/// their checks run in one session ([`super::batch`]) and a check `lab` makes itself after
+/// it. The count ends at the first step not done, and before a step that may reboot the
+/// node (the usual path runs its reboot check).
+async fn done_already<G: Guest>(
+    guest: &G,
+    steps: &[Step],
+    secrets: &LabSecrets,
+) -> Result<usize, GuestError> {
+    let upto = steps
+        .iter()
+        .position(|s| s.reboot_check.is_some())
+        .unwrap_or(steps.len());
+    let steps = &steps[..upto];
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    let mut written: Vec<&str> = Vec::new();
+    for step in steps {
+        for name in &step.secrets {
+            if written.contains(name) {
+                continue;
+            }
+            let value = secrets.password(name).as_bytes();
+            guest.write_file(&secret_path(name), 0o600, value).await?;
+            written.push(name);
+        }
+        for f in &step.files {
+            guest
+                .write_file(&f.path, f.mode, f.content.as_bytes())
+                .await?;
+        }
+    }
+    // A check `lab` makes itself holds its place in the batch with `true`.
+    let scripts: Vec<&str> = steps
+        .iter()
+        .map(|s| match s.lab_check {
+            Some(_) => "true",
+            None => s.check.as_str(),
+        })
+        .collect();
+    let out = guest.run(&super::batch::script(&scripts)).await?;
+    let results = super::batch::split(&format!("{}{}", out.stdout, out.stderr), steps.len());
+    let mut done = 0;
+    for (step, result) in steps.iter().zip(results) {
+        let passed = match (&step.lab_check, result) {
+            (Some(_), _) => check(guest, step, secrets).await?.0,
+            (None, Some((_, status))) => status == 0,
+            (None, None) => false,
+        };
+        if !passed {
+            break;
+        }
+        done += 1;
+    }
+    Ok(done)
 }
 
 /// Check; apply when needed, then check again; reboot when the step asks. Returns whether

@@ -5,6 +5,7 @@
 //! plan as a bash transcript.
 
 pub mod amqp;
+pub mod batch;
 pub mod centos7;
 pub mod common;
 pub mod debian12;

@@ -13,7 +13,7 @@ use crate::guest::{Guest, GuestError};
 use crate::model::{Lab, Role};
 use crate::progress::{CheckEvent, Progress, Verdict};
 
-mod batch;
+use super::batch;
 mod checks;
 pub mod judge;
 

@@ -1,7 +1,7 @@
-//! Several check scripts as one: a node's quick reads run one after another in one SSH
-//! session (a session's start costs a guest under emulation more than most reads), each in
-//! a subshell of its own with stdout and stderr together, then split back into each
-//! script's output and exit status.
+//! Several check scripts as one: a node's quick reads (`lab verify`'s, the steps' checks of
+//! a provisioned node) run one after another in one SSH session (a session's start costs a
+//! guest under emulation more than most reads), each in a subshell of its own with stdout
+//! and stderr together, then split back into each script's output and exit status.
 
 /// The line that ends each script's output in a batch, followed by its exit status.
 const MARK: &str = "@@lab-verify-end@@";
@@ -9,7 +9,8 @@ const MARK: &str = "@@lab-verify-end@@";
 /// One bash script that runs `scripts` in order, each in a subshell (its `exit` ends only
 /// itself), its output followed by a line `MARK <status>`.
 pub fn script(scripts: &[&str]) -> String {
-    let mut out = String::new();
+    // Its first line names it in logs and errors.
+    let mut out = format!("# {} checks, one after another\n", scripts.len());
     for s in scripts {
         out.push_str("(\n");
         out.push_str(s.trim_end());
