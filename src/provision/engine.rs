@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::step::{LabCheck, Step, secret_path};
@@ -237,6 +238,9 @@ async fn wait_for(
     }
 }
 
+/// How many uploads [`done_already`] makes at once.
+const UPLOADS_AT_ONCE: usize = 4;
+
 /// How many of `steps`, from the first, are done already: their files and secrets written,
 /// their checks run in one session ([`super::batch`]) and a check `lab` makes itself after
 /// it. The count ends at the first step not done, and before a step that may reboot the
@@ -254,22 +258,28 @@ async fn done_already<G: Guest>(
     if steps.is_empty() {
         return Ok(0);
     }
-    let mut written: Vec<&str> = Vec::new();
+    // The uploads a few at a time, each on a channel of its own (sshd allows 10 sessions
+    // per connection by default).
+    let mut uploads: Vec<(String, u32, &[u8])> = Vec::new();
     for step in steps {
         for name in &step.secrets {
-            if written.contains(name) {
-                continue;
+            let path = secret_path(name);
+            if !uploads.iter().any(|(p, _, _)| *p == path) {
+                uploads.push((path, 0o600, secrets.password(name).as_bytes()));
             }
-            let value = secrets.password(name).as_bytes();
-            guest.write_file(&secret_path(name), 0o600, value).await?;
-            written.push(name);
         }
         for f in &step.files {
-            guest
-                .write_file(&f.path, f.mode, f.content.as_bytes())
-                .await?;
+            uploads.push((f.path.clone(), f.mode, f.content.as_bytes()));
         }
     }
+    let writes = uploads
+        .iter()
+        .map(|(path, mode, content)| guest.write_file(path, *mode, content));
+    let written: Vec<Result<(), GuestError>> = futures::stream::iter(writes)
+        .buffer_unordered(UPLOADS_AT_ONCE)
+        .collect()
+        .await;
+    written.into_iter().collect::<Result<(), _>>()?;
     // A check `lab` makes itself holds its place in the batch with `true`.
     let scripts: Vec<&str> = steps
         .iter()
