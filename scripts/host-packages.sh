@@ -21,6 +21,7 @@ packages=(
   openssh-server iproute2         # a real sshd (in a netns too) for the ssh client tests
   python3-venv                    # tests/e2e/ansible.sh: ansible-core from PyPI in a venv
   time                            # GNU time: tests/bench/run.sh reads `lab up`'s peak RSS
+  jq                              # tests/bench/run.sh reads `lab --json up`'s events
   procps                          # pgrep, ps: the e2e tests look for QEMU processes and daemon children
   util-linux                      # losetup, nsenter, fallocate: faults.sh's small filesystems
 )

@@ -92,32 +92,46 @@ cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE
 
 # ---- lab ------------------------------------------------------------------------------
 
-lab_up() { # `lab up`, each stderr line stamped with the seconds since its start; peak RSS
+lab_up() { # `lab --json up`, each event stamped with the seconds since its start; peak RSS
   local t0 status
   t0=$(now)
   set +e
-  /usr/bin/time -f %M -o "$work/up.rss" "${lab[@]}" up -l "$lab_file" 2>&1 >>"$work/log" |
-    while IFS= read -r line; do printf '%s %s\n' "$(secs "$t0" "$(now)")" "$line"; done >"$work/up.txt"
+  /usr/bin/time -f %M -o "$work/up.rss" "${lab[@]}" --json up -l "$lab_file" 2>&1 >>"$work/log" |
+    while IFS= read -r line; do
+      case $line in
+        '{'*) printf '{"t":%s,"e":%s}\n' "$(secs "$t0" "$(now)")" "$line" ;;
+        *) printf '%s\n' "$line" >>"$work/log" ;; # not an event (GNU time's own words)
+      esac
+    done >"$work/up.jsonl"
   status=${PIPESTATUS[0]}
   set -e
-  cat "$work/up.txt" >>"$work/log"
+  cat "$work/up.jsonl" >>"$work/log"
   [ "$status" = 0 ] || { echo "lab up failed ($status)" >&2; return 1; }
   record up "$(secs "$t0" "$(now)")"
   record lab_rss_mib "$(calc "$(tail -1 "$work/up.rss") / 1024")"
-  lab_up_figures "$work/up.txt"
+  lab_up_figures "$work/up.jsonl"
 }
 
-lab_up_figures() { # from the stamped lines: $1 our stamp, then HH:MM:SS KIND NAME ACTION SECONDS
+# lab_up_figures FILE: the figures of `up` from its stamped events, one JSON object a line:
+# {"t": seconds since up began, "e": the event as `lab --json` writes it}.
+lab_up_figures() {
   local up=$1 first_started first_start ready last_step
-  first_started=$(awk '$3 == "domain" && $5 == "started" {print $1; exit}' "$up")
-  first_start=$(awk '$3 == "domain" && $5 == "started" {sub(/s$/, "", $6); print $1 - $6; exit}' "$up")
-  ready=$(awk '$3 == "node" && $5 == "ready" {t = $1} END {print t}' "$up")
-  last_step=$(awk '($5 == "ok" || $5 == "changed") && $3 !~ /^(domain|network|pool|volume)$/ {t = $1} END {print t}' "$up")
+  # (jq -n with inputs: whole streams, never cut by `head`; "" when nothing matched.)
+  q() { jq -rn "[inputs | $1] | $2 // \"\"" "$up"; }
+  local started='select(.e.kind == "domain" and .e.action == "started")'
+  local step='select(.e.kind == "step" and (.e.outcome == "ok" or .e.outcome == "changed"))'
+  first_started=$(q "$started | .t" first)
+  first_start=$(q "$started | .t - .e.elapsed" first)
+  ready=$(q 'select(.e.kind == "node" and .e.action == "ready") | .t' last)
+  last_step=$(q "$step | .t" last)
+  for v in first_started first_start ready last_step; do
+    [ -n "${!v}" ] || { echo "bench: no $v in the events of lab up ($up)" >&2; return 1; }
+  done
   record before_first_domain "$first_started"
   record lab_boot "$(calc "$ready - $first_start")"
   record lab_provision "$(calc "$last_step - $ready")"
-  awk '$3 == "probe" && $5 == "done" {sub(/s$/, "", $6); print "lab_qemu_probe", $6}' "$up" >>"$figures"
-  awk '($5 == "ok" || $5 == "changed") && $3 !~ /^(domain|network|pool|volume|probe)$/ {sub(/s$/, "", $6); print "lab_step_" $3 "_" $4, $6}' "$up" >>"$figures"
+  jq -r 'select(.e.kind == "probe" and .e.action == "done") | "lab_qemu_probe \(.e.elapsed)"' "$up" >>"$figures"
+  jq -r "$step"' | "lab_step_\(.e.node)_\(.e.step) \(.e.elapsed)"' "$up" >>"$figures"
 }
 
 lab_after_up() { # verify, a second provision, a reset and the verify right after it
