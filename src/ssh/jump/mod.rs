@@ -13,15 +13,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use russh::client::{self, Handle, Msg};
-use russh::{ChannelOpenFailure as F, ChannelStream};
+use russh::ChannelOpenFailure as F;
+use russh::client::{self, Handle};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::config::{self, ConfigError, Destination, HostSpec};
 use super::transport::client_config;
 use crate::guest::{GuestError, JumpKind};
 
+mod linked;
 mod login;
+use linked::Linked;
 use login::{KnownHost, log_in};
 
 /// Hops followed before giving up (a `ProxyJump` loop in the config).
@@ -190,14 +192,14 @@ impl Jump {
         &self,
         addr: SocketAddr,
         limit: Duration,
-    ) -> Result<ChannelStream<Msg>, Through> {
+    ) -> Result<Linked, Through> {
         let chain = self.chain(limit).await.map_err(Through::Host)?;
         let (ip, port) = (addr.ip().to_string(), u32::from(addr.port()));
         let open = chain
             .session
             .channel_open_direct_tcpip(ip, port, "127.0.0.1", 0);
         match tokio::time::timeout(limit, open).await {
-            Ok(Ok(channel)) => Ok(channel.into_stream()),
+            Ok(Ok(channel)) => Ok(Linked::new(channel.into_stream(), chain)),
             Ok(Err(russh::Error::ChannelOpenFailure(F::AdministrativelyProhibited))) => {
                 let host = self.dest.to_string();
                 Err(Through::Host(JumpError::Forwarding { host }))
