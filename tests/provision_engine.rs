@@ -25,6 +25,8 @@ struct FakeGuest {
     reboot_after: Option<&'static str>,
     /// The SSH connection drops under this step's apply (the node rebooted behind `lab`).
     drops_session: Option<&'static str>,
+    /// The SSH connection drops under the batch of checks of a provisioned node.
+    drops_batch: bool,
     reboots: Mutex<usize>,
     /// Shared by every guest of a test: "node verb step".
     journal: Arc<Mutex<Vec<String>>>,
@@ -42,6 +44,7 @@ impl FakeGuest {
             slow_apply: None,
             reboot_after: None,
             drops_session: None,
+            drops_batch: false,
             reboots: Mutex::new(0),
             journal: journal.clone(),
             files: Mutex::default(),
@@ -104,6 +107,12 @@ impl Guest for FakeGuest {
 
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
         if script.starts_with('#') {
+            if self.drops_batch {
+                return Err(GuestError::Lost {
+                    node: self.node.clone(),
+                    what: "script `# 7 checks, one after another`".into(),
+                });
+            }
             return Ok(self.batch(script));
         }
         let step = self.steps.iter().find(|s| {
@@ -395,6 +404,32 @@ async fn a_provisioned_node_is_checked_in_one_batch_then_step_by_step_from_the_f
     assert!(
         secret("DB_ROOT_PASS") >= 1 && secret("RABBIT_PASS") >= 1,
         "{files:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_cut_short_releases_the_steps_other_nodes_wait_for() {
+    let mut w = world("openstack-debian12");
+    provision(&w, &Selection::default()).await.0.unwrap();
+    // compute1's chrony must run again, after the controller's, whose batch is cut.
+    w.guests[1].applied.lock().unwrap().remove("chrony");
+    w.guests[0].drops_batch = true;
+    let all = Selection::default();
+    let run = provision_from(&w, &all, Start::Provisioned);
+    let (result, _) = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the waiting node is released, not left waiting");
+    let err = result.unwrap_err();
+    let ProvisionError::Failed(errors) = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(&errors[0], ProvisionError::Guest(GuestError::Lost { node, .. }) if node == "controller"),
+        "{err}"
+    );
+    assert!(
+        matches!(&errors[1], ProvisionError::DependencyFailed { node, after_step: "chrony", .. } if node == "compute1"),
+        "{err}"
     );
 }
 

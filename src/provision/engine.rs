@@ -148,7 +148,13 @@ async fn run_node<G: Guest>(
         Start::Fresh => 0,
         Start::Provisioned => {
             let begun = Instant::now();
-            let done = done_already(plan.guest, &plan.steps, secrets).await?;
+            let done = match done_already(plan.guest, &plan.steps, secrets).await {
+                Ok(done) => done,
+                Err(e) => {
+                    release(board, &node, &plan.steps);
+                    return Err(e.into());
+                }
+            };
             for step in &plan.steps[..done] {
                 let event = |outcome| StepEvent {
                     node: node.clone(),
@@ -191,12 +197,7 @@ async fn run_node<G: Guest>(
         progress.event(event.clone().into());
         events.push(event);
         if let Err(e) = result {
-            // This step and those after it will not succeed: release whoever waits for them.
-            board.send_modify(|b| {
-                for s in &plan.steps[i..] {
-                    b.insert((node.clone(), s.id), false);
-                }
-            });
+            release(board, &node, &plan.steps[i..]);
             return Err(e);
         }
         board.send_modify(|b| {
@@ -204,6 +205,15 @@ async fn run_node<G: Guest>(
         });
     }
     Ok(events)
+}
+
+/// `steps` of `node` will not succeed: whoever waits for them is released (and fails).
+fn release(board: &watch::Sender<Board>, node: &str, steps: &[Step]) {
+    board.send_modify(|b| {
+        for s in steps {
+            b.insert((node.to_string(), s.id), false);
+        }
+    });
 }
 
 /// Waits until the step this one needs has succeeded (when it is part of this run).
