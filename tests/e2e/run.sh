@@ -114,20 +114,37 @@ stop_before_mq() {
 }
 phase stop-before-mq stop_before_mq
 
-# verify_mq NAME EXPECTED_FAILED PATTERN: `lab verify mq` fails exactly the checks named
-# (sorted, space-separated) and its output matches PATTERN; an empty list must pass.
+# verify_json NAME STEP...: `lab --json verify STEP...` (every check without a step): its
+# JSON report in $work/verify-NAME.json, printed a check a line; sets verify_status (its exit)
+# and verify_failed (the failed checks' names, sorted, space-separated).
+verify_json() {
+  local name=$1 report=$work/verify-$1.json
+  shift
+  verify_status=0
+  "${lab[@]}" --json verify "$@" -l "$lab_file" >"$report" 2>"$work/verify-$name.events" || verify_status=$?
+  jq -e 'type == "array"' "$report" >/dev/null \
+    || { cat "$report" "$work/verify-$name.events" >&2; echo "$name: no report of checks (exit $verify_status)" >&2; return 1; }
+  jq -r '.[] | "\(if .passed then "pass" else "FAIL" end)  \(.name)  on \(.node)  \(.measured | gsub("\n"; " / "))\(if .hint then "\n      hint: \(.hint)" else "" end)"' "$report"
+  verify_failed=$(jq -r '[.[] | select(.passed | not) | .name] | unique | join(" ")' "$report")
+}
+# hinted NAME TEXT: a failed check of verify_json NAME's report has a hint containing TEXT.
+hinted() {
+  jq -e --arg text "$2" 'any(.[]; (.hint // "") | contains($text))' "$work/verify-$1.json" >/dev/null \
+    || { echo "$1: no hint says '$2'" >&2; return 1; }
+}
+
+# verify_mq NAME EXPECTED_FAILED [HINT]: `lab verify mq` fails exactly the checks named
+# (sorted, space-separated; exit 4, or 0 when none) and a hint says HINT.
 verify_mq() {
-  local name=$1 want=$2 pattern=$3 out status=0 failed
-  out=$("${lab[@]}" verify mq -l "$lab_file" 2>&1) || status=$?
-  echo "$out" | tee "$work/verify-mq-$name.log"
-  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ' | sed 's/ $//')
-  [ "$failed" = "$want" ] || { echo "$name: failed '$failed', not '$want'" >&2; return 1; }
+  local name=$1 want=$2 hint=${3:-}
+  verify_json "mq-$name" mq
+  [ "$verify_failed" = "$want" ] || { echo "$name: failed '$verify_failed', not '$want'" >&2; return 1; }
   if [ -n "$want" ]; then
-    [ "$status" -eq 4 ] || { echo "$name: exit $status, not 4" >&2; return 1; }
+    [ "$verify_status" -eq 4 ] || { echo "$name: exit $verify_status, not 4" >&2; return 1; }
   else
-    [ "$status" -eq 0 ] || { echo "$name: exit $status" >&2; return 1; }
+    [ "$verify_status" -eq 0 ] || { echo "$name: exit $verify_status" >&2; return 1; }
   fi
-  grep -qF -- "$pattern" <<<"$out" || { echo "$name: no '$pattern' in the output" >&2; return 1; }
+  [ -z "$hint" ] || hinted "mq-$name" "$hint"
   echo "ok: verify mq $name"
 }
 on_controller() { "${lab[@]}" ssh controller -l "$lab_file" -- "$@"; }
@@ -146,7 +163,7 @@ student_mq() {
   verify_mq no-permissions "amqp-permissions" \
     'user openstack has no permissions on vhost /; the guide runs `rabbitmqctl set_permissions openstack ".*" ".*" ".*"`'
   on_controller 'rabbitmqctl set_permissions openstack ".*" ".*" ".*"'
-  verify_mq all-done "" 'pass  amqp-permissions'
+  verify_mq all-done ""
 }
 phase student-mq student_mq
 phase reset-before-mq "${lab[@]}" reset before-mq -l "$lab_file"
@@ -155,17 +172,13 @@ phase verify-mq-after-reset verify_mq after-reset "amqp-login amqp-permissions a
 
 # MariaDB broken on purpose in the guide's own file: each failing check names its line.
 sql_broken() {
-  local conf=/etc/mysql/mariadb.conf.d/99-openstack.cnf out status=0 failed
+  local conf=/etc/mysql/mariadb.conf.d/99-openstack.cnf
   on_controller "sed -i -e 's/^max_connections.*/max_connections = 200/' -e 's/^bind-address.*/bind-address = 0.0.0.0/' $conf && systemctl restart mariadb"
-  out=$("${lab[@]}" verify sql -l "$lab_file" 2>&1) || status=$?
-  echo "$out"
-  [ "$status" -eq 4 ] || { echo "verify sql: exit $status, not 4" >&2; return 1; }
-  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort | tr '\n' ' ')
-  [ "$failed" = "sql-bind sql-config sql-not-external " ] || { echo "failed: '$failed'" >&2; return 1; }
-  grep -qF "hint: max_connections is 200; the guide sets max_connections = 4096 in $conf" <<<"$out" \
-    || { echo "sql-config does not name max_connections" >&2; return 1; }
-  grep -qF "hint: MariaDB listens on 0.0.0.0:3306, not 10.0.0.11:3306; the guide sets bind-address = 10.0.0.11 in $conf" <<<"$out" \
-    || { echo "sql-bind does not name bind-address" >&2; return 1; }
+  verify_json sql sql
+  [ "$verify_status" -eq 4 ] || { echo "verify sql: exit $verify_status, not 4" >&2; return 1; }
+  [ "$verify_failed" = "sql-bind sql-config sql-not-external" ] || { echo "failed: '$verify_failed'" >&2; return 1; }
+  hinted sql "max_connections is 200; the guide sets max_connections = 4096 in $conf"
+  hinted sql "MariaDB listens on 0.0.0.0:3306, not 10.0.0.11:3306; the guide sets bind-address = 10.0.0.11 in $conf"
 }
 phase sql-broken sql_broken
 
@@ -248,16 +261,13 @@ phase snapshot-save "${lab[@]}" snapshot save ex1 -l "$lab_file"
 # The checks fail for the right reasons (the snapshot brings everything back): RabbitMQ and
 # memcached stopped, MariaDB listening on every address.
 verify_broken() {
-  local out status=0 failed
   "${lab[@]}" ssh controller -l "$lab_file" -- systemctl stop rabbitmq-server memcached
   "${lab[@]}" ssh controller -l "$lab_file" -- \
     "printf '[mysqld]\\nbind-address = 0.0.0.0\\n' > /etc/mysql/mariadb.conf.d/99-zz-e2e-wide.cnf && systemctl restart mariadb"
-  out=$("${lab[@]}" verify -l "$lab_file" 2>&1) || status=$?
-  echo "$out" >&2
-  [ "$status" -ne 0 ] || { echo "verify passed on a broken lab" >&2; return 1; }
-  failed=$(echo "$out" | awk '$1 == "FAIL" {print $2}' | sort -u | tr '\n' ' ')
-  [ "$failed" = "amqp-login amqp-permissions amqp-wrong-password memcached memcached-enabled memcached-listen mq-enabled sql-bind sql-not-external " ] \
-    || { echo "failed checks: '$failed', not the broken services'" >&2; return 1; }
+  verify_json broken >&2
+  [ "$verify_status" -ne 0 ] || { echo "verify passed on a broken lab" >&2; return 1; }
+  [ "$verify_failed" = "amqp-login amqp-permissions amqp-wrong-password memcached memcached-enabled memcached-listen mq-enabled sql-bind sql-not-external" ] \
+    || { echo "failed checks: '$verify_failed', not the broken services'" >&2; return 1; }
 }
 phase verify-broken verify_broken
 phase reset "${lab[@]}" reset ex1 -l "$lab_file"
