@@ -58,6 +58,50 @@ impl FakeGuest {
             .push(format!("{} {verb} {step}", self.node));
     }
 
+    /// A step's check, apply and check again in one script, as bash would run it: the same
+    /// journal as three scripts, the output marked as the script marks it.
+    async fn step_run(&self, id: &'static str) -> Result<Output, GuestError> {
+        let converged =
+            |me: &Self| me.applied.lock().unwrap().contains(id) && me.never_converges != Some(id);
+        self.note("check", id);
+        if converged(self) {
+            return Ok(Self::marked("\n@@lab-step@@ ok\n"));
+        }
+        if self
+            .apply(id, "script `# lab runs a step in one session`")
+            .await?
+        {
+            let out =
+                "line 1\nE: Unable to locate package mariadb-server\n@@lab-step@@ failed 100\n";
+            return Ok(Self::marked(out));
+        }
+        self.note("check", id);
+        let checked = if converged(self) { 0 } else { 1 };
+        let out = format!("\n@@lab-step@@ applied\nnot yet\n@@lab-step@@ checked {checked}\n");
+        Ok(Self::marked(&out))
+    }
+
+    /// The apply of step `id` (`what` names its script when the session drops under it):
+    /// whether it failed (else the step is applied).
+    async fn apply(&self, id: &'static str, what: &str) -> Result<bool, GuestError> {
+        self.note("apply", id);
+        if self.slow_apply == Some(id) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if self.drops_session == Some(id) {
+            return Err(GuestError::Lost {
+                node: self.node.clone(),
+                what: what.into(),
+            });
+        }
+        if self.fail_apply == Some(id) {
+            return Ok(true);
+        }
+        self.applied.lock().unwrap().insert(id);
+        self.note("applied", id);
+        Ok(false)
+    }
+
     /// A batch of checks ([`lab::provision::batch`]): each judged as a check on its own is,
     /// `true` (a check `lab` makes itself holds its place) passing.
     fn batch(&self, script: &str) -> Output {
@@ -89,6 +133,15 @@ impl FakeGuest {
         }
     }
 
+    /// What a step's script writes: `stdout`, exit 0.
+    fn marked(stdout: &str) -> Output {
+        Output {
+            status: 0,
+            stdout: stdout.into(),
+            stderr: String::new(),
+        }
+    }
+
     fn status(code: u32, stderr: &str) -> Output {
         Output {
             status: code,
@@ -106,7 +159,11 @@ impl Guest for FakeGuest {
     }
 
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
-        if script.starts_with('#') {
+        if script
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("checks, one after another"))
+        {
             if self.drops_batch {
                 return Err(GuestError::Lost {
                     node: self.node.clone(),
@@ -114,6 +171,13 @@ impl Guest for FakeGuest {
                 });
             }
             return Ok(self.batch(script));
+        }
+        if let Some(step) = self
+            .steps
+            .iter()
+            .find(|s| lab::provision::step_run::script(s) == script)
+        {
+            return self.step_run(step.id).await;
         }
         let step = self.steps.iter().find(|s| {
             s.check == script || s.apply == script || s.reboot_check.as_deref() == Some(script)
@@ -127,24 +191,12 @@ impl Guest for FakeGuest {
             return Ok(Self::status(if done { 0 } else { 1 }, "not yet"));
         }
         if step.apply == script {
-            self.note("apply", id);
-            if self.slow_apply == Some(id) {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            if self.drops_session == Some(id) {
-                return Err(GuestError::Lost {
-                    node: self.node.clone(),
-                    what: "script `set -e`".into(),
-                });
-            }
-            if self.fail_apply == Some(id) {
+            if self.apply(id, "script `set -e`").await? {
                 return Ok(Self::status(
                     100,
                     "line 1\nE: Unable to locate package mariadb-server",
                 ));
             }
-            self.applied.lock().unwrap().insert(id);
-            self.note("applied", id);
             return Ok(Self::status(0, ""));
         }
         self.note("reboot-check", id);
@@ -510,7 +562,7 @@ async fn a_session_dropped_under_a_step_names_node_and_step_and_stops_that_node(
     let err = provision(&w, &Selection::default()).await.0.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "compute1: ssh connection lost during step client, script `set -e` (did the node reboot or stop? `lab status` shows it): `lab up` goes on (done steps are kept)"
+        "compute1: ssh connection lost during step client, script `# lab runs a step in one session` (did the node reboot or stop? `lab status` shows it): `lab up` goes on (done steps are kept)"
     );
     assert!(matches!(
         err,

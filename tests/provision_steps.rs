@@ -785,3 +785,29 @@ fn the_network_step_runs_with_and_without_network_manager() {
     );
     assert!(empty.ifcfg().is_empty());
 }
+
+/// What the engine runs for a step (its check, apply, check again in one script) is valid
+/// bash and passes ShellCheck, for every step of every lab.
+#[test]
+fn each_step_as_the_engine_runs_it_is_valid_bash_and_passes_shellcheck() {
+    common::require_tool("shellcheck", "shellcheck");
+    let dir = tempfile::tempdir().unwrap();
+    for name in LABS {
+        let lab = common::lab(name);
+        for node in &lab.nodes {
+            for step in provision::steps(&lab, node) {
+                let script = format!("#!/bin/bash\n{}", provision::step_run::script(&step));
+                let file = format!("{name}-{}-{}.sh", node.name, step.id);
+                let path = common::write_temp(dir.path(), &file, &script);
+                let (code, _, err) = common::run(Command::new("bash").arg("-n").arg(&path));
+                assert_eq!(code, 0, "bash -n {file}: {err}");
+                let (code, out, _) = common::run(
+                    Command::new("shellcheck")
+                        .args(["-S", "warning", "-s", "bash"])
+                        .arg(&path),
+                );
+                assert_eq!(code, 0, "shellcheck {file}:\n{out}");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::step::{LabCheck, Step, secret_path};
+use super::step_run::{self, Ran};
 use crate::guest::{Guest, GuestError, Output};
 use crate::model::Lab;
 use crate::progress::{Outcome, Progress, StepEvent};
@@ -248,28 +249,16 @@ async fn wait_for(
     }
 }
 
-/// How many uploads [`done_already`] makes at once.
+/// How many uploads [`upload`] makes at once.
 const UPLOADS_AT_ONCE: usize = 4;
 
-/// How many of `steps`, from the first, are done already: their files and secrets written,
-/// their checks run in one session ([`super::batch`]) and a check `lab` makes itself after
-/// it. The count ends at the first step not done, and before a step that may reboot the
-/// node (the usual path runs its reboot check).
-async fn done_already<G: Guest>(
+/// Writes the secrets (each once) and files `steps` read, a few at a time, each on a channel
+/// of its own (sshd allows 10 sessions per connection by default).
+async fn upload<G: Guest>(
     guest: &G,
     steps: &[Step],
     secrets: &LabSecrets,
-) -> Result<usize, GuestError> {
-    let upto = steps
-        .iter()
-        .position(|s| s.reboot_check.is_some())
-        .unwrap_or(steps.len());
-    let steps = &steps[..upto];
-    if steps.is_empty() {
-        return Ok(0);
-    }
-    // The uploads a few at a time, each on a channel of its own (sshd allows 10 sessions
-    // per connection by default).
+) -> Result<(), GuestError> {
     let mut uploads: Vec<(String, u32, &[u8])> = Vec::new();
     for step in steps {
         for name in &step.secrets {
@@ -289,7 +278,27 @@ async fn done_already<G: Guest>(
         .buffer_unordered(UPLOADS_AT_ONCE)
         .collect()
         .await;
-    written.into_iter().collect::<Result<(), _>>()?;
+    written.into_iter().collect()
+}
+
+/// How many of `steps`, from the first, are done already: their files and secrets written,
+/// their checks run in one session ([`super::batch`]) and a check `lab` makes itself after
+/// it. The count ends at the first step not done, and before a step that may reboot the
+/// node (the usual path runs its reboot check).
+async fn done_already<G: Guest>(
+    guest: &G,
+    steps: &[Step],
+    secrets: &LabSecrets,
+) -> Result<usize, GuestError> {
+    let upto = steps
+        .iter()
+        .position(|s| s.reboot_check.is_some())
+        .unwrap_or(steps.len());
+    let steps = &steps[..upto];
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    upload(guest, steps, secrets).await?;
     // A check `lab` makes itself holds its place in the batch with `true`.
     let scripts: Vec<&str> = steps
         .iter()
@@ -315,23 +324,69 @@ async fn done_already<G: Guest>(
     Ok(done)
 }
 
-/// Check; apply when needed, then check again; reboot when the step asks. Returns whether
-/// the step changed the node.
+/// Its uploads; check, apply when needed, then check again (in one session, unless `lab`
+/// makes the check itself); reboot when the step asks. Returns whether the step changed the
+/// node.
 async fn run_step<G: Guest>(
     guest: &G,
     step: &Step,
     secrets: &LabSecrets,
 ) -> Result<bool, ProvisionError> {
-    for name in &step.secrets {
-        guest
-            .write_file(&secret_path(name), 0o600, secrets.password(name).as_bytes())
-            .await?;
+    upload(guest, std::slice::from_ref(step), secrets).await?;
+    let changed = match step.lab_check {
+        None => in_one_session(guest, step).await?,
+        Some(_) => checked_by_lab(guest, step, secrets).await?,
+    };
+    if let Some(reboot_check) = &step.reboot_check
+        && guest.run(reboot_check).await?.success()
+    {
+        guest.reboot().await?;
     }
-    for f in &step.files {
-        guest
-            .write_file(&f.path, f.mode, f.content.as_bytes())
-            .await?;
+    Ok(changed)
+}
+
+/// Runs the step's check, apply and check again as one script ([`step_run`]): whether it
+/// changed the node.
+async fn in_one_session<G: Guest>(guest: &G, step: &Step) -> Result<bool, ProvisionError> {
+    let out = guest.run(&step_run::script(step)).await?;
+    let node = guest.node().to_string();
+    match step_run::ran(&format!("{}{}", out.stdout, out.stderr)) {
+        Some(Ran::Done) => Ok(false),
+        Some(Ran::Applied {
+            converged: true, ..
+        }) => Ok(true),
+        Some(Ran::Failed { status, output }) => Err(ProvisionError::StepFailed {
+            node,
+            step: step.id,
+            command: "apply",
+            status,
+            tail: step_run::last_lines(&output, 20),
+        }),
+        Some(Ran::Applied {
+            converged: false,
+            output,
+        }) => Err(ProvisionError::NotConverged {
+            node,
+            step: step.id,
+            tail: step_run::last_lines(&output, 20),
+        }),
+        None => Err(ProvisionError::StepFailed {
+            node,
+            step: step.id,
+            command: "its script",
+            status: out.status,
+            tail: out.tail(20),
+        }),
     }
+}
+
+/// A step whose check `lab` makes itself ([`LabCheck`]): check, apply when needed, then
+/// check again, each on its own.
+async fn checked_by_lab<G: Guest>(
+    guest: &G,
+    step: &Step,
+    secrets: &LabSecrets,
+) -> Result<bool, ProvisionError> {
     let failed = |command, out: &Output| ProvisionError::StepFailed {
         node: guest.node().to_string(),
         step: step.id,
@@ -356,11 +411,6 @@ async fn run_step<G: Guest>(
         }
         true
     };
-    if let Some(reboot_check) = &step.reboot_check
-        && guest.run(reboot_check).await?.success()
-    {
-        guest.reboot().await?;
-    }
     Ok(changed)
 }
 

@@ -12,6 +12,7 @@ pub mod debian12;
 pub mod engine;
 pub mod script;
 pub mod step;
+pub mod step_run;
 pub mod template;
 pub mod verify;
 
