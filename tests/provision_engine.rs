@@ -437,6 +437,8 @@ async fn a_provisioned_node_is_checked_in_one_batch_then_step_by_step_from_the_f
         journal,
         [
             "controller batch -",
+            // Read beside the batch, whatever the steps before it found.
+            "controller check mq-user",
             "controller check mq",
             "controller apply mq",
             "controller applied mq",
