@@ -289,6 +289,8 @@ pub fn main() -> ExitCode {
         Command::Inventory(args) => access::inventory(lab, args),
         Command::Class(cmd) => class::run(lab, cmd),
     };
+    // Every connection is closed by now: libvirt's event thread ends before the process does.
+    crate::libvirt::stop_event_loop();
     // Every `lab ...` command a message suggests names the lab when a bare one would pick
     // another.
     let flag = lab.choice().flag();

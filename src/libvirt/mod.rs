@@ -7,7 +7,7 @@ mod real;
 
 use std::io::Read;
 
-pub use real::Libvirt;
+pub use real::{Libvirt, stop_event_loop};
 
 /// A domain's run state, as libvirt reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

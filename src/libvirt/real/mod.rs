@@ -88,18 +88,59 @@ fn write_wrapper(path: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// libvirt's default event loop, run on a thread of its own: keepalive needs one, and it must
-/// be registered before the first connection opens. Once per process.
+/// be registered before the first connection opens. Once per process; [`stop_event_loop`]
+/// ends it.
 fn event_loop() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if virt::event::event_register_default_impl().is_err() {
             return;
         }
+        let (ended, end) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("libvirt-events".into())
-            .spawn(|| while virt::event::event_run_default_impl().is_ok() {});
-        drop(spawned);
+            .spawn(move || {
+                // Each round blocks in poll until an event, a timer or a wake-up.
+                loop {
+                    if EVENTS_STOP.load(std::sync::atomic::Ordering::SeqCst)
+                        || virt::event::event_run_default_impl().is_err()
+                    {
+                        break;
+                    }
+                }
+                drop(ended);
+            });
+        if spawned.is_ok() {
+            *EVENTS_ENDED.lock().unwrap_or_else(|e| e.into_inner()) = Some(end);
+        }
     });
+}
+
+/// Asks the event loop's thread to stop after its current round.
+static EVENTS_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Disconnected once the event loop's thread has ended.
+static EVENTS_ENDED: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>> =
+    std::sync::Mutex::new(None);
+
+/// Ends libvirt's event loop thread, if it runs, and waits (2 s at most) until it has: called
+/// once every connection is closed, before the process exits. A closed connection's
+/// keepalive timer is freed by that thread in its next round; a process exiting meanwhile
+/// tore libvirt down under it (a heap corruption seen once in CI, at the end of `lab class
+/// reset`).
+pub fn stop_event_loop() {
+    let Some(end) = EVENTS_ENDED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        return;
+    };
+    EVENTS_STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A timeout due at once wakes the loop from its poll; it then sees the stop.
+    let woken = virt::event::event_add_timeout(0, |_, _| {}, std::ptr::null_mut());
+    if woken.is_ok() {
+        let _ = end.recv_timeout(std::time::Duration::from_secs(2));
+    }
 }
 
 impl Libvirt {
