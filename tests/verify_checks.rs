@@ -183,7 +183,7 @@ fn clock_resync_drops_chronys_samples_and_waits_for_its_source_on_a_follower() {
             "chronyc -a reset sources",
             "chronyc -a burst 4/4",
             "chronyc -n sources",
-            "chronyc waitsync 60 0 0 1",
+            "chronyc waitsync 600 0 0 0.1",
             "chronyc -a makestep",
             "chronyc -n tracking",
         ],

@@ -10,27 +10,34 @@ use super::{Target, runtime, until_interrupted};
 use crate::clock;
 use crate::guest::GuestError;
 use crate::libvirt::LibvirtError;
-use crate::lifecycle::Progress;
+use crate::lifecycle::{self, Hv, Progress};
 use crate::model::Role;
 use crate::names;
 use crate::render::{Accel, RenderContext};
 use crate::ssh::{self, SshGuest, Timeouts};
 
-/// After a revert or a restore, on every node over SSH: each clock moved to the host's,
-/// chrony made to follow its source again, each clock read back. `agent_failed`: the
-/// domains whose clock the guest agent could not set, named in the error only when SSH
-/// could not set it either; `again` is the command to run again.
+/// After a revert or a restore of the domains `due`: each clock set through the guest agent
+/// while SSH reaches every node, then on every node over SSH each clock moved to the host's,
+/// chrony made to follow its source again, each clock read back. A domain whose clock the
+/// guest agent could not set is named in the error only when SSH could not set it either;
+/// `again` is the command to run again.
 pub(super) fn settle_clocks(
     t: &Target,
-    agent_failed: &[(String, LibvirtError)],
+    hv: Hv,
+    due: &[String],
     again: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<()> {
     let ctx = t.context(Accel::Tcg)?;
-    let wrong = runtime()?.block_on(until_interrupted(
-        &format!("while the clocks were set: the nodes run; `{again}` sets them"),
-        async { Ok(resync_clocks(t, &ctx, progress).await) },
-    ))?;
+    let rt = runtime()?;
+    let (wrong, agent_failed) = std::thread::scope(|s| {
+        let (agent_tx, agent) = tokio::sync::oneshot::channel();
+        s.spawn(move || agent_tx.send(lifecycle::set_clocks(hv, due, progress)));
+        rt.block_on(until_interrupted(
+            &format!("while the clocks were set: the nodes run; `{again}` sets them"),
+            async { Ok(resync_clocks(t, &ctx, agent, progress).await) },
+        ))
+    })?;
     let Some((first, _)) = wrong.first() else {
         return Ok(());
     };
@@ -52,16 +59,21 @@ pub(super) fn settle_clocks(
     .into())
 }
 
-/// After a revert, on every node at once over SSH: first every clock to the host's, measured
-/// and moved over one open channel ([`ssh::ClockLine`]; the guest agent may have set it
-/// late, or not at all); then chrony follows its source again (on compute nodes: until it
-/// does) and each clock is read back against the host's. Returns the nodes that are not
-/// right, with why.
+/// The domains whose clock the guest agent could not set, with why, once it is done.
+type AgentDone = tokio::sync::oneshot::Receiver<Vec<(String, LibvirtError)>>;
+
+/// After a revert, on every node at once over SSH: each node reached while the guest agent
+/// sets the clocks (`agent`); once it is done, every clock to the host's, measured and moved
+/// over one open channel ([`ssh::ClockLine`]; the agent's is a second or so behind, or not
+/// set at all); then chrony follows its source again (on compute nodes: until it does) and
+/// each clock is read back against the host's. Returns the nodes that are not right, with
+/// why, and what the agent could not set.
 async fn resync_clocks(
     t: &Target,
     ctx: &RenderContext,
+    agent: AgentDone,
     progress: &dyn Progress,
-) -> Vec<(String, String)> {
+) -> (Vec<(String, String)>, Vec<(String, LibvirtError)>) {
     // Right after a revert the node answers within a second or so: poll it closely.
     let timeouts = Timeouts {
         ready: Duration::from_secs(60),
@@ -73,12 +85,25 @@ async fn resync_clocks(
         Ok(targets) => targets,
         Err(e) => {
             let why = |n: &crate::model::Node| (n.name.clone(), e.to_string());
-            return t.lab.nodes.iter().map(why).collect();
+            return (
+                t.lab.nodes.iter().map(why).collect(),
+                agent.await.unwrap_or_default(),
+            );
         }
     };
+    let reach = targets.iter().map(|target| async move {
+        let start = std::time::Instant::now();
+        let guest = ssh::wait_ready(target, &timeouts)
+            .await
+            .map_err(|e| format!("not reachable after the revert: {e}"));
+        (guest, start)
+    });
+    // The agent's set lands before SSH's: SSH's is the precise one.
+    let (reached, agent_failed) = futures::join!(futures::future::join_all(reach), agent);
     let set = targets
         .iter()
-        .map(|target| reach_and_set(t, target, &timeouts, progress));
+        .zip(reached)
+        .map(|(target, (guest, start))| set_reached(t, target, guest, start, progress));
     // Every clock is right before any chrony measures its source (a compute node's is the
     // controller).
     let guests = futures::future::join_all(set).await;
@@ -95,25 +120,24 @@ async fn resync_clocks(
             .await
         });
     let results = futures::future::join_all(resync).await;
-    targets
+    let wrong = targets
         .iter()
         .zip(results)
         .filter_map(|(target, r)| r.err().map(|why| (target.node.clone(), why)))
-        .collect()
+        .collect();
+    (wrong, agent_failed.unwrap_or_default())
 }
 
-/// Reaches a node right after its revert and moves its clock to the host's (a `clock ...
-/// set` event, named by domain as the guest agent's are, when it moved it).
-async fn reach_and_set(
+/// Moves a node reached right after its revert to the host's clock (a `clock ... set`
+/// event since `start`, named by domain as the guest agent's are, when it moved it).
+async fn set_reached(
     t: &Target,
     target: &ssh::Target,
-    timeouts: &Timeouts,
+    guest: Result<SshGuest, String>,
+    start: std::time::Instant,
     progress: &dyn Progress,
 ) -> Result<SshGuest, String> {
-    let start = std::time::Instant::now();
-    let guest = ssh::wait_ready(target, timeouts)
-        .await
-        .map_err(|e| format!("not reachable after the revert: {e}"))?;
+    let guest = guest?;
     if set_clock(&guest).await.map_err(|e| e.to_string())? {
         let domain = names::domain(&t.lab.name, &target.node);
         let set = crate::progress::Action::ClockSet;

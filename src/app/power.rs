@@ -61,7 +61,7 @@ pub(super) fn start_locked(
         wait_booted(t, &booting, timeouts, progress)?;
     }
     if report.changed() || pending {
-        settle_clocks(t, &report.clock_unset, "lab start", progress)?;
+        settle_clocks(t, hv, &report.clock_due(), "lab start", progress)?;
     }
     t.state.remove_file(START_PENDING)?;
     Ok(Started {

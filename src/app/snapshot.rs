@@ -31,6 +31,6 @@ pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<
     let _lock = t.state.lock("reset")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
-    let unset = lifecycle::reset(&hv, &t.lab, name, progress)?;
-    settle_clocks(t, &unset, &format!("lab reset {name}"), progress)
+    let reverted = lifecycle::reset(&hv, &t.lab, name, progress)?;
+    settle_clocks(t, &hv, &reverted, &format!("lab reset {name}"), progress)
 }

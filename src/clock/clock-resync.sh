@@ -21,7 +21,7 @@ fi
 [ -n "$follow" ] || exit 0
 # Not one of its sources (a lab snapshotted before provisioning): nothing to wait for.
 chronyc -n sources | grep -qF " $follow " || exit 0
-if ! chronyc waitsync 60 0 0 1 >/dev/null; then
+if ! chronyc waitsync 600 0 0 0.1 >/dev/null; then
   echo "chrony follows no source 60 s after the reset:"
   chronyc -n sources
   exit 1

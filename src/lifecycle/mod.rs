@@ -15,7 +15,7 @@ mod up;
 pub use down::down;
 pub use inventory::{Clash, Inventory, host_routes, network_cidrs, route_clashes};
 pub use list::{LabOnHost, NodeOnHost, labs_on_host, list_labs};
-pub use power::{StartReport, StopMode, StopReport, is_stopped, start, stop};
+pub use power::{StartReport, StopMode, StopReport, is_stopped, set_clocks, start, stop};
 pub use snapshot::{delete_snapshot, list_snapshots, reset, save_snapshot};
 pub use status::{NodeStatus, Status, status};
 pub use up::{UpOptions, generations, up};

@@ -140,8 +140,13 @@ pub struct StartReport {
     pub resumed: Vec<String>,
     /// Domains that ran already.
     pub running: Vec<String>,
-    /// Restored or resumed domains whose clock the guest agent could not set, with why.
-    pub clock_unset: Vec<(String, LibvirtError)>,
+}
+
+impl StartReport {
+    /// The domains whose clock is behind (restored or resumed): [`set_clocks`] sets them.
+    pub fn clock_due(&self) -> Vec<String> {
+        self.restored.iter().chain(&self.resumed).cloned().collect()
+    }
 }
 
 impl StartReport {
@@ -155,8 +160,8 @@ impl StartReport {
 }
 
 /// Starts the lab's inactive pools and networks, then every node in parallel: a saved one
-/// is restored (its clock then set through the guest agent), a paused one resumed, a shut-off
-/// one booted. The lab's domains and networks must all exist (else `lab up` makes them).
+/// is restored, a paused one resumed (the clocks of both behind: [`StartReport::clock_due`]),
+/// a shut-off one booted. The lab's domains and networks must all exist (else `lab up` makes them).
 pub fn start(hv: Hv, lab: &Lab, progress: &dyn Progress) -> Result<StartReport, LifecycleError> {
     let doms = domains(hv, lab)?;
     let report = StartReport {
@@ -168,22 +173,22 @@ pub fn start(hv: Hv, lab: &Lab, progress: &dyn Progress) -> Result<StartReport, 
     each_parallel(&doms, |d| {
         interrupt::check("before every node was started: `lab start` goes on")?;
         let state = states.iter().find(|(n, _)| n == d).map(|(_, s)| *s);
-        let (list, clock): (fn(&mut StartReport) -> &mut Vec<String>, bool) = match state {
+        let list: fn(&mut StartReport) -> &mut Vec<String> = match state {
             Some(RunState::Running) => {
                 progress.event(Work::now("domain", d, Action::Unchanged).into());
-                (|r| &mut r.running, false)
+                |r| &mut r.running
             }
             Some(RunState::Paused) => {
                 timed(progress, "domain", d, Action::Resumed, || {
                     hv.resume_domain(d)
                 })?;
-                (|r| &mut r.resumed, true)
+                |r| &mut r.resumed
             }
             Some(RunState::Saved) => {
                 timed(progress, "domain", d, Action::Restored, || {
                     hv.start_domain(d)
                 })?;
-                (|r| &mut r.restored, true)
+                |r| &mut r.restored
             }
             other => {
                 if other == Some(RunState::Other) {
@@ -196,22 +201,34 @@ pub fn start(hv: Hv, lab: &Lab, progress: &dyn Progress) -> Result<StartReport, 
                 timed(progress, "domain", d, Action::Started, || {
                     hv.start_domain(d)
                 })?;
-                (|r| &mut r.booted, false)
+                |r| &mut r.booted
             }
         };
-        let unset = if clock {
-            timed(progress, "clock", d, Action::ClockSet, || hv.sync_clock(d)).err()
-        } else {
-            None
-        };
-        let mut r = report.lock().unwrap();
-        list(&mut r).push(d.clone());
-        if let Some(e) = unset {
-            r.clock_unset.push((d.clone(), e));
-        }
+        list(&mut report.lock().unwrap()).push(d.clone());
         Ok::<(), LifecycleError>(())
     })?;
     Ok(report.into_inner().unwrap())
+}
+
+/// Sets each domain's clock to the host's through the guest agent, all at once (after a
+/// revert or a restore the clock is the snapshot's). The agent sets the host's time of the
+/// call when it gets it: the guest is then behind by as much as the call took, a second or
+/// more under load, which `lab` measures and corrects over SSH. Returns the domains whose
+/// clock the agent could not set, with why.
+pub fn set_clocks(
+    hv: Hv,
+    domains: &[String],
+    progress: &dyn Progress,
+) -> Vec<(String, LibvirtError)> {
+    let failed = std::sync::Mutex::new(Vec::new());
+    let _ = each_parallel(domains, |d| {
+        let set = timed(progress, "clock", d, Action::ClockSet, || hv.sync_clock(d));
+        if let Err(e) = set {
+            failed.lock().unwrap().push((d.clone(), e));
+        }
+        Ok::<(), LibvirtError>(())
+    });
+    failed.into_inner().unwrap()
 }
 
 /// Starts the lab's pools and networks that exist but are inactive (all are after a host

@@ -5,7 +5,7 @@
 use super::inventory::Inventory;
 use super::status::common_snapshots;
 use super::{Action, Hv, LifecycleError, Progress, each_parallel, timed};
-use crate::libvirt::{LibvirtError, RunState};
+use crate::libvirt::RunState;
 use crate::model::Lab;
 use crate::names;
 use crate::render::libvirt::snapshot_xml;
@@ -127,15 +127,14 @@ pub fn delete_snapshot(
     })
 }
 
-/// Reverts every node to `name` in parallel, all left running, and sets each node's clock
-/// through the guest agent right after its revert (the clock is the snapshot's until then). Returns the domains whose clock the agent could not set, with
-/// the error: set theirs over SSH.
+/// Reverts every node to `name` in parallel, all left running. Returns the domains reverted:
+/// their clocks are the snapshot's ([`super::set_clocks`] and SSH set them).
 pub fn reset(
     hv: Hv,
     lab: &Lab,
     name: &str,
     progress: &dyn Progress,
-) -> Result<Vec<(String, LibvirtError)>, LifecycleError> {
+) -> Result<Vec<String>, LifecycleError> {
     let doms = domains(hv, lab)?;
     require(hv, &doms, name)?;
     // From a stopped lab (after a host reboot too): its pools and networks first; a node's
@@ -147,7 +146,6 @@ pub fn reset(
         .filter(|d| doms.contains(&d.name) && d.state == RunState::Saved)
         .map(|d| d.name)
         .collect();
-    let failed = std::sync::Mutex::new(Vec::new());
     each_parallel(&doms, |d| {
         if saved.contains(d) {
             hv.remove_managed_save(d)?;
@@ -155,21 +153,9 @@ pub fn reset(
         timed(progress, "domain", d, Action::Reverted, || {
             hv.revert_snapshot(d, name)
         })?;
-        if let Err(e) = sync_clock(hv, d, progress) {
-            failed.lock().unwrap().push((d.clone(), e));
-        }
         Ok::<(), LifecycleError>(())
     })?;
-    Ok(failed.into_inner().unwrap())
-}
-
-/// The guest agent sets the clock to the host's time of the call, at once after the revert
-/// (long before sshd answers): the guest is then behind by as much as the call took, a
-/// second or more under load, which `lab reset` measures and corrects over SSH.
-fn sync_clock(hv: Hv, domain: &str, progress: &dyn Progress) -> Result<(), LibvirtError> {
-    timed(progress, "clock", domain, Action::ClockSet, || {
-        hv.sync_clock(domain)
-    })
+    Ok(doms)
 }
 
 fn require(hv: Hv, doms: &[String], name: &str) -> Result<(), LifecycleError> {
