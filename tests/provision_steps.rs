@@ -450,6 +450,18 @@ fn no_secret_value_appears_anywhere() {
     }
 }
 
+/// The script at `path` parses under `bash -n` and passes ShellCheck (warnings and up).
+fn assert_valid_bash(path: &std::path::Path) {
+    let (code, _, err) = common::run(Command::new("bash").arg("-n").arg(path));
+    assert_eq!(code, 0, "bash -n {}: {err}", path.display());
+    let (code, out, _) = common::run(
+        Command::new("shellcheck")
+            .args(["-S", "warning", "-s", "bash"])
+            .arg(path),
+    );
+    assert_eq!(code, 0, "shellcheck {}:\n{out}", path.display());
+}
+
 #[test]
 fn transcripts_are_valid_bash_and_pass_shellcheck() {
     common::require_tool("shellcheck", "shellcheck");
@@ -462,14 +474,7 @@ fn transcripts_are_valid_bash_and_pass_shellcheck() {
                 &format!("{name}-{}.sh", node.name),
                 &provision::script(&lab, node),
             );
-            let (code, _, err) = common::run(Command::new("bash").arg("-n").arg(&path));
-            assert_eq!(code, 0, "bash -n {name}/{}: {err}", node.name);
-            let (code, out, _) = common::run(
-                Command::new("shellcheck")
-                    .args(["-S", "warning", "-s", "bash"])
-                    .arg(&path),
-            );
-            assert_eq!(code, 0, "shellcheck {name}/{}:\n{out}", node.name);
+            assert_valid_bash(&path);
             let header = format!(
                 "role {}",
                 if node.role == Role::Controller {
@@ -799,14 +804,7 @@ fn each_step_as_the_engine_runs_it_is_valid_bash_and_passes_shellcheck() {
                 let script = format!("#!/bin/bash\n{}", provision::step_run::script(&step));
                 let file = format!("{name}-{}-{}.sh", node.name, step.id);
                 let path = common::write_temp(dir.path(), &file, &script);
-                let (code, _, err) = common::run(Command::new("bash").arg("-n").arg(&path));
-                assert_eq!(code, 0, "bash -n {file}: {err}");
-                let (code, out, _) = common::run(
-                    Command::new("shellcheck")
-                        .args(["-S", "warning", "-s", "bash"])
-                        .arg(&path),
-                );
-                assert_eq!(code, 0, "shellcheck {file}:\n{out}");
+                assert_valid_bash(&path);
             }
         }
     }
