@@ -67,6 +67,12 @@ pub enum ClassError {
     NoSuchSeat { class: String, instance: String },
 }
 
+impl crate::failure::Classify for ClassError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// The instance names of a class of `count`: `s1` ... `sN`.
 pub fn seat_names(count: usize) -> Vec<String> {
     (1..=count).map(|i| format!("s{i}")).collect()

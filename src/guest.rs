@@ -88,6 +88,12 @@ pub enum GuestError {
     },
 }
 
+impl crate::failure::Classify for GuestError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Guest
+    }
+}
+
 /// Why the libvirt host a node is reached through failed ([`GuestError::Jump`]): the seam's own
 /// words for it, so the seam names no type of the ssh layer that implements it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

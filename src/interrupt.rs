@@ -28,6 +28,12 @@ pub struct Interrupted {
     pub during: String,
 }
 
+impl crate::failure::Classify for Interrupted {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Interrupted
+    }
+}
+
 /// The handler: atomics, write(2) and _exit(2) only, all async-signal-safe.
 extern "C" fn on_signal(sig: c_int) {
     LAST.store(sig as usize, Ordering::SeqCst);

@@ -11,6 +11,7 @@ pub mod class;
 pub mod cli;
 pub mod clock;
 pub mod doctor;
+pub mod failure;
 pub mod guest;
 pub mod host;
 pub mod image;

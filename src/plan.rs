@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::failure::Context;
 use serde::Serialize;
 
 use crate::model::{Lab, Note};
@@ -181,9 +181,13 @@ pub const PRIVATE_NODE_FILES: [&str; 2] = ["user-data", "seed.iso"];
 
 /// Writes every rendered file under `dir` (created if missing), those of
 /// [`PRIVATE_NODE_FILES`] 0600 before their bytes go in. Writes nothing else.
-pub fn write_files(dir: &Path, lab: &Lab, ctx: &RenderContext) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_files(
+    dir: &Path,
+    lab: &Lab,
+    ctx: &RenderContext,
+) -> crate::failure::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let mut put = |rel: String, bytes: &[u8], private: bool| -> anyhow::Result<()> {
+    let mut put = |rel: String, bytes: &[u8], private: bool| -> crate::failure::Result<()> {
         let path = dir.join(rel);
         let parent = path.parent().expect("relative path has a parent");
         std::fs::create_dir_all(parent)

@@ -49,6 +49,12 @@ pub enum StateError {
     BadClass { path: PathBuf, detail: String },
 }
 
+impl crate::failure::Classify for StateError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// The actions on state files that write; those of them taking a directory's path.
 const WRITES: [&str; 6] = ["create", "protect", "open", "write", "rename", "remove"];
 const ON_DIRS: [&str; 2] = ["create", "protect"];

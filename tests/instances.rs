@@ -47,7 +47,7 @@ fn place(
     pool: &str,
     root: &Path,
     host: &Host,
-) -> anyhow::Result<(Lab, LabState)> {
+) -> lab::failure::Result<(Lab, LabState)> {
     instance_lab(base, &choice(name, pool), root, Unplaced::Place(host))
 }
 
@@ -140,7 +140,8 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
     );
 
     let err = place(&base, "s3", pool, root.path(), &host).unwrap_err();
-    let err = err.downcast::<InstanceError>().unwrap();
+    assert_eq!(err.class(), lab::failure::ExitClass::Usage, "{err:?}");
+    let err = err.downcast_ref::<InstanceError>().unwrap();
     assert!(
         matches!(
             err,
@@ -167,7 +168,8 @@ fn two_instances_come_up_side_by_side_and_a_third_finds_the_pool_exhausted() {
         "the recorded placement, whatever the pool says now"
     );
     let err = instance_lab(&base, &choice("s9", pool), root.path(), Unplaced::Refuse).unwrap_err();
-    let err = err.downcast::<NoSuchInstance>().unwrap();
+    assert_eq!(err.class(), lab::failure::ExitClass::Usage, "{err:?}");
+    let err = err.downcast_ref::<NoSuchInstance>().unwrap();
     assert!(err.to_string().contains("`lab up --instance s9`"), "{err}");
 
     // One down leaves the other instance whole.

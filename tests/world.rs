@@ -78,8 +78,8 @@ fn a_connection_lost_at_any_step_of_up_leads_the_error_and_keeps_what_up_made_fo
 fn watched<T>(
     hv: &TestHost,
     f: &Fixture,
-    work: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
+    work: impl Future<Output = lab::failure::Result<T>>,
+) -> lab::failure::Result<T> {
     hv.domain_reads.store(0, Ordering::SeqCst);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bounded = async {
@@ -106,7 +106,7 @@ fn a_node_powered_off_while_provisioned_ends_the_work_naming_it_and_its_state() 
     let err = watched(&hv, &f, async {
         reads(&hv, 1).await;
         hv.destroy_domain(&compute).unwrap(); // as `virsh destroy` does
-        std::future::pending::<anyhow::Result<()>>().await
+        std::future::pending::<lab::failure::Result<()>>().await
     })
     .unwrap_err();
     let Some(NodeError::Stopped { node, state, .. }) = err.downcast_ref::<NodeError>() else {
@@ -133,7 +133,7 @@ fn a_node_not_running_before_the_work_is_said_so_and_running_ones_let_it_finish(
     assert_eq!(done.unwrap(), 7);
     let compute = names::domain(&f.lab.name, "compute1");
     hv.destroy_domain(&compute).unwrap();
-    let err = watched(&hv, &f, std::future::pending::<anyhow::Result<()>>()).unwrap_err();
+    let err = watched(&hv, &f, std::future::pending::<lab::failure::Result<()>>()).unwrap_err();
     assert!(
         matches!(
             err.downcast_ref::<NodeError>(),

@@ -3,6 +3,7 @@
 //! the class file, then brings the instances up concurrently, a bounded number per host; the
 //! other verbs act on every instance of the file, or on one.
 
+use crate::failure::{ExitClass, Failure};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -27,13 +28,18 @@ pub struct Class {
 
 impl Class {
     /// The class file, or an error saying how to make one.
-    pub fn file(&self) -> anyhow::Result<ClassFile> {
+    pub fn file(&self) -> crate::failure::Result<ClassFile> {
         let file = state::read_class(&state::root()?, &self.name)?;
         Ok(file.ok_or_else(|| ClassError::NoClass(self.name.clone()))?)
     }
 
     /// The instance `seat` of the class's lab, on its host.
-    pub fn target(&self, lab: &str, seat: &Seat, purpose: Purpose) -> anyhow::Result<Target> {
+    pub fn target(
+        &self,
+        lab: &str,
+        seat: &Seat,
+        purpose: Purpose,
+    ) -> crate::failure::Result<Target> {
         let instance = InstanceChoice {
             name: seat.instance.clone(),
             pool: self.subnet_pool,
@@ -63,7 +69,7 @@ impl Class {
 
 /// What a host can still give guests: the memory libvirt says is free (else its size less the
 /// running domains'), [`VCPU_OVERCOMMIT`] vCPUs per CPU less the running domains'.
-pub fn room(hv: &dyn Hypervisor) -> anyhow::Result<Room> {
+pub fn room(hv: &dyn Hypervisor) -> crate::failure::Result<Room> {
     let size = hv.node_size()?;
     let running: Vec<_> = hv
         .domains()?
@@ -91,16 +97,19 @@ pub fn plan_class(
     lab: &LabChoice,
     hosts: &[String],
     count: Option<usize>,
-) -> anyhow::Result<ClassFile> {
+) -> crate::failure::Result<ClassFile> {
     let root = state::root()?;
     if let Some(file) = state::read_class(&root, &class.name)? {
         return Ok(file);
     }
     let Some(count) = count.filter(|n| *n > 0) else {
-        anyhow::bail!(
-            "class {} is new: say how many instances with --count N",
-            class.name
-        );
+        return Err(Failure::new(
+            ExitClass::Usage,
+            format!(
+                "class {} is new: say how many instances with --count N",
+                class.name
+            ),
+        ));
     };
     let source = lab.source()?;
     let (base, _) = source.load(&crate::image::Catalogue::builtin())?;
@@ -117,7 +126,7 @@ pub fn plan_class(
 }
 
 /// Records the class file (before anything is created, so `class down` finds every instance).
-pub fn record_class(class: &Class, file: &ClassFile) -> anyhow::Result<()> {
+pub fn record_class(class: &Class, file: &ClassFile) -> crate::failure::Result<()> {
     Ok(state::write_class(&state::root()?, &class.name, file)?)
 }
 
@@ -130,7 +139,7 @@ pub fn up_seats(
     accel: Accel,
     provision: Option<super::Provisioning>,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<UpReport>)> {
+) -> Vec<(Seat, crate::failure::Result<UpReport>)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Up)?;
         super::up(&t, accel, None, &[], provision, &tagged(progress, seat))
@@ -145,7 +154,7 @@ pub fn down_seats(
     seats: &[Seat],
     per_host: usize,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<(Seat, anyhow::Result<usize>)>> {
+) -> crate::failure::Result<Vec<(Seat, crate::failure::Result<usize>)>> {
     let results = each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Down)?;
         super::down(&t, &tagged(progress, seat))
@@ -174,7 +183,7 @@ pub fn verify_seats(
     progress: &dyn Progress,
 ) -> Vec<(
     Seat,
-    anyhow::Result<Vec<crate::provision::verify::CheckResult>>,
+    crate::failure::Result<Vec<crate::provision::verify::CheckResult>>,
 )> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
@@ -190,7 +199,7 @@ pub fn reset_seats(
     snapshot: &str,
     per_host: usize,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<()>)> {
+) -> Vec<(Seat, crate::failure::Result<()>)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::reset(&t, snapshot, &tagged(progress, seat))
@@ -205,7 +214,7 @@ pub fn stop_seats(
     mode: crate::lifecycle::StopMode,
     per_host: usize,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<crate::lifecycle::StopReport>)> {
+) -> Vec<(Seat, crate::failure::Result<crate::lifecycle::StopReport>)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::stop(&t, mode, &tagged(progress, seat))
@@ -220,7 +229,7 @@ pub fn start_seats(
     per_host: usize,
     timeouts: &crate::ssh::Timeouts,
     progress: &dyn Progress,
-) -> Vec<(Seat, anyhow::Result<super::Started>)> {
+) -> Vec<(Seat, crate::failure::Result<super::Started>)> {
     each_seat(seats, per_host, |seat| {
         let t = class.target(&file.lab, seat, Purpose::Use)?;
         super::start(&t, timeouts, &tagged(progress, seat))
@@ -238,14 +247,14 @@ fn tagged<'a>(inner: &'a dyn Progress, seat: &'a Seat) -> Tagged<'a> {
 pub fn each_seat<T: Send>(
     seats: &[Seat],
     per_host: usize,
-    f: impl Fn(&Seat) -> anyhow::Result<T> + Sync,
-) -> Vec<(Seat, anyhow::Result<T>)> {
+    f: impl Fn(&Seat) -> crate::failure::Result<T> + Sync,
+) -> Vec<(Seat, crate::failure::Result<T>)> {
     let mut queues: BTreeMap<&str, Mutex<VecDeque<usize>>> = BTreeMap::new();
     for (i, seat) in seats.iter().enumerate() {
         let q = queues.entry(&seat.uri).or_default();
         q.get_mut().expect("not shared yet").push_back(i);
     }
-    let results: Mutex<Vec<(usize, anyhow::Result<T>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, crate::failure::Result<T>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for queue in queues.values() {
             for _ in 0..per_host.max(1) {
@@ -333,7 +342,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             running[host].fetch_sub(1, Ordering::SeqCst);
             if s.instance == "s4" {
-                anyhow::bail!("s4 broke")
+                return Err(Failure::host("s4 broke"));
             }
             Ok(s.instance.clone())
         });

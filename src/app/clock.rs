@@ -27,7 +27,7 @@ pub(super) fn settle_clocks(
     due: &[String],
     again: &str,
     progress: &dyn Progress,
-) -> anyhow::Result<()> {
+) -> crate::failure::Result<()> {
     let ctx = t.context(Accel::Tcg)?;
     let rt = runtime()?;
     let (wrong, agent_failed) = std::thread::scope(|s| {

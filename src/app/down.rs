@@ -1,6 +1,6 @@
 //! `lab down`: remove what libvirt says the lab owns, then its state.
 
-use anyhow::Context;
+use crate::failure::Context;
 
 use super::{Target, host_dirs};
 use crate::lifecycle::{self, Progress};
@@ -8,7 +8,7 @@ use crate::secrets::LabSecrets;
 use crate::state;
 
 /// `lab down`: remove what libvirt says the lab owns, then its state.
-pub fn down(t: &Target, progress: &dyn Progress) -> anyhow::Result<usize> {
+pub fn down(t: &Target, progress: &dyn Progress) -> crate::failure::Result<usize> {
     let _lock = t.state.lock("down")?;
     let hv = t.connect()?;
     let (pool_dir, log_dir) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());

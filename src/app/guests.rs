@@ -1,10 +1,11 @@
 //! Reaching the nodes over SSH: targets from the lab and its secrets, readiness with the
 //! serial console's tail on failure, provisioning and verification runs.
 
+use crate::failure::Failure;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use crate::failure::Context;
 
 use super::Target as LabTarget;
 use crate::guest::GuestError;
@@ -55,7 +56,7 @@ pub async fn ready(
     ctx: &RenderContext,
     timeouts: &Timeouts,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<SshGuest>> {
+) -> crate::failure::Result<Vec<SshGuest>> {
     std::fs::create_dir_all(t.state.dir().join("logs"))
         .context("cannot create the lab's log directory")?;
     let targets = ssh_targets(t, ctx)?;
@@ -84,7 +85,7 @@ pub async fn ready(
 
 /// Why a node is not ready, cause first: a readiness timeout with the serial console's tail
 /// (from `tail`, read only then), anything else (a refused host key) as it is.
-pub fn not_ready(cause: GuestError, tail: impl FnOnce() -> Option<String>) -> anyhow::Error {
+pub fn not_ready(cause: GuestError, tail: impl FnOnce() -> Option<String>) -> Failure {
     match cause {
         GuestError::Timeout { .. } => {
             let tail = tail().unwrap_or_else(|| "log is not on this machine".into());
@@ -102,7 +103,7 @@ pub async fn provision(
     sel: &Selection,
     start: engine::Start,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<StepEvent>> {
+) -> crate::failure::Result<Vec<StepEvent>> {
     let chosen = engine::select(&t.lab, sel)?;
     let plans: Vec<NodePlan<SshGuest>> = chosen
         .into_iter()
@@ -160,12 +161,22 @@ pub enum NodeError {
     NotReady { cause: GuestError, tail: String },
 }
 
+/// A node that is not ready is the node's problem; one stopped or missing is the host's.
+impl crate::failure::Classify for NodeError {
+    fn class(&self) -> crate::failure::ExitClass {
+        match self {
+            NodeError::NotReady { .. } => crate::failure::ExitClass::Guest,
+            _ => crate::failure::ExitClass::Host,
+        }
+    }
+}
+
 /// Fails, cause first, unless libvirt runs node `node`'s domain.
 pub fn require_running(
     t: &LabTarget,
     hv: &dyn crate::libvirt::Hypervisor,
     node: &str,
-) -> anyhow::Result<()> {
+) -> crate::failure::Result<()> {
     let domain = t.domain(node)?;
     let found = hv.domains()?.into_iter().find(|d| d.name == domain);
     let (node, uri) = (node.to_string(), t.uri.clone());
@@ -204,11 +215,17 @@ pub fn remote_command(words: &[String]) -> String {
 #[error("{0}")]
 pub struct GuestProblem(pub String);
 
+impl crate::failure::Classify for GuestProblem {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Guest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn first_line(e: &anyhow::Error) -> String {
+    fn first_line(e: &Failure) -> String {
         format!("{e:#}").lines().next().unwrap().to_string()
     }
 

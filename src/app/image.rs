@@ -1,6 +1,7 @@
 //! `lab image build` and `lab image recipe-hash`: which images are built, and a built image
 //! put into the cache or at a path of the user's.
 
+use crate::failure::{ExitClass, Failure};
 use std::path::{Path, PathBuf};
 
 use crate::build::{BuildOptions, BuildReport};
@@ -9,10 +10,13 @@ use crate::image::{Image, Profile};
 use crate::progress::Progress;
 
 /// The catalogue image `name`, when it is built here rather than downloaded (debian12).
-pub fn buildable<'a>(cache: &'a Cache, name: &str) -> anyhow::Result<&'a Image> {
+pub fn buildable<'a>(cache: &'a Cache, name: &str) -> crate::failure::Result<&'a Image> {
     let image = cache.image(name)?;
     if image.url.is_some() || image.profile != Profile::Debian12 {
-        anyhow::bail!("image {name} is downloaded, not built: run `lab image pull {name}`");
+        return Err(Failure::new(
+            ExitClass::Usage,
+            format!("image {name} is downloaded, not built: run `lab image pull {name}`"),
+        ));
     }
     Ok(image)
 }
@@ -25,7 +29,7 @@ pub fn build_image(
     opts: &BuildOptions,
     out: Option<&Path>,
     progress: &dyn Progress,
-) -> anyhow::Result<(BuildReport, PathBuf)> {
+) -> crate::failure::Result<(BuildReport, PathBuf)> {
     let image = buildable(cache, name)?;
     if let Some(out) = out {
         let report = crate::build::build(image, opts, out, progress)?;

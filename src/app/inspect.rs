@@ -10,7 +10,7 @@ use crate::lifecycle::{self, LabOnHost, Status};
 use crate::state::{self, LabState};
 
 /// `lab status`: the lab as libvirt has it now.
-pub fn status(t: &Target) -> anyhow::Result<Status> {
+pub fn status(t: &Target) -> crate::failure::Result<Status> {
     Ok(lifecycle::status(&t.connect()?, &t.lab)?)
 }
 
@@ -28,7 +28,7 @@ pub struct Listed {
 }
 
 /// `lab list`: every lab on the host at `uri`, as libvirt has it now.
-pub fn list(uri: &str) -> anyhow::Result<Vec<Listed>> {
+pub fn list(uri: &str) -> crate::failure::Result<Vec<Listed>> {
     let labs = lifecycle::list_labs(&Libvirt::open(uri)?)?;
     let root = state::root()?;
     Ok(labs
@@ -57,19 +57,19 @@ fn made_here(seed: Option<&[u8; 32]>, made_by: Option<&str>) -> bool {
 }
 
 /// `lab snapshot list`: the lab-wide snapshots, oldest first.
-pub fn snapshots(t: &Target) -> anyhow::Result<Vec<String>> {
+pub fn snapshots(t: &Target) -> crate::failure::Result<Vec<String>> {
     Ok(lifecycle::list_snapshots(&t.connect()?, &t.lab)?)
 }
 
 /// `lab console NODE`: the node's domain name and its serial console, opened through libvirt.
-pub fn open_console(t: &Target, node: &str) -> anyhow::Result<(String, Arc<dyn Console>)> {
+pub fn open_console(t: &Target, node: &str) -> crate::failure::Result<(String, Arc<dyn Console>)> {
     let domain = t.domain(node)?;
     let console = Arc::from(t.connect()?.console(&domain)?);
     Ok((domain, console))
 }
 
 /// `lab doctor`: every check of [`crate::doctor`] on this host and libvirt.
-pub fn doctor(t: &Target) -> anyhow::Result<Vec<Finding>> {
+pub fn doctor(t: &Target) -> crate::failure::Result<Vec<Finding>> {
     let (pool_dir, _) = host_dirs(&t.uri, &t.lab.name, t.pool_root.as_deref());
     let mut findings = vec![doctor::accel(), doctor::nested()];
     match t.connect() {

@@ -32,6 +32,12 @@ pub struct NoSuchInstance {
     pub path: PathBuf,
 }
 
+impl crate::failure::Classify for NoSuchInstance {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Usage
+    }
+}
+
 /// The libvirt host a new instance is placed on.
 pub struct Host<'a> {
     pub hv: &'a dyn Hypervisor,
@@ -57,7 +63,7 @@ pub fn instance_lab(
     choice: &InstanceChoice,
     root: &Path,
     unplaced: Unplaced,
-) -> anyhow::Result<(Lab, LabState)> {
+) -> crate::failure::Result<(Lab, LabState)> {
     let name = instance::instance_name(&base.name, &choice.name)?;
     let st = LabState::new(root, &name);
     let placement = match (st.placement()?, unplaced) {
@@ -91,7 +97,7 @@ fn place(
     choice: &InstanceChoice,
     st: &LabState,
     host: &Host,
-) -> anyhow::Result<Placement> {
+) -> crate::failure::Result<Placement> {
     let _lock = state::placement_lock(&st.root)?;
     if let Some(p) = st.placement()? {
         return Ok(p);
@@ -113,7 +119,7 @@ fn place(
 
 /// Subnets in use: every libvirt network's on the host, the host's routes when it is this
 /// machine, and those recorded for the instances under the state root; each once.
-pub fn in_use(hv: &dyn Hypervisor, root: &Path, local: bool) -> anyhow::Result<Vec<Cidr>> {
+pub fn in_use(hv: &dyn Hypervisor, root: &Path, local: bool) -> crate::failure::Result<Vec<Cidr>> {
     let mut taken: Vec<Cidr> = hv
         .networks()?
         .iter()

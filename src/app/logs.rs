@@ -43,7 +43,12 @@ pub struct Logs {
 impl Logs {
     /// The node's serial console log (with `serial`) and its provisioning log (with
     /// `provision`). An error when the lab has no such node or libvirt cannot be reached.
-    pub fn open(t: &Target, node: &str, serial: bool, provision: bool) -> anyhow::Result<Logs> {
+    pub fn open(
+        t: &Target,
+        node: &str,
+        serial: bool,
+        provision: bool,
+    ) -> crate::failure::Result<Logs> {
         t.domain(node)?;
         let mut sources = Vec::new();
         if serial {

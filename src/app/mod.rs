@@ -1,9 +1,10 @@
 //! The operations behind the CLI verbs: resolve the lab, take its lock, open libvirt, build
 //! the render context from the lab's state, and call the lifecycle. The CLI only parses.
 
+use crate::failure::Failure;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::failure::Context;
 
 use crate::image::Catalogue;
 use crate::libvirt::{Hypervisor, Libvirt};
@@ -130,7 +131,7 @@ impl Target {
         pool_root: Option<PathBuf>,
         instance: Option<&InstanceChoice>,
         purpose: Purpose,
-    ) -> anyhow::Result<Target> {
+    ) -> crate::failure::Result<Target> {
         let source = choice.source()?;
         let (lab, notes) = source.load(&Catalogue::builtin())?;
         let root = state::root()?;
@@ -142,7 +143,7 @@ impl Target {
             Some(i) => match purpose {
                 // libvirt is asked only for an instance no record places yet.
                 Purpose::Up => match instance_lab(&lab, i, &root, Unplaced::Refuse) {
-                    Err(e) if e.is::<NoSuchInstance>() => {
+                    Err(e) if e.downcast_ref::<NoSuchInstance>().is_some() => {
                         let hv = Libvirt::open(uri)?;
                         let host = Host {
                             hv: &hv,
@@ -188,14 +189,14 @@ impl Target {
         }
     }
 
-    pub fn connect(&self) -> anyhow::Result<Libvirt> {
+    pub fn connect(&self) -> crate::failure::Result<Libvirt> {
         Ok(Libvirt::open(&self.uri)?)
     }
 
     /// `hv` while its connection stands, else a new one: after a long SSH phase, during
     /// which libvirtd may have been restarted (the guests ran on). A cheap call asks first:
     /// a connection no call used since the restart has not noticed it yet.
-    pub fn still_connected(&self, hv: Libvirt) -> anyhow::Result<Libvirt> {
+    pub fn still_connected(&self, hv: Libvirt) -> crate::failure::Result<Libvirt> {
         match hv.node_size() {
             Err(e) if e.is_connection_lost() => self.connect(),
             _ => Ok(hv),
@@ -203,7 +204,7 @@ impl Target {
     }
 
     /// The render context from the lab's state (the secrets seed is created on first use).
-    pub fn context(&self, accel: Accel) -> anyhow::Result<RenderContext> {
+    pub fn context(&self, accel: Accel) -> crate::failure::Result<RenderContext> {
         Ok(self.context_with(&self.state.seed()?, accel))
     }
 
@@ -227,8 +228,8 @@ impl Target {
 /// that was cut) and the error says `during`.
 pub async fn until_interrupted<T>(
     during: &str,
-    work: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
+    work: impl std::future::Future<Output = crate::failure::Result<T>>,
+) -> crate::failure::Result<T> {
     tokio::select! {
         out = work => out,
         () = crate::interrupt::wait() => Err(crate::interrupt::check(during).unwrap_err().into()),
@@ -236,7 +237,7 @@ pub async fn until_interrupted<T>(
 }
 
 /// The async runtime for SSH work (libvirt calls stay on plain threads).
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> crate::failure::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -248,8 +249,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn with_guests<T>(
     t: &Target,
     timeouts: &crate::ssh::Timeouts,
-    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
+    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> crate::failure::Result<T>,
+) -> crate::failure::Result<T> {
     with_guests_reporting(t, timeouts, &lifecycle::Quiet, None, f)
 }
 
@@ -260,8 +261,8 @@ pub fn with_guests_reporting<T>(
     timeouts: &crate::ssh::Timeouts,
     progress: &dyn Progress,
     watch: Option<&dyn Hypervisor>,
-    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
+    f: impl AsyncFnOnce(&RenderContext, Vec<crate::ssh::SshGuest>) -> crate::failure::Result<T>,
+) -> crate::failure::Result<T> {
     // The accel only shapes domain XML, which SSH work never renders.
     let ctx = t.context(Accel::Tcg)?;
     let work = until_interrupted(
@@ -276,7 +277,7 @@ pub fn with_guests_reporting<T>(
 
 /// An error when domains or networks of the lab's names belong to another state directory
 /// (for commands that act on the lab's objects without creating them).
-pub fn check_owner(t: &Target, hv: &Libvirt) -> anyhow::Result<()> {
+pub fn check_owner(t: &Target, hv: &Libvirt) -> crate::failure::Result<()> {
     let Some(seed) = t.state.existing_seed()? else {
         return Ok(());
     };
@@ -301,7 +302,7 @@ pub fn check_owner(t: &Target, hv: &Libvirt) -> anyhow::Result<()> {
 /// Writes the lab user's key (0600) and the pinned known_hosts into the lab's state, for
 /// users' own ssh, scp, rsync and Ansible; returns their paths.
 /// An error when the lab was never brought up (no new keys are made here).
-pub fn access_files(t: &Target) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub fn access_files(t: &Target) -> crate::failure::Result<(PathBuf, PathBuf)> {
     let secrets = secrets(t)?;
     use names::access::{IDENTITY, KNOWN_HOSTS};
     t.state
@@ -315,14 +316,14 @@ pub fn access_files(t: &Target) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 /// The lab's secrets, from its state; an error when the lab was never brought up.
-pub fn secrets(t: &Target) -> anyhow::Result<LabSecrets> {
+pub fn secrets(t: &Target) -> crate::failure::Result<LabSecrets> {
     if !t.state.exists() {
-        anyhow::bail!(
+        return Err(Failure::host(format!(
             "lab {} has no state in {}: run `{}` first",
             t.lab.name,
             t.state.dir().display(),
             t.command("up")
-        );
+        )));
     }
     Ok(LabSecrets::from_seed(&t.lab, &t.state.seed()?))
 }

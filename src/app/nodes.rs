@@ -18,7 +18,7 @@ pub fn provision_nodes(
     sel: &Selection,
     timeouts: &Timeouts,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<StepEvent>> {
+) -> crate::failure::Result<Vec<StepEvent>> {
     secrets(t)?;
     let _lock = t.state.lock("provision")?;
     // The guests are reached over SSH alone: without libvirt they go unwatched.
@@ -37,7 +37,7 @@ pub fn verify_nodes(
     steps: &[String],
     timeouts: &Timeouts,
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<CheckResult>> {
+) -> crate::failure::Result<Vec<CheckResult>> {
     let checks = crate::provision::verify::select(&t.lab, steps)?;
     secrets(t)?;
     super::with_guests_reporting(t, timeouts, progress, None, async |ctx, guests| {
@@ -53,6 +53,16 @@ pub struct ChecksFailed {
     pub total: usize,
 }
 
+/// A node's problem, whose hints are printed with each failed check already.
+impl crate::failure::Classify for ChecksFailed {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Guest
+    }
+    fn hint(&self) -> Option<crate::failure::Hint> {
+        None
+    }
+}
+
 /// An error counting the failed checks, if any failed.
 pub fn checks_passed(checks: &[CheckResult]) -> Result<(), ChecksFailed> {
     match checks.iter().filter(|c| !c.passed).count() {
@@ -65,7 +75,7 @@ pub fn checks_passed(checks: &[CheckResult]) -> Result<(), ChecksFailed> {
 }
 
 /// An error unless the lab has state and libvirt runs `node`.
-fn reachable(t: &Target, node: &str) -> anyhow::Result<()> {
+fn reachable(t: &Target, node: &str) -> crate::failure::Result<()> {
     secrets(t)?;
     guests::require_running(t, &t.connect()?, node)
 }
@@ -76,7 +86,7 @@ pub fn ssh_run(
     node: &str,
     words: &[String],
     timeouts: &Timeouts,
-) -> anyhow::Result<Output> {
+) -> crate::failure::Result<Output> {
     reachable(t, node)?;
     let script = guests::remote_command(words);
     with_guests(t, timeouts, async |_, guests| {
@@ -91,7 +101,7 @@ pub fn ssh_run(
 /// `lab ssh NODE`: writes the lab's OpenSSH config into its state and returns the `ssh`
 /// command (inside `LAB_NETNS` when set; through the libvirt host with `-J` for a
 /// `qemu+ssh://` URI) that opens a shell on the node with it.
-pub fn ssh_command(t: &Target, node: &str) -> anyhow::Result<std::process::Command> {
+pub fn ssh_command(t: &Target, node: &str) -> crate::failure::Result<std::process::Command> {
     reachable(t, node)?;
     let (identity, known_hosts) = access_files(t)?;
     let jump = crate::ssh::config::remote_host(&t.uri)?;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::failure::Context;
 
 use super::Target;
 use crate::lifecycle::{self, Inventory};
@@ -22,7 +22,11 @@ pub struct Planned {
 /// `lab plan`: the summary with its notes; with `out`, every file written there. `accel`
 /// `None` detects it. Writes nothing outside `out`; libvirt is only read, for the instance-ids
 /// of a lab that has state.
-pub fn plan(t: &Target, accel: Option<Accel>, out: Option<&Path>) -> anyhow::Result<Planned> {
+pub fn plan(
+    t: &Target,
+    accel: Option<Accel>,
+    out: Option<&Path>,
+) -> crate::failure::Result<Planned> {
     let accel = accel.unwrap_or_else(|| crate::host::detect_accel().accel);
     let mut summary = plan::summary(&t.lab, &t.source.path, accel, &t.notes);
     let nested = crate::host::nested_virt();
@@ -49,7 +53,7 @@ pub fn plan(t: &Target, accel: Option<Accel>, out: Option<&Path>) -> anyhow::Res
 /// The context `lab up` renders with, without creating state: the lab's own secrets and each
 /// node's generation as libvirt records it. Without state: throwaway secrets; either way a
 /// note says what the files cannot match.
-fn context(t: &Target, accel: Accel) -> anyhow::Result<(RenderContext, Option<String>)> {
+fn context(t: &Target, accel: Accel) -> crate::failure::Result<(RenderContext, Option<String>)> {
     let Some(seed) = t.state.existing_seed()? else {
         let seed =
             crate::secrets::random_seed().context("cannot read /dev/urandom for the lab's keys")?;

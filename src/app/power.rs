@@ -11,7 +11,11 @@ use crate::ssh::Timeouts;
 
 /// `lab stop`: every node's memory saved to the host's disk (or, with
 /// [`StopMode::Shutdown`], its guest powered off); the networks and snapshots stay.
-pub fn stop(t: &Target, mode: StopMode, progress: &dyn Progress) -> anyhow::Result<StopReport> {
+pub fn stop(
+    t: &Target,
+    mode: StopMode,
+    progress: &dyn Progress,
+) -> crate::failure::Result<StopReport> {
     let _lock = t.state.lock("stop")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
@@ -29,7 +33,11 @@ pub struct Started {
 /// `lab start`: the lab's inactive pools and networks started, every node restored, resumed
 /// or booted; then, on every node it changed, the clock set and chrony following its
 /// source again (and on a booted one, its services started), so `lab verify` passes at once.
-pub fn start(t: &Target, timeouts: &Timeouts, progress: &dyn Progress) -> anyhow::Result<Started> {
+pub fn start(
+    t: &Target,
+    timeouts: &Timeouts,
+    progress: &dyn Progress,
+) -> crate::failure::Result<Started> {
     let _lock = t.state.lock("start")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
@@ -42,7 +50,7 @@ pub(super) fn start_locked(
     hv: &Libvirt,
     timeouts: &Timeouts,
     progress: &dyn Progress,
-) -> anyhow::Result<Started> {
+) -> crate::failure::Result<Started> {
     use crate::names::state::START_PENDING;
     // A start cut short left its nodes running, maybe booting, with their old clocks.
     let pending = t.state.has(START_PENDING);
@@ -76,7 +84,7 @@ fn wait_booted(
     booted: &[String],
     timeouts: &Timeouts,
     progress: &dyn Progress,
-) -> anyhow::Result<()> {
+) -> crate::failure::Result<()> {
     let ctx = t.context(Accel::Tcg)?;
     runtime()?.block_on(until_interrupted(
         "while the nodes boot: they keep booting; `lab start` goes on",
@@ -96,7 +104,10 @@ fn wait_booted(
 }
 
 /// One booted node: systemd's boot finished (`services NODE ready`).
-async fn boot_wait(g: &crate::ssh::SshGuest, progress: &dyn Progress) -> anyhow::Result<()> {
+async fn boot_wait(
+    g: &crate::ssh::SshGuest,
+    progress: &dyn Progress,
+) -> crate::failure::Result<()> {
     let start = std::time::Instant::now();
     progress.event(lifecycle::Work::running("services", g.node()).into());
     let out = g.run(crate::provision::BOOT_WAIT).await?;

@@ -7,7 +7,11 @@ use crate::lifecycle::{self, Progress};
 
 /// `lab snapshot save`: under the lab's lock, with every node resumed whatever happens
 /// (a stop asked for meanwhile waits for the few seconds a snapshot takes).
-pub fn snapshot_save(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
+pub fn snapshot_save(
+    t: &Target,
+    name: &str,
+    progress: &dyn Progress,
+) -> crate::failure::Result<()> {
     let _lock = t.state.lock("snapshot save")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
@@ -15,7 +19,11 @@ pub fn snapshot_save(t: &Target, name: &str, progress: &dyn Progress) -> anyhow:
 }
 
 /// `lab snapshot delete`, under the lab's lock.
-pub fn snapshot_delete(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
+pub fn snapshot_delete(
+    t: &Target,
+    name: &str,
+    progress: &dyn Progress,
+) -> crate::failure::Result<()> {
     let _lock = t.state.lock("snapshot delete")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;
@@ -27,7 +35,7 @@ pub fn snapshot_delete(t: &Target, name: &str, progress: &dyn Progress) -> anyho
 /// follow its source again and read each clock back. A node SSH cannot reach, whose chrony
 /// does not follow its source or whose clock is more than 0.5 s off the host's is an error
 /// naming it (exit status 4); the guest agent's failure is named only then.
-pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> anyhow::Result<()> {
+pub fn reset(t: &Target, name: &str, progress: &dyn Progress) -> crate::failure::Result<()> {
     let _lock = t.state.lock("reset")?;
     let hv = t.connect()?;
     check_owner(t, &hv)?;

@@ -1,6 +1,7 @@
 //! `lab up` as a whole operation: converge libvirt to the lab, then wait for the nodes,
 //! provision them, verify from the compute node and take the `lab-up` snapshot.
 
+use crate::failure::Failure;
 use std::path::Path;
 
 use super::guests::{self, GuestProblem, ready, verify};
@@ -63,7 +64,7 @@ pub fn up(
     recreate: &[String],
     provision: Option<Provisioning>,
     progress: &dyn Progress,
-) -> anyhow::Result<UpReport> {
+) -> crate::failure::Result<UpReport> {
     if let Some(step) = provision.and_then(|p| p.stop_before) {
         crate::provision::require_step(&t.lab, step)?;
     }
@@ -114,7 +115,7 @@ pub fn up(
             snapshot: snapshot.as_deref(),
         };
         let changed = lifecycle::up(&hv, &t.lab, &ctx, &opts, progress)?;
-        Ok::<_, anyhow::Error>((changed, hv, ctx))
+        Ok::<_, crate::failure::Failure>((changed, hv, ctx))
     })();
     let (changed, hv, ctx) = match created {
         Ok(r) => r,
@@ -179,7 +180,7 @@ pub fn up(
                 let quiet = crate::progress::Quiet;
                 let next = verify(t, &ctx, &guests, &next, &quiet).await?;
                 let next_done = !next.is_empty() && next.iter().all(|c| c.passed);
-                Ok::<_, anyhow::Error>((steps, checks, next_done))
+                Ok::<_, crate::failure::Failure>((steps, checks, next_done))
             },
         ),
     )?;
@@ -213,7 +214,7 @@ pub fn up(
 }
 
 /// Whether a failed `up` left the objects it created (its connection was lost).
-fn kept_objects(e: &anyhow::Error) -> bool {
+fn kept_objects(e: &Failure) -> bool {
     matches!(
         e.downcast_ref::<lifecycle::LifecycleError>(),
         Some(lifecycle::LifecycleError::NotRolledBack { .. })
@@ -233,7 +234,7 @@ fn save_once(
     t: &Target,
     name: &str,
     progress: &dyn Progress,
-) -> anyhow::Result<bool> {
+) -> crate::failure::Result<bool> {
     if lifecycle::list_snapshots(hv, &t.lab)?
         .iter()
         .any(|s| s == name)
@@ -251,7 +252,7 @@ async fn verify_timed(
     guests: &[crate::ssh::SshGuest],
     checks: &[crate::provision::verify::Check],
     progress: &dyn Progress,
-) -> anyhow::Result<Vec<crate::provision::verify::CheckResult>> {
+) -> crate::failure::Result<Vec<crate::provision::verify::CheckResult>> {
     if checks.is_empty() {
         return Ok(Vec::new());
     }

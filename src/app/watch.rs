@@ -2,6 +2,7 @@
 //! off, crashed or paused meanwhile ends the work at once with its state named, instead of
 //! after the SSH keepalive gives up (a minute) with no word of the node.
 
+use crate::failure::Failure;
 use std::future::Future;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -29,8 +30,8 @@ pub fn watching<T>(
     lab: &Lab,
     hv: Option<&dyn Hypervisor>,
     rt: &tokio::runtime::Runtime,
-    work: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
+    work: impl Future<Output = crate::failure::Result<T>>,
+) -> crate::failure::Result<T> {
     let Some(hv) = hv else {
         return rt.block_on(work);
     };
@@ -91,9 +92,15 @@ pub struct HostLost {
     pub nodes: String,
 }
 
+impl crate::failure::Classify for HostLost {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// `e`, the work's error, or [`HostLost`] when it is the nodes' SSH failing while the
 /// connection to the remote libvirt host at `uri` was `lost` too.
-pub fn host_lost(uri: &str, lost: bool, e: anyhow::Error) -> anyhow::Error {
+pub fn host_lost(uri: &str, lost: bool, e: Failure) -> Failure {
     let Ok(Some(host)) = crate::ssh::config::remote_host(uri) else {
         return e;
     };
@@ -110,7 +117,7 @@ pub fn host_lost(uri: &str, lost: bool, e: anyhow::Error) -> anyhow::Error {
 
 /// Whether `e` is the nodes' SSH connections failing (lost, timed out, not reached), every
 /// other failure of it a step waiting on one of those.
-fn cut_off(e: &anyhow::Error) -> bool {
+fn cut_off(e: &Failure) -> bool {
     if let Some(g) = e.downcast_ref::<GuestError>() {
         return link_failed(g);
     }

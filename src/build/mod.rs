@@ -87,6 +87,12 @@ pub enum BuildError {
     Cleanup(CommandError),
 }
 
+impl crate::failure::Classify for BuildError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// Where the recipe hash of the image at `out` is recorded: beside it.
 pub fn recipe_file(out: &Path) -> PathBuf {
     let name = out.file_name().unwrap_or_default().to_string_lossy();

@@ -104,6 +104,12 @@ pub enum CacheError {
     },
 }
 
+impl crate::failure::Classify for CacheError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 pub(super) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CacheError {
     let path = path.to_path_buf();
     move |source| CacheError::Io {

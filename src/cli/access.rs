@@ -23,7 +23,7 @@ pub struct SshConfigArgs {}
 #[derive(Debug, clap::Args)]
 pub struct InventoryArgs {}
 
-pub fn creds(lab: &LabArgs, _: CredsArgs) -> anyhow::Result<()> {
+pub fn creds(lab: &LabArgs, _: CredsArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let secrets = crate::app::secrets(&t)?;
     if lab.json {
@@ -34,7 +34,7 @@ pub fn creds(lab: &LabArgs, _: CredsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> anyhow::Result<()> {
+pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     let jump = crate::ssh::config::remote_host(&t.uri)?;
@@ -43,7 +43,7 @@ pub fn ssh_config(lab: &LabArgs, _: SshConfigArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn inventory(lab: &LabArgs, _: InventoryArgs) -> anyhow::Result<()> {
+pub fn inventory(lab: &LabArgs, _: InventoryArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let (identity, known_hosts) = crate::app::access_files(&t)?;
     let jump = crate::ssh::config::remote_host(&t.uri)?;

@@ -4,6 +4,7 @@ use crate::app::{Class, UpReport};
 use crate::class::{ClassFile, Seat};
 use crate::cli::output::{self, Screen};
 use crate::cli::{AccelArg, LabArgs};
+use crate::failure::Failure;
 use crate::lifecycle;
 
 /// N instances of the lab for a class, spread over libvirt hosts.
@@ -132,7 +133,7 @@ fn class(lab: &LabArgs, args: &Args) -> Class {
     }
 }
 
-pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, cmd: Command) -> crate::failure::Result<()> {
     let json = lab.json;
     match cmd {
         Command::Up(args) => up(lab, args),
@@ -201,7 +202,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-fn up(lab: &LabArgs, args: UpArgs) -> anyhow::Result<()> {
+fn up(lab: &LabArgs, args: UpArgs) -> crate::failure::Result<()> {
     let c = class(lab, &args.common);
     let hosts = if args.hosts.is_empty() {
         vec![lab.uri.clone()]
@@ -261,7 +262,7 @@ fn reset_words(file: &ClassFile, args: &ResetArgs) -> (String, Option<String>) {
     (snapshot, instance)
 }
 
-fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
+fn verify(lab: &LabArgs, args: VerifyArgs) -> crate::failure::Result<()> {
     let c = class(lab, &args.common);
     let file = c.file()?;
     let seats = c.seats(&file, None)?;
@@ -332,7 +333,7 @@ fn print_placement(c: &Class, file: &ClassFile) {
     }
 }
 
-fn status(c: &Class) -> anyhow::Result<()> {
+fn status(c: &Class) -> crate::failure::Result<()> {
     let file = c.file()?;
     println!("class {}: {}", c.name, file.lab);
     for seat in &file.instances {
@@ -384,18 +385,18 @@ impl Report {
     /// One line per seat; an error when any failed.
     fn seats<T>(
         self,
-        results: &[(Seat, anyhow::Result<T>)],
+        results: &[(Seat, crate::failure::Result<T>)],
         done: impl Fn(&T) -> String,
-    ) -> anyhow::Result<()> {
+    ) -> crate::failure::Result<()> {
         self.seats_with(results, |_, v| done(v))
     }
 
     /// [`Report::seats`], with each line's words from the seat too.
     fn seats_with<T>(
         mut self,
-        results: &[(Seat, anyhow::Result<T>)],
+        results: &[(Seat, crate::failure::Result<T>)],
         done: impl Fn(&Seat, &T) -> String,
-    ) -> anyhow::Result<()> {
+    ) -> crate::failure::Result<()> {
         let mut failed = 0;
         let mut lines = Vec::new();
         let mut seats = Vec::new();
@@ -426,10 +427,10 @@ impl Report {
         });
         match failed {
             0 => Ok(()),
-            n => anyhow::bail!(
+            n => Err(Failure::host(format!(
                 "{n} of {} instances failed (above): fix the cause and run the same `lab class` command again",
                 results.len()
-            ),
+            ))),
         }
     }
 }

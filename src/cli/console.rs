@@ -30,7 +30,7 @@ pub struct LogsArgs {
     provision: bool,
 }
 
-pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
+pub fn console(lab: &LabArgs, args: ConsoleArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let (domain, console) = crate::app::open_console(&t, &args.node)?;
     let raw = crate::app::RawMode::enable(std::io::stdin());
@@ -44,7 +44,7 @@ pub fn console(lab: &LabArgs, args: ConsoleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn logs(lab: &LabArgs, args: LogsArgs) -> anyhow::Result<()> {
+pub fn logs(lab: &LabArgs, args: LogsArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let mut logs = crate::app::Logs::open(&t, &args.node, !args.provision, !args.serial)?;
     for (title, text) in logs.read_new() {
@@ -60,7 +60,7 @@ pub fn logs(lab: &LabArgs, args: LogsArgs) -> anyhow::Result<()> {
 }
 
 /// Prints what is appended to the logs, twice a second, until interrupted.
-fn follow(logs: &mut crate::app::Logs) -> anyhow::Result<()> {
+fn follow(logs: &mut crate::app::Logs) -> crate::failure::Result<()> {
     let mut out = std::io::stdout();
     loop {
         for (_, text) in logs.read_new() {

@@ -13,7 +13,7 @@ use crate::doctor;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let findings = crate::app::doctor(&t)?;
     if lab.json {

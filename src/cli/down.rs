@@ -11,7 +11,7 @@ use crate::cli::output::{self, Screen};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> crate::failure::Result<()> {
     let target = lab.target_for_down()?;
     let screen = Screen::new(lab.json);
     let removed = crate::app::down(&target, &screen)?;

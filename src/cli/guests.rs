@@ -1,5 +1,6 @@
 //! `lab provision`, `lab verify`, `lab ssh`: parse and delegate to [`crate::app`].
 
+use crate::failure::Failure;
 use std::os::unix::process::CommandExt;
 
 use crate::cli::LabArgs;
@@ -70,7 +71,7 @@ pub struct SshArgs {
     command: Vec<String>,
 }
 
-pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
+pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let sel = Selection {
         node: args.node,
@@ -99,7 +100,7 @@ pub fn provision(lab: &LabArgs, args: ProvisionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn verify(lab: &LabArgs, args: VerifyArgs) -> anyhow::Result<()> {
+pub fn verify(lab: &LabArgs, args: VerifyArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let screen = Screen::new(lab.json);
     let timeouts = crate::cli::timeouts(args.timeout);
@@ -138,7 +139,7 @@ pub struct GuideArgs {
     step: Option<String>,
 }
 
-pub fn steps(lab: &LabArgs, _: StepsArgs) -> anyhow::Result<()> {
+pub fn steps(lab: &LabArgs, _: StepsArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let steps = crate::provision::guide_steps(&t.lab);
     let checks = crate::provision::verify::checks(&t.lab);
@@ -185,7 +186,7 @@ pub fn steps(lab: &LabArgs, _: StepsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn guide(lab: &LabArgs, args: GuideArgs) -> anyhow::Result<()> {
+pub fn guide(lab: &LabArgs, args: GuideArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     if let Some(step) = &args.step {
         crate::provision::require_step(&t.lab, step)?;
@@ -201,11 +202,13 @@ pub fn guide(lab: &LabArgs, args: GuideArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn ssh(lab: &LabArgs, args: SshArgs) -> anyhow::Result<()> {
+pub fn ssh(lab: &LabArgs, args: SshArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     if args.command.is_empty() {
         let err = crate::app::ssh_command(&t, &args.node)?.exec();
-        anyhow::bail!("cannot run ssh: {err}: install openssh-client");
+        return Err(Failure::host(format!(
+            "cannot run ssh: {err}: install openssh-client"
+        )));
     }
     let timeouts = crate::cli::timeouts(60);
     let out = crate::app::ssh_run(&t, &args.node, &args.command, &timeouts)?;

@@ -48,7 +48,7 @@ pub enum Command {
     },
 }
 
-pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, cmd: Command) -> crate::failure::Result<()> {
     let json = lab.json;
     let cache = Cache::open()?;
     match cmd {
@@ -102,7 +102,7 @@ pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(cache: &Cache, json: bool) -> anyhow::Result<()> {
+fn list(cache: &Cache, json: bool) -> crate::failure::Result<()> {
     let entries = cache.list()?;
     if json {
         output::print_json(&entries, true)?;
@@ -140,7 +140,7 @@ fn build(
     opts: &crate::build::BuildOptions,
     out: Option<PathBuf>,
     json: bool,
-) -> anyhow::Result<()> {
+) -> crate::failure::Result<()> {
     let screen = Screen::new(json);
     let built = crate::app::build_image(cache, name, opts, out.as_deref(), &screen);
     drop(screen);

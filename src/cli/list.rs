@@ -13,7 +13,7 @@ use crate::cli::LabArgs;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> crate::failure::Result<()> {
     let labs = crate::app::list(&lab.uri)?;
     if lab.json {
         crate::cli::output::print_json(&labs, true)?;

@@ -20,6 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::failure::{ExitClass, Failure, Hint};
+
 use crate::model::units::Cidr;
 
 /// Build an OpenStack learning lab on this machine with libvirt.
@@ -159,26 +161,26 @@ impl LabArgs {
     }
 
     /// The chosen lab (or instance, which must exist).
-    pub fn target(&self) -> anyhow::Result<crate::app::Target> {
+    pub fn target(&self) -> crate::failure::Result<crate::app::Target> {
         self.resolve(crate::app::Purpose::Use)
     }
 
     /// The chosen lab for `lab up`: a new instance is placed on the host now.
-    pub fn target_for_up(&self) -> anyhow::Result<crate::app::Target> {
+    pub fn target_for_up(&self) -> crate::failure::Result<crate::app::Target> {
         self.resolve(crate::app::Purpose::Up)
     }
 
     /// The chosen lab for `lab plan`: an instance no `up` made yet is previewed.
-    pub fn target_for_plan(&self) -> anyhow::Result<crate::app::Target> {
+    pub fn target_for_plan(&self) -> crate::failure::Result<crate::app::Target> {
         self.resolve(crate::app::Purpose::Preview)
     }
 
     /// The chosen lab for `lab down`: an instance whose record is gone is named all the same.
-    pub fn target_for_down(&self) -> anyhow::Result<crate::app::Target> {
+    pub fn target_for_down(&self) -> crate::failure::Result<crate::app::Target> {
         self.resolve(crate::app::Purpose::Down)
     }
 
-    fn resolve(&self, purpose: crate::app::Purpose) -> anyhow::Result<crate::app::Target> {
+    fn resolve(&self, purpose: crate::app::Purpose) -> crate::failure::Result<crate::app::Target> {
         let instance = self
             .instance
             .as_ref()
@@ -227,25 +229,32 @@ impl AccelArg {
 #[error("{0}")]
 pub struct HostProblem(pub String);
 
-/// Exit status: 0 success, 2 usage or lab-file error, 3 host problem (libvirt, files),
-/// 4 guest problem (SSH, provisioning, a failed check).
-pub mod exit {
-    pub const USAGE: u8 = 2;
-    pub const HOST: u8 = 3;
-    pub const GUEST: u8 = 4;
-    /// Stopped by SIGINT, SIGTERM or SIGHUP (as a shell reports Ctrl-C).
-    pub const INTERRUPTED: u8 = 130;
+impl crate::failure::Classify for HostProblem {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
 }
 
-/// Whether the error is a stop that was asked for, wherever it was wrapped.
-fn is_interrupted(err: &anyhow::Error) -> bool {
-    use crate::lifecycle::LifecycleError as L;
-    err.downcast_ref::<crate::interrupt::Interrupted>()
-        .is_some()
-        || err
-            .downcast_ref::<L>()
-            .is_some_and(|e| matches!(e.cause(), L::Interrupted(_)))
-        || crate::interrupt::interrupted()
+/// Exit status: 0 success, 2 usage or lab-file error, 3 host problem (libvirt, files),
+/// 4 guest problem (SSH, provisioning, a failed check), 130 stopped: each error's
+/// [`ExitClass`].
+pub mod exit {
+    use crate::failure::ExitClass;
+    pub const USAGE: u8 = ExitClass::Usage.code();
+    pub const HOST: u8 = ExitClass::Host.code();
+    pub const GUEST: u8 = ExitClass::Guest.code();
+    /// Stopped by SIGINT, SIGTERM or SIGHUP (as a shell reports Ctrl-C).
+    pub const INTERRUPTED: u8 = ExitClass::Interrupted.code();
+}
+
+/// The exit class of a failure: its own, or a stop when one was asked for meanwhile (the
+/// work it cut may have failed as something else).
+fn exit_class(err: &Failure) -> ExitClass {
+    if crate::interrupt::interrupted() {
+        ExitClass::Interrupted
+    } else {
+        err.class()
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -300,58 +309,25 @@ pub fn main() -> ExitCode {
     };
     let message = crate::app::name_the_lab(&format!("{err:#}"), &flag, instance);
     eprintln!("lab: {message}");
-    let (code, hint) = if is_interrupted(&err) {
-        (exit::INTERRUPTED, None)
-    } else {
-        let code = exit_code(&err);
-        let checks = err.downcast_ref::<crate::app::ChecksFailed>().is_some();
-        let hint = (code == exit::GUEST && !checks).then(|| {
-            let node = lab.choice().first_node();
-            let hint = format!(
-                "the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
-            );
-            crate::app::name_the_lab(&hint, &flag, instance)
-        });
-        if let Some(hint) = &hint {
-            eprintln!("hint: {hint}");
-        }
-        (code, hint)
-    };
+    let class = exit_class(&err);
+    let hint = err.hint().map(|Hint::LookAtTheNodes| {
+        let node = lab.choice().first_node();
+        let hint = format!(
+            "the nodes stay up for a look (`lab status`, `lab ssh {node}`, `lab logs {node}`, `lab console {node}`); fix the cause and re-run `lab up` or `lab provision` (done steps are kept), or `lab down`"
+        );
+        crate::app::name_the_lab(&hint, &flag, instance)
+    });
+    let hint = hint.filter(|_| class != ExitClass::Interrupted);
+    if let Some(hint) = &hint {
+        eprintln!("hint: {hint}");
+    }
+    let code = class.code();
     if lab.json
         && let Some(line) = output::error_json(&message, code, hint.as_deref())
     {
         println!("{line}");
     }
     ExitCode::from(code)
-}
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    let not_ready = matches!(
-        err.downcast_ref::<crate::app::NodeError>(),
-        Some(crate::app::NodeError::NotReady { .. })
-    );
-    let guest = not_ready
-        || err.downcast_ref::<crate::app::GuestProblem>().is_some()
-        || err.downcast_ref::<crate::app::ChecksFailed>().is_some()
-        || err.downcast_ref::<crate::guest::GuestError>().is_some()
-        || err
-            .downcast_ref::<crate::provision::engine::ProvisionError>()
-            .is_some();
-    let usage = err.downcast_ref::<crate::model::LoadError>().is_some()
-        || err
-            .downcast_ref::<crate::model::instance::InstanceError>()
-            .is_some()
-        || err.downcast_ref::<crate::app::NoSuchInstance>().is_some()
-        || err
-            .downcast_ref::<crate::provision::UnknownStep>()
-            .is_some();
-    if usage {
-        exit::USAGE
-    } else if guest {
-        exit::GUEST
-    } else {
-        exit::HOST
-    }
 }
 
 /// SSH timeouts with a readiness deadline of `ready_secs`.
@@ -391,12 +367,49 @@ mod tests {
     }
 
     #[test]
+    fn each_error_carries_its_exit_status_and_hint_through_context() {
+        use crate::failure::Context;
+        let status = |f: Failure| (f.class().code(), f.hint());
+        let look = Some(Hint::LookAtTheNodes);
+        let unknown = crate::provision::UnknownStep {
+            step: "mqq".into(),
+            known: "mq".into(),
+        };
+        assert_eq!(status(unknown.into()), (exit::USAGE, None));
+        let checks = crate::app::ChecksFailed {
+            failed: 1,
+            total: 9,
+        };
+        assert_eq!(
+            status(checks.into()),
+            (exit::GUEST, None),
+            "hints are per check"
+        );
+        let stopped = crate::interrupt::Interrupted {
+            signal: "SIGINT",
+            during: "while the domains were created".into(),
+        };
+        let cut = Err::<(), _>(LifecycleError::from(stopped)).context("lab up");
+        assert_eq!(status(cut.unwrap_err()), (exit::INTERRUPTED, None));
+        let guest = crate::app::GuestProblem("controller: clock off".into());
+        let guest = Err::<(), _>(guest).context("lab reset");
+        assert_eq!(status(guest.unwrap_err()), (exit::GUEST, look));
+        let missing = crate::app::NodeError::Missing {
+            node: "compute1".into(),
+            domain: "lab-x-compute1".into(),
+            uri: "qemu:///system".into(),
+        };
+        assert_eq!(status(missing.into()), (exit::HOST, None));
+        assert_eq!(status(lost().into()), (exit::HOST, None));
+    }
+
+    #[test]
     fn a_lost_libvirt_connection_prints_first_on_a_line_of_its_own_with_exit_status_3() {
         let first = "libvirt connection lost to qemu:///system while trying to start domain lab-x-controller (End of file while reading data: Input/output error): is libvirtd running? start it, then run the command again";
-        let bare = anyhow::Error::from(LifecycleError::from(lost()));
+        let bare = Failure::from(LifecycleError::from(lost()));
         assert_eq!(format!("{bare:#}"), first);
-        assert_eq!(exit_code(&bare), exit::HOST);
-        let kept = anyhow::Error::from(LifecycleError::NotRolledBack {
+        assert_eq!(exit_class(&bare).code(), exit::HOST);
+        let kept = Failure::from(LifecycleError::NotRolledBack {
             error: Box::new(lost().into()),
             kept: "1 pool, 3 volumes".into(),
         });
@@ -408,6 +421,6 @@ mod tests {
                 "(not rolled back, libvirt is out of reach: what this run made (1 pool, 3 volumes) stays; the next `lab up` goes on with it, `lab down` removes it)"
             ]
         );
-        assert_eq!(exit_code(&kept), exit::HOST);
+        assert_eq!(exit_class(&kept).code(), exit::HOST);
     }
 }

@@ -33,7 +33,7 @@ pub struct Args {
     accel: AccelArg,
 }
 
-pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, args: Args) -> crate::failure::Result<()> {
     let t = lab.target_for_plan()?;
     if let Some(instance) = &t.instance
         && t.state.placement()?.is_none()

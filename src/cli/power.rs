@@ -68,7 +68,7 @@ impl StartArgs {
     }
 }
 
-pub fn stop(lab: &LabArgs, args: StopArgs) -> anyhow::Result<()> {
+pub fn stop(lab: &LabArgs, args: StopArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
     let screen = Screen::new(lab.json);
@@ -113,7 +113,7 @@ pub fn stopped_words(r: &StopReport, mode: StopMode) -> String {
     }
 }
 
-pub fn start(lab: &LabArgs, args: StartArgs) -> anyhow::Result<()> {
+pub fn start(lab: &LabArgs, args: StartArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let begin = std::time::Instant::now();
     let screen = Screen::new(lab.json);

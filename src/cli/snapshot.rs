@@ -30,7 +30,7 @@ pub struct ResetArgs {
     name: String,
 }
 
-pub fn run(lab: &LabArgs, cmd: Command) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, cmd: Command) -> crate::failure::Result<()> {
     match cmd {
         Command::Save { name } => {
             let t = lab.target()?;
@@ -73,7 +73,7 @@ fn fields(t: &crate::app::Target, snapshot: &str) -> serde_json::Value {
     })
 }
 
-pub fn reset(lab: &LabArgs, args: ResetArgs) -> anyhow::Result<()> {
+pub fn reset(lab: &LabArgs, args: ResetArgs) -> crate::failure::Result<()> {
     let t = lab.target()?;
     let start = std::time::Instant::now();
     let screen = Screen::new(lab.json);

@@ -11,7 +11,7 @@ use crate::lifecycle::Status;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(lab: &LabArgs, _: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, _: Args) -> crate::failure::Result<()> {
     let target = lab.target()?;
     let status = crate::app::status(&target)?;
     if lab.json {

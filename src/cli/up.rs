@@ -54,7 +54,7 @@ pub struct Args {
     timeout: u64,
 }
 
-pub fn run(lab: &LabArgs, args: Args) -> anyhow::Result<()> {
+pub fn run(lab: &LabArgs, args: Args) -> crate::failure::Result<()> {
     let target = lab.target_for_up()?;
     let screen = Screen::new(lab.json);
     for note in &target.notes {

@@ -92,6 +92,12 @@ pub enum LibvirtError {
     },
 }
 
+impl crate::failure::Classify for LibvirtError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 impl LibvirtError {
     /// libvirt's error number of a failed call.
     pub fn code(&self) -> Option<i32> {

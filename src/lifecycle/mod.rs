@@ -113,6 +113,16 @@ pub enum LifecycleError {
     },
 }
 
+/// A stop asked for, wherever it cut the work; anything else is the host's.
+impl crate::failure::Classify for LifecycleError {
+    fn class(&self) -> crate::failure::ExitClass {
+        match self.cause() {
+            LifecycleError::Interrupted(_) => crate::failure::ExitClass::Interrupted,
+            _ => crate::failure::ExitClass::Host,
+        }
+    }
+}
+
 impl LifecycleError {
     /// The cause of a failed `up`, behind what its rollback did.
     pub fn cause(&self) -> &LifecycleError {

@@ -51,6 +51,12 @@ pub enum InstanceError {
     BadPlacement { network: String, found: String },
 }
 
+impl crate::failure::Classify for InstanceError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Usage
+    }
+}
+
 /// The lab name of instance `instance` of lab `lab`: `<lab>-<instance>`.
 pub fn instance_name(lab: &str, instance: &str) -> Result<String, InstanceError> {
     let name = format!("{lab}-{instance}");

@@ -46,6 +46,12 @@ pub enum LoadError {
     },
 }
 
+impl crate::failure::Classify for LoadError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Usage
+    }
+}
+
 fn pos(lc: &Option<(usize, usize)>) -> String {
     lc.map_or("".into(), |(l, c)| format!("{l}:{c}:"))
         .trim_end_matches(':')

@@ -50,6 +50,12 @@ pub enum ProvisionError {
     Failed(Vec<ProvisionError>),
 }
 
+impl crate::failure::Classify for ProvisionError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Guest
+    }
+}
+
 impl ProvisionError {
     /// This error of step `step`: a dropped SSH connection names the step it cut.
     fn in_step(self, step: &str) -> ProvisionError {

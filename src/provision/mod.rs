@@ -120,6 +120,12 @@ pub struct UnknownStep {
     pub known: String,
 }
 
+impl crate::failure::Classify for UnknownStep {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Usage
+    }
+}
+
 /// Fails unless the lab's profile has a step `name`.
 pub fn require_step(lab: &Lab, name: &str) -> Result<(), UnknownStep> {
     let order = order(lab);

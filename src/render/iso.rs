@@ -20,6 +20,12 @@ pub enum IsoError {
     Write(String),
 }
 
+impl crate::failure::Classify for IsoError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// Builds the NoCloud seed ISO of `seed` in memory.
 ///
 /// The plain ISO 9660 names are level 1 (`USER_DAT.;1`); cloud-init reads the Rock Ridge

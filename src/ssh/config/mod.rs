@@ -53,6 +53,12 @@ pub enum ConfigError {
     Line { line: usize, why: String },
 }
 
+impl crate::failure::Classify for ConfigError {
+    fn class(&self) -> crate::failure::ExitClass {
+        crate::failure::ExitClass::Host
+    }
+}
+
 /// The SSH destination of a libvirt URI whose transport is SSH (`qemu+ssh://`, also
 /// `+libssh`/`+libssh2`); `None` for a local URI or any other transport.
 pub fn remote_host(uri: &str) -> Result<Option<Destination>, ConfigError> {
