@@ -31,6 +31,12 @@ impl ExitClass {
             ExitClass::Interrupted => 130,
         }
     }
+
+    /// The hint a failure of this class gets unless its error says otherwise: a node's
+    /// problem is looked at on the node.
+    pub fn default_hint(self) -> Option<Hint> {
+        (self == ExitClass::Guest).then_some(Hint::LookAtTheNodes)
+    }
 }
 
 /// What to do after a failure, beyond what its message says; the CLI words it with the
@@ -45,9 +51,9 @@ pub enum Hint {
 pub trait Classify {
     /// Its exit class.
     fn class(&self) -> ExitClass;
-    /// What to do next: by default, a node's problem is looked at on the node.
+    /// What to do next: by default, [`ExitClass::default_hint`].
     fn hint(&self) -> Option<Hint> {
-        (self.class() == ExitClass::Guest).then_some(Hint::LookAtTheNodes)
+        self.class().default_hint()
     }
 }
 
@@ -80,7 +86,7 @@ impl Failure {
     pub fn new(class: ExitClass, message: impl fmt::Display) -> Failure {
         Failure {
             class,
-            hint: (class == ExitClass::Guest).then_some(Hint::LookAtTheNodes),
+            hint: class.default_hint(),
             error: anyhow::Error::msg(message.to_string()),
         }
     }
@@ -88,18 +94,6 @@ impl Failure {
     /// A problem of the host (exit status 3) saying `message`.
     pub fn host(message: impl fmt::Display) -> Failure {
         Failure::new(ExitClass::Host, message)
-    }
-
-    /// The error of an outside library, classed by the caller.
-    pub fn of<E>(class: ExitClass, error: E) -> Failure
-    where
-        E: std::error::Error + Send + Sync + 'static,
-    {
-        Failure {
-            class,
-            hint: (class == ExitClass::Guest).then_some(Hint::LookAtTheNodes),
-            error: error.into(),
-        }
     }
 
     /// Its exit class.
@@ -126,16 +120,6 @@ impl Failure {
         E: fmt::Display + fmt::Debug + Send + Sync + 'static,
     {
         self.error.downcast_ref()
-    }
-
-    /// Its causes, outermost first.
-    pub fn chain(&self) -> anyhow::Chain<'_> {
-        self.error.chain()
-    }
-
-    /// Into the error of the top of a program (`anyhow`), the class left behind.
-    pub fn into_anyhow(self) -> anyhow::Error {
-        self.error
     }
 }
 

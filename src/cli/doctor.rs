@@ -30,9 +30,8 @@ pub fn run(lab: &LabArgs, _: Args) -> crate::failure::Result<()> {
     if doctor::can_come_up(&findings) {
         Ok(())
     } else {
-        Err(
-            crate::cli::HostProblem("the lab cannot come up here: fix the failures above".into())
-                .into(),
-        )
+        Err(crate::failure::Failure::host(
+            "the lab cannot come up here: fix the failures above",
+        ))
     }
 }

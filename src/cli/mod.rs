@@ -224,17 +224,6 @@ impl AccelArg {
     }
 }
 
-/// A problem of the host, reported as such (exit status 3).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HostProblem(pub String);
-
-impl crate::failure::Classify for HostProblem {
-    fn class(&self) -> crate::failure::ExitClass {
-        crate::failure::ExitClass::Host
-    }
-}
-
 /// Exit status: 0 success, 2 usage or lab-file error, 3 host problem (libvirt, files),
 /// 4 guest problem (SSH, provisioning, a failed check), 130 stopped: each error's
 /// [`ExitClass`].
