@@ -1,4 +1,4 @@
-//! The image catalogue (`images/*.toml`): which guest images a lab can boot.
+//! The image catalogue (`profiles/<profile>/image.toml`): which guest images a lab can boot.
 //! Entries are compiled into the binary so `lab` works from any directory.
 
 use serde::Deserialize;
@@ -50,12 +50,12 @@ pub struct Image {
 
 const BUILTIN: [(&str, &str); 2] = [
     (
-        "images/centos7.toml",
-        include_str!("../images/centos7.toml"),
+        "profiles/centos7-ocata/image.toml",
+        include_str!("../profiles/centos7-ocata/image.toml"),
     ),
     (
-        "images/debian12.toml",
-        include_str!("../images/debian12.toml"),
+        "profiles/debian12/image.toml",
+        include_str!("../profiles/debian12/image.toml"),
     ),
 ];
 

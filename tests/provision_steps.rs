@@ -543,7 +543,8 @@ fn the_ocata_repo_is_rdos_own_with_a_vendored_key() {
         // The key is uploaded as the repository holds it and installed where gpgkey= says.
         let key = upload(s, "RPM-GPG-KEY-CentOS-SIG-Cloud");
         let vendored = std::fs::read_to_string(
-            common::root().join("src/provision/guest/centos7/RPM-GPG-KEY-CentOS-SIG-Cloud"),
+            common::root()
+                .join("profiles/centos7-ocata/steps/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud"),
         )
         .unwrap();
         assert_eq!(key.content, vendored);

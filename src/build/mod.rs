@@ -1,6 +1,6 @@
 //! `lab image build`: makes a bootable Debian 12 qcow2 offline from Debian packages, with no
 //! cloud image download: mmdebstrap into a tarball, a raw MBR disk on a loop device, grub
-//! from the image itself, then qemu-img convert. The recipe is data (`images/debian12/`,
+//! from the image itself, then qemu-img convert. The recipe is data (`profiles/debian12/image/`,
 //! see [`recipe`]); the host commands are data too (see [`disk`], [`cmd`]).
 //!
 //! Needs root (loop devices, mount, chroot) and the host packages mmdebstrap, fdisk, mount,

@@ -1,34 +1,36 @@
-//! The `debian12` recipe as data (`images/debian12/`), compiled in, and the pure functions
+//! The `debian12` recipe as data (`profiles/debian12/image/`), compiled in, and the pure functions
 //! derived from it: package lists, the files dropped into the image, the recipe hash and
 //! the grub.cfg fix-up.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// `images/debian12/recipe.toml`.
-const RECIPE_TOML: &str = include_str!("../../images/debian12/recipe.toml");
+/// `profiles/debian12/image/recipe.toml`.
+const RECIPE_TOML: &str = include_str!("../../profiles/debian12/image/recipe.toml");
 
 /// Files copied into the image: (path inside the image, content). All mode 0644.
 pub const FILES: [(&str, &str); 5] = [
     (
         "etc/cloud/cloud.cfg.d/90_lab_datasource.cfg",
-        include_str!("../../images/debian12/files/etc/cloud/cloud.cfg.d/90_lab_datasource.cfg"),
+        include_str!(
+            "../../profiles/debian12/image/files/etc/cloud/cloud.cfg.d/90_lab_datasource.cfg"
+        ),
     ),
     (
         "etc/default/grub.d/90-lab.cfg",
-        include_str!("../../images/debian12/files/etc/default/grub.d/90-lab.cfg"),
+        include_str!("../../profiles/debian12/image/files/etc/default/grub.d/90-lab.cfg"),
     ),
     (
         "etc/hostname",
-        include_str!("../../images/debian12/files/etc/hostname"),
+        include_str!("../../profiles/debian12/image/files/etc/hostname"),
     ),
     (
         "etc/hosts",
-        include_str!("../../images/debian12/files/etc/hosts"),
+        include_str!("../../profiles/debian12/image/files/etc/hosts"),
     ),
     (
         "etc/resolv.conf",
-        include_str!("../../images/debian12/files/etc/resolv.conf"),
+        include_str!("../../profiles/debian12/image/files/etc/resolv.conf"),
     ),
 ];
 
@@ -70,7 +72,7 @@ pub struct Full {
 impl Recipe {
     /// The recipe compiled into this binary (checked by a unit test).
     pub fn debian12() -> Recipe {
-        toml::from_str(RECIPE_TOML).expect("images/debian12/recipe.toml parses")
+        toml::from_str(RECIPE_TOML).expect("profiles/debian12/image/recipe.toml parses")
     }
 
     /// Packages to install for the variant.
@@ -212,11 +214,12 @@ mod tests {
         assert_eq!(rewrite_root(cfg, "/dev/loop30p1", "abcd"), cfg);
     }
 
-    /// Every file under images/debian12/files/ is in [`FILES`] (and so in the hash), and
+    /// Every file under profiles/debian12/image/files/ is in [`FILES`] (and so in the hash), and
     /// every entry of [`FILES`] is that file.
     #[test]
     fn files_list_is_the_whole_files_folder() {
-        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("images/debian12/files");
+        let base =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/debian12/image/files");
         let mut found = Vec::new();
         let mut dirs = vec![base.clone()];
         while let Some(dir) = dirs.pop() {

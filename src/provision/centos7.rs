@@ -2,7 +2,7 @@
 //! with every repository pointed at the vault.
 
 use super::common::{self, Guest, LineSetting, Pm};
-use super::step::{ALL, Step, all, file_installed, install_file, quote};
+use super::step::{ALL, Step, quote, staged};
 use super::template::{context, guest, lines};
 use crate::model::{Lab, Node};
 
@@ -12,7 +12,7 @@ pub const GUEST: Guest = Guest {
     chrony_package: "chrony",
     chrony_conf: "/etc/chrony.conf",
     chrony_service: "chronyd",
-    chrony_defaults: guest!("centos7/chrony-defaults.conf").text,
+    chrony_defaults: guest!("profiles/centos7-ocata/chrony-defaults.conf").text,
     client_packages: &["python-openstackclient"],
     sql_packages: &["mariadb", "mariadb-server", "python2-PyMySQL"],
     sql_conf: "/etc/my.cnf.d/openstack.cnf",
@@ -37,7 +37,8 @@ pub const OCATA_REPO_FILE: &str = "/etc/yum.repos.d/lab-openstack-ocata.repo";
 /// longer carry that package, so the key is vendored: the public text from
 /// rpm-software-management/distribution-gpg-keys, `keys/centos/RPM-GPG-KEY-CentOS-SIG-Cloud`
 /// (its self-signature renewed in 2022; same key). A test checks its fingerprint with gpg.
-pub const SIG_CLOUD_KEY: &str = guest!("centos7/RPM-GPG-KEY-CentOS-SIG-Cloud").text;
+pub const SIG_CLOUD_KEY: &str =
+    guest!("profiles/centos7-ocata/steps/openstack-repo/RPM-GPG-KEY-CentOS-SIG-Cloud").text;
 /// Where the key goes on the guest: where the release package puts it, and what the repo
 /// file's `gpgkey=` names.
 pub const SIG_CLOUD_KEY_PATH: &str = "/etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cloud";
@@ -76,12 +77,12 @@ pub fn unit_installed(unit: &str) -> String {
 
 context! {
     /// Condition: NetworkManager off, the network service on, every ifcfg file not NM's.
-    struct NetworkCheck = "centos7/network-check.sh" { ifcfg: Text }
+    pub struct NetworkCheck = "profiles/centos7-ocata/steps/network/check.sh" { ifcfg: Text }
 }
 
 context! {
     /// Hands the interfaces from NetworkManager to the network service.
-    struct Network = "centos7/network.sh" { ifcfg: Text, nm: Text, wait: Text }
+    struct Network = "profiles/centos7-ocata/steps/network/apply.sh" { ifcfg: Text, nm: Text, wait: Text }
 }
 
 /// network: the guide's static networking, without NetworkManager.
@@ -119,12 +120,12 @@ fn baseurls<'a>(urls: impl IntoIterator<Item = &'a str>, suffix: &str) -> String
 
 context! {
     /// CentOS-Base.repo: its four sections.
-    struct BaseRepo = "centos7/CentOS-Base.repo" { base: Text, updates: Text, extras: Text, centosplus: Text }
+    struct BaseRepo = "profiles/centos7-ocata/steps/vault-repos/CentOS-Base.repo" { base: Text, updates: Text, extras: Text, centosplus: Text }
 }
 
 context! {
     /// One section of CentOS-Base.repo.
-    struct BaseSection = "centos7/base-section.repo" { id: Word, name: Word, baseurls: Text, enabled: Word }
+    struct BaseSection = "profiles/centos7-ocata/steps/vault-repos/base-section.repo" { id: Word, name: Word, baseurls: Text, enabled: Word }
 }
 
 /// CentOS-Base.repo with base, updates and extras at the vault (centosplus kept, disabled).
@@ -152,26 +153,24 @@ fn base_repo(lab: &Lab) -> String {
 }
 
 context! {
+    /// Condition: CentOS-Base.repo is the lab's and no repository has a mirrorlist.
+    struct VaultReposCheck = "profiles/centos7-ocata/steps/vault-repos/check.sh" { staged: Word, base: Word }
+}
+
+context! {
     /// Installs CentOS-Base.repo and comments out every other mirrorlist.
-    struct VaultRepos = "centos7/vault-repos.sh" { install: Text }
+    struct VaultRepos = "profiles/centos7-ocata/steps/vault-repos/apply.sh" { staged: Word, base: Word }
 }
 
 /// vault-repos: every CentOS repository at the vault, before any yum call.
 fn vault_repos(lab: &Lab) -> Step {
     let reason = "Point the CentOS repositories at the vault: CentOS 7 is end of life and its mirrorlist is gone.";
     let base = "/etc/yum.repos.d/CentOS-Base.repo";
+    let staged = &staged("vault-repos", "CentOS-Base.repo");
     Step::new("vault-repos", reason, ALL)
         .file("CentOS-Base.repo", 0o644, base_repo(lab))
-        .check(all(&[
-            file_installed("vault-repos", "CentOS-Base.repo", base),
-            "! grep -q '^mirrorlist=' /etc/yum.repos.d/CentOS-*.repo".into(),
-        ]))
-        .apply(
-            VaultRepos {
-                install: &install_file("vault-repos", "CentOS-Base.repo", base, 0o644),
-            }
-            .render(),
-        )
+        .check(VaultReposCheck { staged, base }.render())
+        .apply(VaultRepos { staged, base }.render())
 }
 
 /// The Ocata repository file, written directly (see [`OCATA_REPO_FILE`]): the
@@ -192,12 +191,17 @@ pub fn ocata_repo(lab: &Lab) -> String {
 
 context! {
     /// RDO's Ocata repository section.
-    struct OcataRepo = "centos7/openstack-ocata.repo" { baseurls: Text, key_path: Word }
+    struct OcataRepo = "profiles/centos7-ocata/steps/openstack-repo/openstack-ocata.repo" { baseurls: Text, key_path: Word }
+}
+
+context! {
+    /// Condition: the Cloud SIG key installed and imported, the Ocata repository installed.
+    struct OpenstackRepoCheck = "profiles/centos7-ocata/steps/openstack-repo/check.sh" { staged_key: Word, key_path: Word, key_rpm: Word, staged_repo: Word, repo_file: Word }
 }
 
 context! {
     /// Installs and imports the Cloud SIG key, then installs the Ocata repository.
-    struct OpenstackRepo = "centos7/openstack-repo.sh" { install_key: Text, imported: Text, key_path: Word, install_repo: Text }
+    struct OpenstackRepo = "profiles/centos7-ocata/steps/openstack-repo/apply.sh" { staged_key: Word, key_path: Word, key_rpm: Word, staged_repo: Word, repo_file: Word }
 }
 
 /// openstack-repo: the RDO Ocata repository and the key that signs it.
@@ -206,44 +210,46 @@ fn openstack_repo(lab: &Lab) -> Step {
     let key = "RPM-GPG-KEY-CentOS-SIG-Cloud";
     let repo = "openstack-ocata.repo";
     let id = "openstack-repo";
-    let imported = format!("rpm -q {SIG_CLOUD_KEY_RPM} >/dev/null");
+    let (staged_key, staged_repo) = (&staged(id, key), &staged(id, repo));
+    let (key_path, key_rpm, repo_file) = (SIG_CLOUD_KEY_PATH, SIG_CLOUD_KEY_RPM, OCATA_REPO_FILE);
+    let check = OpenstackRepoCheck {
+        staged_key,
+        key_path,
+        key_rpm,
+        staged_repo,
+        repo_file,
+    };
+    let apply = OpenstackRepo {
+        staged_key,
+        key_path,
+        key_rpm,
+        staged_repo,
+        repo_file,
+    };
     Step::new(id, reason, ALL)
         .file(repo, 0o644, ocata_repo(lab))
         .file(key, 0o644, SIG_CLOUD_KEY)
-        .check(all(&[
-            file_installed(id, key, SIG_CLOUD_KEY_PATH),
-            imported.clone(),
-            file_installed(id, repo, OCATA_REPO_FILE),
-        ]))
-        .apply(
-            OpenstackRepo {
-                install_key: &install_file(id, key, SIG_CLOUD_KEY_PATH, 0o644),
-                imported: &imported,
-                key_path: SIG_CLOUD_KEY_PATH,
-                install_repo: &install_file(id, repo, OCATA_REPO_FILE, 0o644),
-            }
-            .render(),
-        )
+        .check(check.render())
+        .apply(apply.render())
 }
 
 /// upgrade: every package at its newest version; reboot when a newer kernel arrived.
 fn upgrade() -> Step {
     let reason = "Upgrade the packages on all nodes; reboot if the upgrade brought a new kernel.";
     Step::new("upgrade", reason, ALL)
-        .check("yum -q check-update >/dev/null")
-        .apply("yum upgrade -y")
-        .reboot_check(lines(guest!("centos7/new-kernel.sh").text))
+        .check(guest!("profiles/centos7-ocata/steps/upgrade/check.sh").text())
+        .apply(guest!("profiles/centos7-ocata/steps/upgrade/apply.sh").text())
+        .reboot_check(guest!("profiles/centos7-ocata/steps/upgrade/reboot-check.sh").text())
 }
 
 context! {
     /// Condition: SELinux disabled, or openstack-selinux installed.
-    struct SelinuxCheck = "centos7/selinux-check.sh" { installed: Text }
+    pub struct SelinuxCheck = "profiles/centos7-ocata/steps/selinux/check.sh" { installed: Text }
 }
 
 /// selinux: OpenStack's SELinux policies, when SELinux is not disabled.
 fn selinux() -> Step {
     let reason = "Install openstack-selinux so SELinux policies manage OpenStack services (when SELinux is on).";
-    let pkg = quote("openstack-selinux");
     Step::new("selinux", reason, ALL)
         .check(
             SelinuxCheck {
@@ -251,7 +257,7 @@ fn selinux() -> Step {
             }
             .render(),
         )
-        .apply(format!("yum install -y {pkg}"))
+        .apply(guest!("profiles/centos7-ocata/steps/selinux/apply.sh").text())
 }
 
 #[cfg(test)]

@@ -1,10 +1,7 @@
 //! The steps both guest profiles share, built from a [`Guest`]: the data in which profiles
 //! differ (package manager, package names, paths, service names).
 
-use super::step::{
-    self, COMPUTE, CONTROLLER, Step, all, file_installed, install_file, quote_all, secret_path,
-    service_up,
-};
+use super::step::{self, COMPUTE, CONTROLLER, Step, quote_all, secret_path};
 use super::template::{context, guest, lines};
 use crate::model::{Lab, NetKind, Node};
 
@@ -69,7 +66,7 @@ pub struct Guest {
     pub chrony_conf: &'static str,
     pub chrony_service: &'static str,
     /// The distribution's chrony.conf lines kept after ours (drift file, rtc, logs): the
-    /// profile's `guest/<profile>/chrony-defaults.conf`.
+    /// profile's `profiles/<profile>/chrony-defaults.conf`.
     pub chrony_defaults: &'static str,
     pub client_packages: &'static [&'static str],
     pub sql_packages: &'static [&'static str],
@@ -86,17 +83,22 @@ pub struct Guest {
 
 context! {
     /// chrony.conf of the controller.
-    struct ChronyController = "common/chrony-controller.conf" { ntp_server: Word, cidr: Word, defaults: Text }
+    struct ChronyController = "profiles/common/steps/chrony/chrony-controller.conf" { ntp_server: Word, cidr: Word, defaults: Text }
 }
 
 context! {
     /// chrony.conf of a compute node.
-    struct ChronyCompute = "common/chrony-compute.conf" { controller: Word, defaults: Text }
+    struct ChronyCompute = "profiles/common/steps/chrony/chrony-compute.conf" { controller: Word, defaults: Text }
 }
 
 context! {
-    /// Installs a service's packages (and files), enables it and (re)starts it.
-    struct Service = "common/service.sh" { install: Text, service: Word, verb: Word }
+    /// chrony's check: the package, the lab's chrony.conf in place, the service up.
+    struct ChronyCheck = "profiles/common/steps/chrony/check.sh" { installed: Text, staged: Word, conf: Word, service: Word }
+}
+
+context! {
+    /// chrony's apply: the package, the lab's chrony.conf, the service (re)started.
+    struct ChronyApply = "profiles/common/steps/chrony/apply.sh" { ensure: Text, staged: Word, conf: Word, service: Word }
 }
 
 /// The chrony.conf of a node: the controller follows the NTP server and serves the internal
@@ -127,22 +129,24 @@ pub fn chrony(lab: &Lab, node: &Node, guest: &Guest) -> Step {
         COMPUTE
     };
     let reason = "Install chrony so the nodes agree on time: the controller follows an NTP server, the others the controller.";
+    let staged = &step::staged("chrony", "chrony.conf");
     let step = Step::new("chrony", reason, roles)
         .file("chrony.conf", 0o644, chrony_conf(lab, node, guest))
-        .check(all(&[
-            guest.pm.installed(&[guest.chrony_package]),
-            file_installed("chrony", "chrony.conf", guest.chrony_conf),
-            service_up(guest.chrony_service),
-        ]))
-        .apply(
-            Service {
-                install: &format!(
-                    "{}\n{}",
-                    guest.pm.ensure(&[guest.chrony_package]),
-                    install_file("chrony", "chrony.conf", guest.chrony_conf, 0o644)
-                ),
+        .check(
+            ChronyCheck {
+                installed: &guest.pm.installed(&[guest.chrony_package]),
+                staged,
+                conf: guest.chrony_conf,
                 service: guest.chrony_service,
-                verb: "restart",
+            }
+            .render(),
+        )
+        .apply(
+            ChronyApply {
+                ensure: &guest.pm.ensure(&[guest.chrony_package]),
+                staged,
+                conf: guest.chrony_conf,
+                service: guest.chrony_service,
             }
             .render(),
         );
@@ -152,22 +156,48 @@ pub fn chrony(lab: &Lab, node: &Node, guest: &Guest) -> Step {
     }
 }
 
-/// A step that only installs packages.
-pub fn packages(id: &'static str, reason: &'static str, guest: &Guest, pkgs: &[&str]) -> Step {
-    Step::new(id, reason, step::ALL)
-        .check(guest.pm.installed(pkgs))
-        .apply(guest.pm.install(pkgs))
+context! {
+    /// The client's check: its packages installed.
+    struct ClientCheck = "profiles/common/steps/client/check.sh" { installed: Text }
+}
+
+context! {
+    /// The client's apply: its packages installed.
+    struct ClientApply = "profiles/common/steps/client/apply.sh" { install: Text }
 }
 
 /// client: the OpenStack command line client.
 pub fn client(guest: &Guest) -> Step {
     let reason = "Install the OpenStack client.";
-    packages("client", reason, guest, guest.client_packages)
+    let pkgs = guest.client_packages;
+    Step::new("client", reason, step::ALL)
+        .check(
+            ClientCheck {
+                installed: &guest.pm.installed(pkgs),
+            }
+            .render(),
+        )
+        .apply(
+            ClientApply {
+                install: &guest.pm.install(pkgs),
+            }
+            .render(),
+        )
 }
 
 context! {
     /// The guide's openstack.cnf.
-    struct OpenstackCnf = "common/openstack.cnf" { address: Word }
+    struct OpenstackCnf = "profiles/common/steps/sql/openstack.cnf" { address: Word }
+}
+
+context! {
+    /// sql's check: the packages, the guide's openstack.cnf in place, MariaDB up.
+    struct SqlCheck = "profiles/common/steps/sql/check.sh" { installed: Text, staged: Word, conf: Word, service: Word }
+}
+
+context! {
+    /// sql's apply: the packages, the guide's openstack.cnf, MariaDB restarted.
+    struct SqlApply = "profiles/common/steps/sql/apply.sh" { ensure: Text, staged: Word, conf: Word, service: Word }
 }
 
 /// The guide's openstack.cnf, exactly.
@@ -179,22 +209,24 @@ pub fn openstack_cnf(lab: &Lab) -> String {
 /// sql: MariaDB listening on the controller's internal address.
 pub fn sql(lab: &Lab, guest: &Guest) -> Step {
     let reason = "Install MariaDB, the database most OpenStack services use, listening on the management address.";
+    let staged = &step::staged("sql", "openstack.cnf");
     Step::new("sql", reason, CONTROLLER)
         .file("openstack.cnf", 0o644, openstack_cnf(lab))
-        .check(all(&[
-            guest.pm.installed(guest.sql_packages),
-            file_installed("sql", "openstack.cnf", guest.sql_conf),
-            service_up(guest.sql_service),
-        ]))
-        .apply(
-            Service {
-                install: &format!(
-                    "{}\n{}",
-                    guest.pm.ensure(guest.sql_packages),
-                    install_file("sql", "openstack.cnf", guest.sql_conf, 0o644)
-                ),
+        .check(
+            SqlCheck {
+                installed: &guest.pm.installed(guest.sql_packages),
+                staged,
+                conf: guest.sql_conf,
                 service: guest.sql_service,
-                verb: "restart",
+            }
+            .render(),
+        )
+        .apply(
+            SqlApply {
+                ensure: &guest.pm.ensure(guest.sql_packages),
+                staged,
+                conf: guest.sql_conf,
+                service: guest.sql_service,
             }
             .render(),
         )
@@ -205,83 +237,62 @@ const LOCAL_ROOT: &str = "('localhost', '127.0.0.1', '::1')";
 
 context! {
     /// Prints 0 when the secure installation is complete (`@pw` holds the root password).
-    struct SecureCheckSql = "common/sql-secure-check.sql" { local_root: Text }
+    struct SecureCheckSql = "profiles/common/steps/sql-secure/check.sql" { local_root: Text }
 }
 
 context! {
     /// Prints a DROP USER statement per anonymous or non-local root account.
-    struct SecureDropsSql = "common/sql-secure-drops.sql" { local_root: Text }
+    struct SecureDropsSql = "profiles/common/steps/sql-secure/drops.sql" { local_root: Text }
 }
 
 /// The rest of the secure installation once the root password is set and users dropped.
-const SECURE_APPLY_SQL: &str = guest!("common/sql-secure-apply.sql").text;
+const SECURE_APPLY_SQL: &str = guest!("profiles/common/steps/sql-secure/apply.sql").text;
 
 context! {
-    /// Bash: `pw` := the database root password, refused unless letters and digits (it is
-    /// spliced into SQL; the secrets module makes hex).
-    struct ReadDbRootPass = "common/read-db-root-pass.sh" { secret: Word }
-}
-
-context! {
-    /// Condition: the staged check.sql prints 0 (after [`ReadDbRootPass`]).
-    struct SecureCheck = "common/sql-secure-check.sh" { check: Word }
+    /// The secure installation's check: root logs in with DB_ROOT_PASS (letters and digits:
+    /// it is spliced into SQL; the secrets module makes hex) and check.sql prints 0.
+    struct SecureCheck = "profiles/common/steps/sql-secure/check.sh" { secret: Word, check: Word }
 }
 
 context! {
     /// The secure installation: root password, dropped accounts, the rest as SQL.
-    struct SecureApply = "common/sql-secure-apply.sh" { read: Text, local_root: Text, drops: Word, apply: Word }
-}
-
-fn read_db_root_pass() -> String {
-    ReadDbRootPass {
-        secret: &secret_path("DB_ROOT_PASS"),
-    }
-    .render()
-}
-
-fn sql_secure_apply() -> String {
-    SecureApply {
-        read: &read_db_root_pass(),
-        local_root: LOCAL_ROOT,
-        drops: &step::staged("sql-secure", "drops.sql"),
-        apply: &step::staged("sql-secure", "apply.sql"),
-    }
-    .render()
+    struct SecureApply = "profiles/common/steps/sql-secure/apply.sh" { secret: Word, local_root: Text, drops: Word, apply: Word }
 }
 
 /// sql-secure: mysql_secure_installation as SQL, checked first so a re-run never locks out.
 pub fn sql_secure() -> Step {
     let reason = "Secure the database service: set the root password, remove anonymous users, remote root and the test database.";
+    let secret = &secret_path("DB_ROOT_PASS");
     // Root logs in with DB_ROOT_PASS itself (not lab's /root/.my.cnf): a secure
     // installation a student did by hand with that password is done.
-    let check = all(&[
-        read_db_root_pass(),
-        SecureCheck {
-            check: &step::staged("sql-secure", "check.sql"),
-        }
-        .render(),
-    ]);
+    let check = SecureCheck {
+        secret,
+        check: &step::staged("sql-secure", "check.sql"),
+    };
+    let apply = SecureApply {
+        secret,
+        local_root: LOCAL_ROOT,
+        drops: &step::staged("sql-secure", "drops.sql"),
+        apply: &step::staged("sql-secure", "apply.sql"),
+    };
+    let local_root = LOCAL_ROOT;
     Step::new("sql-secure", reason, CONTROLLER)
         .secret("DB_ROOT_PASS")
-        .file(
-            "check.sql",
-            0o600,
-            SecureCheckSql {
-                local_root: LOCAL_ROOT,
-            }
-            .render(),
-        )
-        .file(
-            "drops.sql",
-            0o600,
-            SecureDropsSql {
-                local_root: LOCAL_ROOT,
-            }
-            .render(),
-        )
+        .file("check.sql", 0o600, SecureCheckSql { local_root }.render())
+        .file("drops.sql", 0o600, SecureDropsSql { local_root }.render())
         .file("apply.sql", 0o600, SECURE_APPLY_SQL)
-        .check(check)
-        .apply(sql_secure_apply())
+        .check(check.render())
+        .apply(apply.render())
+}
+
+context! {
+    /// mq's check: the packages, RabbitMQ up.
+    struct MqCheck = "profiles/common/steps/mq/check.sh" { installed: Text, service: Word }
+}
+
+context! {
+    /// mq's apply: the packages, RabbitMQ enabled and started.
+    struct MqApply = "profiles/common/steps/mq/apply.sh" { ensure: Text, service: Word }
 }
 
 /// mq: RabbitMQ, the message queue.
@@ -289,40 +300,41 @@ pub fn mq(guest: &Guest) -> Step {
     let reason =
         "Install RabbitMQ, the message queue services use to coordinate operations and status.";
     Step::new("mq", reason, CONTROLLER)
-        .check(all(&[
-            guest.pm.installed(guest.mq_packages),
-            service_up(guest.mq_service),
-        ]))
-        .apply(
-            Service {
-                install: &guest.pm.ensure(guest.mq_packages),
+        .check(
+            MqCheck {
+                installed: &guest.pm.installed(guest.mq_packages),
                 service: guest.mq_service,
-                verb: "start",
+            }
+            .render(),
+        )
+        .apply(
+            MqApply {
+                ensure: &guest.pm.ensure(guest.mq_packages),
+                service: guest.mq_service,
             }
             .render(),
         )
 }
 
-/// Condition: the `openstack` RabbitMQ user exists.
-const MQ_USER_EXISTS: &str = guest!("common/mq-user-exists.sh").text;
-/// Condition: the `openstack` user exists and may configure, write and read everything on
-/// `/`. One rabbitmqctl call (each boots an Erlang VM: seconds under emulation); it fails
-/// for a user that does not exist.
-const MQ_PERMISSIONS_SET: &str = guest!("common/mq-permissions-set.sh").text;
+/// mq-user's check: the `openstack` user exists and may configure, write and read
+/// everything on `/`. One rabbitmqctl call (each boots an Erlang VM: seconds under
+/// emulation); it fails for a user that does not exist.
+const MQ_USER_CHECK: crate::provision::template::Template =
+    guest!("profiles/common/steps/mq-user/check.sh");
 
 context! {
     /// Adds the `openstack` user unless it exists, then sets its permissions.
-    struct MqUser = "common/mq-user.sh" { user_exists: Text, add: Text }
+    struct MqUser = "profiles/common/steps/mq-user/apply.sh" { add: Text }
 }
 
 context! {
     /// rabbitmqctl 3.7+: the password on stdin.
-    struct MqAddStdin = "common/mq-add-user-stdin.sh" { secret: Word }
+    struct MqAddStdin = "profiles/common/steps/mq-user/add-user-stdin.sh" { secret: Word }
 }
 
 context! {
     /// rabbitmqctl 3.6: the password as an argument.
-    struct MqAddArgument = "common/mq-add-user-argument.sh" { secret: Word }
+    struct MqAddArgument = "profiles/common/steps/mq-user/add-user-argument.sh" { secret: Word }
 }
 
 /// mq-user: the `openstack` user with RABBIT_PASS, added only when absent.
@@ -337,29 +349,23 @@ pub fn mq_user(guest: &Guest) -> Step {
     };
     Step::new("mq-user", reason, CONTROLLER)
         .secret("RABBIT_PASS")
-        .check(lines(MQ_PERMISSIONS_SET))
+        .check(MQ_USER_CHECK.text())
         .lab_check(crate::provision::step::LabCheck::AmqpRights {
             user: "openstack",
             secret: "RABBIT_PASS",
             vhost: "/",
         })
-        .apply(
-            MqUser {
-                user_exists: lines(MQ_USER_EXISTS),
-                add: &add,
-            }
-            .render(),
-        )
+        .apply(MqUser { add: &add }.render())
 }
 
 context! {
-    /// Condition: the setting's line is there, once.
-    struct MemcachedCheck = "common/memcached-check.sh" { pattern: Word, path: Word, line: Word }
+    /// memcached's check: the packages, the setting's line there once, memcached up.
+    struct MemcachedCheck = "profiles/common/steps/memcached/check.sh" { installed: Text, pattern: Word, path: Word, line: Word, service: Word }
 }
 
 context! {
     /// Replaces the setting's lines by the lab's and restarts memcached.
-    struct Memcached = "common/memcached.sh" { ensure: Text, delete: Word, path: Word, line: Word, service: Word }
+    struct Memcached = "profiles/common/steps/memcached/apply.sh" { ensure: Text, delete: Word, path: Word, line: Word, service: Word }
 }
 
 /// memcached: the identity service's token cache, reachable on the management network.
@@ -368,16 +374,16 @@ pub fn memcached(lab: &Lab, guest: &Guest) -> Step {
     let s = guest.memcached_setting;
     let line = s.line.replace("{controller}", &lab.controller().name);
     Step::new("memcached", reason, CONTROLLER)
-        .check(all(&[
-            guest.pm.installed(guest.memcached_packages),
+        .check(
             MemcachedCheck {
+                installed: &guest.pm.installed(guest.memcached_packages),
                 pattern: s.pattern,
                 path: s.path,
                 line: &line,
+                service: guest.memcached_service,
             }
             .render(),
-            service_up(guest.memcached_service),
-        ]))
+        )
         .apply(
             Memcached {
                 ensure: &guest.pm.ensure(guest.memcached_packages),

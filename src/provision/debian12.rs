@@ -12,7 +12,7 @@ pub const GUEST: Guest = Guest {
     chrony_package: "chrony",
     chrony_conf: "/etc/chrony/chrony.conf",
     chrony_service: "chrony",
-    chrony_defaults: guest!("debian12/chrony-defaults.conf").text,
+    chrony_defaults: guest!("profiles/debian12/chrony-defaults.conf").text,
     client_packages: &["python3-openstackclient"],
     sql_packages: &["mariadb-server", "python3-pymysql"],
     sql_conf: "/etc/mysql/mariadb.conf.d/99-openstack.cnf",

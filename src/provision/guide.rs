@@ -1,7 +1,7 @@
 //! `lab guide` and `lab up --stop-before`: the install guide's commands for each step, as a
 //! student types them, with this lab's names, addresses, passwords and files.
 //!
-//! The texts are `guide/<profile>/<step>.md`, one per step of the profile, embedded at build
+//! The texts are `profiles/<profile>/guide/<step>.md`, one per step of the profile, embedded at build
 //! time and filled from one typed context ([`GuideContext`]); rendering is pure. Each text
 //! leads to the end state the step's own check accepts: every file the student writes is the
 //! very content lab uploads for that step (taken from the step itself), at the path lab
@@ -26,16 +26,16 @@ struct Text {
     template: &'static str,
 }
 
-/// Embeds `src/provision/guide/DIR/STEP.md` for each step.
+/// Embeds `profiles/DIR/guide/STEP.md` for each step.
 macro_rules! texts {
     ($dir:literal: $($step:literal),+ $(,)?) => {
         &[$(Text {
             step: $step,
             template: include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/src/provision/guide/",
+                "/profiles/",
                 $dir,
-                "/",
+                "/guide/",
                 $step,
                 ".md"
             )),
@@ -46,7 +46,7 @@ macro_rules! texts {
 const DEBIAN12: &[Text] = texts!("debian12":
     "chrony", "client", "sql", "sql-secure", "mq", "mq-user", "memcached");
 
-const CENTOS7: &[Text] = texts!("centos7":
+const CENTOS7: &[Text] = texts!("centos7-ocata":
     "network", "vault-repos", "chrony", "openstack-repo", "upgrade", "client", "selinux",
     "sql", "sql-secure", "mq", "mq-user", "memcached");
 

@@ -18,7 +18,7 @@ pub mod verify;
 
 /// Run by `lab start` on a node it booted: waits (at most 300 s) until systemd has started
 /// the boot's units, so the services `lab verify` checks answer.
-pub const BOOT_WAIT: &str = include_str!("guest/common/boot-wait.sh");
+pub const BOOT_WAIT: &str = include_str!("scripts/boot-wait.sh");
 pub mod wire;
 
 pub use step::{After, Step, Upload, quote};

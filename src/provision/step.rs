@@ -172,51 +172,15 @@ pub fn secret_path(name: &str) -> String {
     format!("{SECRETS_DIR}/{name}")
 }
 
-/// A check made of conditions that must all hold: joined with `&&`, so the status is the
-/// conjunction even where `set -e` does not apply.
-pub fn all(conditions: &[String]) -> String {
-    conditions.join(" &&\n")
-}
-
-/// Condition: a systemd unit is enabled and running.
-pub fn service_up(service: &str) -> String {
-    let s = quote(service);
-    format!("systemctl is-enabled --quiet {s} &&\nsystemctl is-active --quiet {s}")
-}
-
-/// Condition: the uploaded `name` of `step` is installed at `dest` unchanged.
-pub fn file_installed(step: &str, name: &str, dest: &str) -> String {
-    format!("cmp -s {} {}", quote(&staged(step, name)), quote(dest))
-}
-
-/// Command: installs the uploaded `name` of `step` at `dest` with `mode`.
-pub fn install_file(step: &str, name: &str, dest: &str, mode: u32) -> String {
-    format!(
-        "install -m {mode:04o} {} {}",
-        quote(&staged(step, name)),
-        quote(dest)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn all_joins_conditions_with_and() {
-        let c = all(&["true".into(), "false".into()]);
-        assert_eq!(c, "true &&\nfalse");
-    }
 
     #[test]
     fn file_helpers_use_the_staging_path() {
         assert_eq!(
             staged("chrony", "chrony.conf"),
             "/root/.lab/files/chrony/chrony.conf"
-        );
-        assert_eq!(
-            install_file("chrony", "chrony.conf", "/etc/chrony.conf", 0o644),
-            "install -m 0644 /root/.lab/files/chrony/chrony.conf /etc/chrony.conf"
         );
         assert_eq!(secret_path("RABBIT_PASS"), "/root/.lab/secrets/RABBIT_PASS");
     }

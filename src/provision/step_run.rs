@@ -7,7 +7,7 @@ use super::template::context;
 
 context! {
     /// A step's check, its apply when the check fails, and its check again.
-    struct StepRun = "common/step-run.sh" { check: Text, apply: Text }
+    struct StepRun = "src/provision/scripts/step-run.sh" { check: Text, apply: Text }
 }
 
 /// The marker before each part's outcome.

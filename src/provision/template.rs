@@ -1,5 +1,6 @@
-//! Guest text as files: the templates under `src/provision/guest/`, embedded at build time,
-//! and the small strict filler that fills their `{{name}}` placeholders.
+//! Guest text as files: the templates under `profiles/` (a profile's steps) and
+//! `src/provision/scripts/` (the engine's own), embedded at build time, and the small strict
+//! filler that fills their `{{name}}` placeholders.
 //!
 //! Every placeholder must be given a value and every value given must be used: a mismatch is
 //! a bug in `lab` (the templates are compiled in), so filling panics, and the golden tests,
@@ -10,23 +11,19 @@
 
 use super::step::quote;
 
-/// One guest template: its path under `src/provision/guest/` and its text.
+/// One guest template: its path from the crate's root and its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Template {
     pub path: &'static str,
     pub text: &'static str,
 }
 
-/// Embeds `src/provision/guest/PATH` as a [`Template`].
+/// Embeds `PATH` (from the crate's root) as a [`Template`].
 macro_rules! guest {
     ($path:literal) => {
         $crate::provision::template::Template {
             path: $path,
-            text: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/src/provision/guest/",
-                $path
-            )),
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
         }
     };
 }
@@ -38,7 +35,7 @@ pub(crate) use guest;
 macro_rules! context {
     ($(#[$m:meta])* $vis:vis struct $name:ident = $path:literal { $($field:ident: $kind:ident),+ $(,)? }) => {
         $(#[$m])*
-        #[doc = concat!("The context of `src/provision/guest/", $path, "`.")]
+        #[doc = concat!("The context of `", $path, "`.")]
         $vis struct $name<'a> {
             $(pub $field: &'a str,)+
         }
@@ -71,6 +68,11 @@ impl Template {
     /// Whether values are shell-quoted and the final newline dropped.
     fn is_shell(&self) -> bool {
         self.path.ends_with(".sh")
+    }
+
+    /// The text of a template without placeholders (a shell one without its final newline).
+    pub fn text(&self) -> String {
+        self.fill(&[])
     }
 
     /// The text with every `{{name}}` replaced by its value. Panics on a placeholder without

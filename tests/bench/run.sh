@@ -12,7 +12,7 @@
 # brings the lab up with `lab`, times verify, a second provision, reset (then verify again),
 # stop and start (through verify) and down, then does the same by hand: both guests started
 # at once with virsh, and over ssh the controller's services and both nodes' chrony with the
-# plain commands of the guest templates (src/provision/guest/). Nothing of the lab is left in libvirt between runs.
+# plain commands of the guest templates (profiles/). Nothing of the lab is left in libvirt between runs.
 #
 # Prints, over RUNS runs (default 3), the median then min and max of each:
 #   RATIO up_over_hand          `lab up` (start -> verified lab) / (hand_boot + hand_services)
@@ -202,9 +202,9 @@ hand_boot() { # both guests started at once, then both waited for
   record hand_boot "$(secs "$t0" "$(now)")"
 }
 
-fill() { # fill TEMPLATE NAME=VALUE...: a guest template of src/provision/guest/ filled in
+fill() { # fill TEMPLATE NAME=VALUE...: a guest template (a path from the repository root) filled in
   local text pair
-  text=$(cat "src/provision/guest/$1")
+  text=$(cat "$1")
   shift
   for pair in "$@"; do text=${text//"{{${pair%%=*}}}"/${pair#*=}}; done
   printf '%s\n' "$text"
@@ -214,11 +214,11 @@ install_text() { # install_text PATH: a command writing stdin's text to PATH on 
   printf "cat > %s <<'CONF'\n%s\nCONF\n" "$1" "$(cat)"
 }
 
-defaults=$(cat src/provision/guest/debian12/chrony-defaults.conf)
+defaults=$(cat profiles/debian12/chrony-defaults.conf)
 
 hand_chrony_controller() {
   {
-    fill common/chrony-controller.conf ntp_server=pool.ntp.org cidr=10.0.0.0/24 defaults="$defaults" |
+    fill profiles/common/steps/chrony/chrony-controller.conf ntp_server=pool.ntp.org cidr=10.0.0.0/24 defaults="$defaults" |
       install_text /etc/chrony/chrony.conf
     printf 'systemctl enable chrony\nsystemctl restart chrony\n'
   } | on controller
@@ -226,7 +226,7 @@ hand_chrony_controller() {
 
 hand_chrony_compute() {
   {
-    fill common/chrony-compute.conf controller=controller defaults="$defaults" |
+    fill profiles/common/steps/chrony/chrony-compute.conf controller=controller defaults="$defaults" |
       install_text /etc/chrony/chrony.conf
     printf 'systemctl enable chrony\nsystemctl restart chrony\n'
   } | on compute1
@@ -234,7 +234,7 @@ hand_chrony_compute() {
 
 hand_sql() {
   {
-    fill common/openstack.cnf address=10.0.0.11 | install_text /etc/mysql/mariadb.conf.d/99-openstack.cnf
+    fill profiles/common/steps/sql/openstack.cnf address=10.0.0.11 | install_text /etc/mysql/mariadb.conf.d/99-openstack.cnf
     printf 'systemctl enable mariadb\nsystemctl restart mariadb\n'
   } | on controller
 }

@@ -8,38 +8,39 @@ use super::judge::{Judge, SQL_SETTINGS};
 use super::{Amqp, Check, MYSQL_PORT, Password, Probe};
 use crate::image::Profile;
 use crate::model::{Lab, NetKind, Role};
+use crate::provision::centos7::{NetworkCheck, SelinuxCheck};
 use crate::provision::common::{Guest, Pm};
 use crate::provision::step::{quote, quote_all, secret_path};
 use crate::provision::template::context;
 
 context! {
     /// One `<name> installed|missing` line per package (dpkg).
-    struct PackagesDpkg = "common/verify-packages-dpkg.sh" { packages: Text }
+    struct PackagesDpkg = "src/provision/scripts/verify-packages-dpkg.sh" { packages: Text }
 }
 
 context! {
     /// One `<name> installed|missing` line per package (rpm).
-    struct PackagesRpm = "common/verify-packages-rpm.sh" { packages: Text }
+    struct PackagesRpm = "src/provision/scripts/verify-packages-rpm.sh" { packages: Text }
 }
 
 context! {
     /// One `<unit> <is-enabled> <is-active>` line per unit.
-    struct Services = "common/verify-services.sh" { units: Text }
+    struct Services = "src/provision/scripts/verify-services.sh" { units: Text }
 }
 
 context! {
     /// Defines `sql`: mysql as root, with DB_ROOT_PASS once it is set.
-    struct SqlLogin = "common/verify-sql-login.sh" { secret: Word }
+    struct SqlLogin = "src/provision/scripts/verify-sql-login.sh" { secret: Word }
 }
 
 context! {
     /// The server variables behind the guide's openstack.cnf, `<name>\t<value>`.
-    struct SqlSettings = "common/verify-sql-settings.sh" { login: Text, variables: Text }
+    struct SqlSettings = "src/provision/scripts/verify-sql-settings.sh" { login: Text, variables: Text }
 }
 
 context! {
     /// The secure installation's facts, `<fact>\t<value>`.
-    struct SqlSecure = "common/verify-sql-secure.sh" { login: Text, local_root: Text }
+    struct SqlSecure = "src/provision/scripts/verify-sql-secure.sh" { login: Text, local_root: Text }
 }
 
 /// The checks of a lab, in the guide's order of their steps.
@@ -412,16 +413,6 @@ fn memcached(lab: &Lab, guest: &Guest) -> Vec<Check> {
     );
     out.push(stats);
     out
-}
-
-context! {
-    /// Condition: SELinux disabled, or openstack-selinux installed.
-    struct SelinuxCheck = "centos7/selinux-check.sh" { installed: Text }
-}
-
-context! {
-    /// Condition: NetworkManager off, the network service on, every ifcfg file not NM's.
-    struct NetworkCheck = "centos7/network-check.sh" { ifcfg: Text }
 }
 
 /// The CentOS 7 steps' checks: each a read of the node (the steps' own checks where they

@@ -1,4 +1,5 @@
-{{read}} || { echo 'lab: DB_ROOT_PASS must be letters and digits' >&2; exit 1; }
+pw=$(cat {{secret}}) &&
+[[ $pw =~ ^[A-Za-z0-9]+$ ]] || { echo 'lab: DB_ROOT_PASS must be letters and digits' >&2; exit 1; }
 (umask 077 && printf '[client]\nuser=root\npassword=%s\n' "$pw" > /root/.my.cnf.lab)
 # Log in with the password if a previous run set it, else as a fresh server allows.
 if mysql --defaults-file=/root/.my.cnf.lab -e 'SELECT 1' >/dev/null 2>&1; then

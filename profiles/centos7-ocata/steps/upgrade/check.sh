@@ -1,0 +1,1 @@
+yum -q check-update >/dev/null

@@ -1,0 +1,5 @@
+{{installed}} &&
+[ "$(grep -c -e {{pattern}} {{path}})" = 1 ] &&
+grep -qxF -- {{line}} {{path}} &&
+systemctl is-enabled --quiet {{service}} &&
+systemctl is-active --quiet {{service}}

@@ -1,0 +1,3 @@
+{{ensure}}
+systemctl enable {{service}}
+systemctl start {{service}}

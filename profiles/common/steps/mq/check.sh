@@ -1,0 +1,3 @@
+{{installed}} &&
+systemctl is-enabled --quiet {{service}} &&
+systemctl is-active --quiet {{service}}

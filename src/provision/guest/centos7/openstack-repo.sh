@@ -1,4 +1,0 @@
-{{install_key}}
-{{imported}} || rpm --import {{key_path}}
-{{install_repo}}
-yum clean all

@@ -1,2 +1,0 @@
-[ "$(grep -c -e {{pattern}} {{path}})" = 1 ] &&
-grep -qxF -- {{line}} {{path}}

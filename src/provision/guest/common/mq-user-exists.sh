@@ -1,1 +1,0 @@
-rabbitmqctl -q list_users | awk '$1 == "openstack" {found = 1} END {exit !found}'

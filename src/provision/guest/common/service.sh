@@ -1,3 +1,0 @@
-{{install}}
-systemctl enable {{service}}
-systemctl {{verb}} {{service}}
