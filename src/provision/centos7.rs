@@ -1,33 +1,10 @@
-//! The centos7-ocata profile: the RDO Ocata install guide's environment on CentOS 7 (EOL),
-//! with every repository pointed at the vault.
+//! The centos7-ocata profile's own steps (`profiles/centos7-ocata/steps/`): the RDO Ocata
+//! install guide's environment on CentOS 7 (EOL), with every repository pointed at the vault.
 
-use super::common::{self, Guest, LineSetting, Pm};
+use super::common::Guest;
 use super::step::{ALL, Step, quote, staged};
 use super::template::{context, guest, lines};
-use crate::model::{Lab, Node};
-
-/// CentOS 7 package names, paths and services.
-pub const GUEST: Guest = Guest {
-    pm: Pm::Yum,
-    chrony_package: "chrony",
-    chrony_conf: "/etc/chrony.conf",
-    chrony_service: "chronyd",
-    chrony_defaults: guest!("profiles/centos7-ocata/chrony-defaults.conf").text,
-    client_packages: &["python-openstackclient"],
-    sql_packages: &["mariadb", "mariadb-server", "python2-PyMySQL"],
-    sql_conf: "/etc/my.cnf.d/openstack.cnf",
-    sql_service: "mariadb",
-    mq_packages: &["rabbitmq-server"],
-    mq_service: "rabbitmq-server",
-    mq_password_on_stdin: false,
-    memcached_packages: &["memcached", "python-memcached"],
-    memcached_setting: LineSetting {
-        path: "/etc/sysconfig/memcached",
-        pattern: "^OPTIONS=",
-        line: "OPTIONS=\"-l 127.0.0.1,::1,{controller}\"",
-    },
-    memcached_service: "memcached",
-};
+use crate::model::Lab;
 
 /// The repo file the Ocata step writes (not `CentOS-*`, so vault-repos never rewrites it).
 pub const OCATA_REPO_FILE: &str = "/etc/yum.repos.d/lab-openstack-ocata.repo";
@@ -46,24 +23,6 @@ pub const SIG_CLOUD_KEY_PATH: &str = "/etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-SIG-Cl
 pub const SIG_CLOUD_KEY_FINGERPRINT: &str = "736AF5116D9C40E2AF6B074BF9B9FEE7764429E6";
 /// The key once imported: rpm names a public key `gpg-pubkey-<short key id, lowercase>`.
 const SIG_CLOUD_KEY_RPM: &str = "gpg-pubkey-764429e6";
-
-/// The steps of a centos7-ocata lab, in the guide's order, for every role.
-pub fn steps(lab: &Lab, node: &Node) -> Vec<Step> {
-    vec![
-        network(),
-        vault_repos(lab),
-        common::chrony(lab, node, &GUEST),
-        openstack_repo(lab),
-        upgrade(),
-        common::client(&GUEST),
-        selinux(),
-        common::sql(lab, &GUEST),
-        common::sql_secure(),
-        common::mq(&GUEST),
-        common::mq_user(&GUEST),
-        common::memcached(lab, &GUEST),
-    ]
-}
 
 const IFCFG: &str = "/etc/sysconfig/network-scripts/ifcfg-*";
 
@@ -86,7 +45,7 @@ context! {
 }
 
 /// network: the guide's static networking, without NetworkManager.
-fn network() -> Step {
+pub fn network() -> Step {
     let reason =
         "Disable NetworkManager and use the network service, as the guide's host networking asks.";
     Step::new("network", reason, ALL)
@@ -163,7 +122,7 @@ context! {
 }
 
 /// vault-repos: every CentOS repository at the vault, before any yum call.
-fn vault_repos(lab: &Lab) -> Step {
+pub fn vault_repos(lab: &Lab) -> Step {
     let reason = "Point the CentOS repositories at the vault: CentOS 7 is end of life and its mirrorlist is gone.";
     let base = "/etc/yum.repos.d/CentOS-Base.repo";
     let staged = &staged("vault-repos", "CentOS-Base.repo");
@@ -205,7 +164,7 @@ context! {
 }
 
 /// openstack-repo: the RDO Ocata repository and the key that signs it.
-fn openstack_repo(lab: &Lab) -> Step {
+pub fn openstack_repo(lab: &Lab) -> Step {
     let reason = "Enable the OpenStack Ocata repository (what centos-release-openstack-ocata would install).";
     let key = "RPM-GPG-KEY-CentOS-SIG-Cloud";
     let repo = "openstack-ocata.repo";
@@ -234,7 +193,7 @@ fn openstack_repo(lab: &Lab) -> Step {
 }
 
 /// upgrade: every package at its newest version; reboot when a newer kernel arrived.
-fn upgrade() -> Step {
+pub fn upgrade() -> Step {
     let reason = "Upgrade the packages on all nodes; reboot if the upgrade brought a new kernel.";
     Step::new("upgrade", reason, ALL)
         .check(guest!("profiles/centos7-ocata/steps/upgrade/check.sh").text())
@@ -248,12 +207,12 @@ context! {
 }
 
 /// selinux: OpenStack's SELinux policies, when SELinux is not disabled.
-fn selinux() -> Step {
+pub fn selinux(guest: &Guest) -> Step {
     let reason = "Install openstack-selinux so SELinux policies manage OpenStack services (when SELinux is on).";
     Step::new("selinux", reason, ALL)
         .check(
             SelinuxCheck {
-                installed: &GUEST.pm.installed(&["openstack-selinux"]),
+                installed: &guest.pm.installed(&["openstack-selinux"]),
             }
             .render(),
         )

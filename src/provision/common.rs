@@ -1,12 +1,14 @@
-//! The steps both guest profiles share, built from a [`Guest`]: the data in which profiles
-//! differ (package manager, package names, paths, service names).
+//! The steps both guest profiles share (`profiles/common/steps/`), built from a [`Guest`]: the
+//! data in which profiles differ (package manager, package names, paths, service names), read
+//! from each profile's `profile.toml`.
 
 use super::step::{self, COMPUTE, CONTROLLER, Step, quote_all, secret_path};
 use super::template::{context, guest, lines};
 use crate::model::{Lab, NetKind, Node};
 
-/// The package manager of a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The package manager of a guest (`package_manager` in a profile.toml: `yum` or `apt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pm {
     /// rpm + yum (CentOS 7).
     Yum,

@@ -8,8 +8,8 @@ pub mod amqp;
 pub mod batch;
 pub mod centos7;
 pub mod common;
-pub mod debian12;
 pub mod engine;
+pub mod profile;
 pub mod script;
 pub mod step;
 pub mod step_run;
@@ -28,31 +28,20 @@ use crate::model::{Lab, Node};
 
 /// The steps of `node`, in order: its profile's steps for its role.
 pub fn steps(lab: &Lab, node: &Node) -> Vec<Step> {
-    let all = match lab.image.profile {
-        Profile::Centos7Ocata => centos7::steps(lab, node),
-        Profile::Debian12 => debian12::steps(lab, node),
-    };
-    all.into_iter()
+    profile::steps_of(profile::of(lab.image.profile), lab, node)
+        .into_iter()
         .filter(|s| s.applies_to(node.role))
         .collect()
 }
 
 /// Every step id of the lab's profile, in the guide's order (whatever the node).
 pub fn order(lab: &Lab) -> Vec<&'static str> {
-    let node = lab.controller();
-    let all = match lab.image.profile {
-        Profile::Centos7Ocata => centos7::steps(lab, node),
-        Profile::Debian12 => debian12::steps(lab, node),
-    };
-    all.iter().map(|s| s.id).collect()
+    profile::of(lab.image.profile).steps.clone()
 }
 
 /// The profile's package, path and service names.
 pub fn guest_of(profile: Profile) -> &'static common::Guest {
-    match profile {
-        Profile::Centos7Ocata => &centos7::GUEST,
-        Profile::Debian12 => &debian12::GUEST,
-    }
+    &profile::of(profile).guest
 }
 
 /// A step as a user sees it (`lab steps`): its place in the install guide and its nodes.
