@@ -95,6 +95,17 @@ lab_objects() { # lab_objects LABNAME: every libvirt domain, network and pool (l
 # remote_run=(...) (runs a command as lab's user there) and remote_ssh=(...) (OpenSSH so);
 # remote_teardown stops the sshd by its PID and deletes the namespace.
 remote_host=198.51.100.2
+# remote_reachable SECONDS: waits until the host's sshd accepts a TCP connection from lab's
+# namespace, SECONDS at most (a link just brought back up: its carrier and the neighbour's
+# address come back a moment later, and a connection meanwhile fails "No route to host").
+remote_reachable() {
+  for _ in $(seq 1 $(($1 * 10))); do
+    ip netns exec "$remote_ns" bash -c "exec 3<>/dev/tcp/$remote_host/22" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$remote_host:22 unreachable from lab's namespace after $1 s" >&2
+  return 1
+}
 remote_setup() {
   local dir=$work/remote
   local ssh=$dir/dot-ssh veth=labr$$
@@ -131,10 +142,7 @@ CONF
   mkdir -p /run/sshd
   ip netns exec "$ns" /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
   remote_sshd=$!
-  for _ in $(seq 1 50); do
-    ip netns exec "$remote_ns" bash -c "exec 3<>/dev/tcp/$remote_host/22" 2>/dev/null && break
-    sleep 0.1
-  done
+  remote_reachable 5
   unset LAB_NETNS
   export LIBVIRT_DEFAULT_URI="qemu+ssh://root@$remote_host/system"
   local private=(ip netns exec "$remote_ns" unshare -m --propagation private)

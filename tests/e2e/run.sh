@@ -184,8 +184,9 @@ phase sql-broken sql_broken
 
 # cut_during LOG PATTERN COMMAND...: runs COMMAND (its output in LOG), takes the host's end of
 # the remote link down (silently: no FIN, no RST) once LOG matches PATTERN (or after 300 s),
-# waits for COMMAND to end (240 s at most), brings the link back up. Sets cut_status to
-# COMMAND's status; fails when COMMAND succeeded, ran on, or panicked.
+# waits for COMMAND to end (240 s at most), brings the link back up and waits until the host
+# answers on it (30 s at most). Sets cut_status to COMMAND's status; fails when COMMAND
+# succeeded, ran on, or panicked.
 cut_during() {
   local log=$1 pattern=$2 pid cut
   shift 2
@@ -204,6 +205,7 @@ cut_during() {
   kill "$pid" 2>/dev/null
   wait "$pid" || cut_status=$?
   ip -n "$ns" link set "$remote_veth" up
+  remote_reachable 30 || return 1
   cat "$log" >&2
   echo "link cut: ended $(($(date +%s) - cut)) s after the cut with status $cut_status" >&2
   [ "$cut_status" -ne 0 ] || { echo "it succeeded across a cut link" >&2; return 1; }
