@@ -71,10 +71,16 @@ fn network_manager_is_disabled_only_on_centos7() {
         ] {
             assert_eq!(s.user_data.contains(needle), centos, "{file}: {needle}");
         }
-        assert!(
-            !s.user_data.contains("remove"),
-            "NetworkManager must not be removed"
-        );
+        let commands = s
+            .user_data
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'));
+        for l in commands {
+            assert!(
+                !l.contains("remove"),
+                "NetworkManager must not be removed: {l}"
+            );
+        }
         let locale = if centos { "en_US.UTF-8" } else { "C.UTF-8" };
         assert!(s.user_data.contains(&format!("locale: \"{locale}\"\n")));
     }
@@ -336,15 +342,24 @@ fn network_config_parses_as_nocloud_reads_it() {
     }
 }
 
-/// The `runcmd:` entries of a user-data, each a JSON-quoted YAML scalar on its own line.
+/// The `runcmd:` entries of a user-data: each a literal block (`- |`, its lines indented by
+/// four spaces), as `render::cloudinit` writes them (cloud-init's schema test reads them too).
 fn runcmd(user_data: &str) -> Vec<String> {
     let Some((_, tail)) = user_data.split_once("\nruncmd:\n") else {
         return Vec::new();
     };
-    tail.lines()
-        .map_while(|l| l.strip_prefix("  - "))
-        .map(|q| serde_json::from_str(q).unwrap())
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for line in tail.lines() {
+        if line == "  - |" {
+            out.push(String::new());
+        } else if let (Some(text), Some(last)) = (line.strip_prefix("    "), out.last_mut()) {
+            last.push_str(text);
+            last.push('\n');
+        } else {
+            break;
+        }
+    }
+    out
 }
 
 /// Runs the runcmd entries as cloud-init does (one sh script) with the guest's paths moved
@@ -382,12 +397,18 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
             assert!(cmds.is_empty(), "{file}");
             continue;
         }
-        for c in cmds.iter().filter(|c| c.contains("NetworkManager")) {
-            assert!(
-                c.starts_with("if [ -f /usr/lib/systemd/system/NetworkManager"),
-                "{}: unguarded {c}",
-                node.name
-            );
+        // Each command on a NetworkManager unit runs inside a test of its unit file.
+        let lines: Vec<&str> = cmds.iter().flat_map(|c| c.lines()).collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.contains("systemctl") && l.contains("NetworkManager") {
+                assert!(
+                    i > 0
+                        && lines[i - 1]
+                            .starts_with("if [ -f /usr/lib/systemd/system/NetworkManager"),
+                    "{}: unguarded {l}",
+                    node.name
+                );
+            }
         }
         assert!(
             cmds.iter()
@@ -399,7 +420,7 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
         .find(|(f, ..)| *f == "openstack-ocata")
         .unwrap();
     let cmds = runcmd(&s.user_data);
-    // An image without NetworkManager and without ifcfg-eth* files: only the network service
+    // An image without NetworkManager and without ifcfg files: only the network service
     // is touched, and no file named after the unmatched glob appears.
     let bare = tempfile::tempdir().unwrap();
     for sub in ["units", "ifcfg"] {
@@ -415,7 +436,7 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
             .count(),
         0
     );
-    // With NetworkManager: both units disabled; each eth file gets NM_CONTROLLED=no once.
+    // With NetworkManager: both units disabled; each interface's file gets NM_CONTROLLED=no once.
     let nm = tempfile::tempdir().unwrap();
     for sub in ["units", "ifcfg"] {
         std::fs::create_dir(nm.path().join(sub)).unwrap();
@@ -429,6 +450,8 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
     let ifcfg = nm.path().join("ifcfg");
     std::fs::write(ifcfg.join("ifcfg-eth0"), "DEVICE=eth0\n").unwrap();
     std::fs::write(ifcfg.join("ifcfg-eth1"), "DEVICE=eth1\nNM_CONTROLLED=no\n").unwrap();
+    std::fs::write(ifcfg.join("ifcfg-eth2"), "DEVICE=eth2\nNM_CONTROLLED=yes\n").unwrap();
+    std::fs::write(ifcfg.join("ifcfg-lo"), "DEVICE=lo\n").unwrap();
     assert_eq!(
         run_runcmd(nm.path(), &cmds),
         [
@@ -438,9 +461,12 @@ fn network_manager_commands_are_guarded_and_wait_online_is_disabled() {
             "restart network"
         ]
     );
+    // A NM_CONTROLLED=yes line is replaced, not outvoted; the loopback's file is left alone.
     for (f, text) in [
         ("ifcfg-eth0", "DEVICE=eth0\nNM_CONTROLLED=no\n"),
         ("ifcfg-eth1", "DEVICE=eth1\nNM_CONTROLLED=no\n"),
+        ("ifcfg-eth2", "DEVICE=eth2\nNM_CONTROLLED=no\n"),
+        ("ifcfg-lo", "DEVICE=lo\n"),
     ] {
         assert_eq!(std::fs::read_to_string(ifcfg.join(f)).unwrap(), text);
     }

@@ -41,7 +41,21 @@ context! {
 
 context! {
     /// Hands the interfaces from NetworkManager to the network service.
-    struct Network = "profiles/centos7-ocata/steps/network/apply.sh" { ifcfg: Text, nm: Text, wait: Text }
+    struct Network = "profiles/centos7-ocata/steps/network/apply.sh" { ifcfg: Text, nm: Text, wait: Text, verb: Word }
+}
+
+/// The network step's script: every ifcfg file not NetworkManager's, NetworkManager and its
+/// wait-online unit disabled (where installed), the network service enabled and `verb`ed:
+/// `start` in the step (over SSH, whose connection a restart could cut), `restart` at first
+/// boot (cloud-init's runcmd), so the ifcfg files it just changed take effect.
+pub fn network_script(verb: &str) -> String {
+    Network {
+        ifcfg: IFCFG,
+        nm: &unit_installed("NetworkManager.service"),
+        wait: &unit_installed("NetworkManager-wait-online.service"),
+        verb,
+    }
+    .render()
 }
 
 /// network: the guide's static networking, without NetworkManager.
@@ -50,14 +64,7 @@ pub fn network() -> Step {
         "Disable NetworkManager and use the network service, as the guide's host networking asks.";
     Step::new("network", reason, ALL)
         .check(NetworkCheck { ifcfg: IFCFG }.render())
-        .apply(
-            Network {
-                ifcfg: IFCFG,
-                nm: &unit_installed("NetworkManager.service"),
-                wait: &unit_installed("NetworkManager-wait-online.service"),
-            }
-            .render(),
-        )
+        .apply(network_script("start"))
 }
 
 /// yum's `baseurl=` with several URLs, as yum.conf(5) documents it: the first on the

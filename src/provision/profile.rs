@@ -1,6 +1,6 @@
 //! A guest profile as data: `profiles/<profile>/profile.toml`, its step list in the guide's
-//! order and the values the shared steps are filled with (package manager, packages, paths,
-//! services), beside the profile's `chrony-defaults.conf`. Loading is pure: parse (serde,
+//! order, the values the shared steps are filled with (package manager, packages, paths,
+//! services) and cloud-init's quirks on the guest, beside the profile's `chrony-defaults.conf`. Loading is pure: parse (serde,
 //! every key required, no other allowed), then check the steps against those `lab` can
 //! build ([`KNOWN_STEPS`]); [`steps_of`] builds a node's steps from a loaded profile.
 //!
@@ -22,6 +22,30 @@ use crate::model::{Lab, Node};
 struct ProfileFile {
     steps: Vec<String>,
     guest: GuestFile,
+    cloud_init: CloudInit,
+}
+
+/// cloud-init's quirks on a guest: what its NoCloud seed (`render::cloudinit`) must say.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudInit {
+    /// The `fqdn` key: the node's short name or its full one.
+    pub fqdn: Fqdn,
+    /// The `locale` key.
+    pub locale: String,
+    /// Whether cloud-init's runcmd runs the network step's script (restarting the network
+    /// service) at first boot.
+    pub network_at_first_boot: bool,
+}
+
+/// What the `fqdn` key of a node's user-data holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fqdn {
+    /// The node's name (`controller`).
+    Short,
+    /// The node's name in the lab's domain (`controller.lab.test`).
+    Full,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +104,7 @@ struct SettingFile {
 pub struct ProfileDef {
     pub steps: Vec<&'static str>,
     pub guest: Guest,
+    pub cloud_init: CloudInit,
 }
 
 /// Why a `profile.toml` was refused.
@@ -126,6 +151,7 @@ pub fn load(path: &str, text: &str, chrony_defaults: &str) -> Result<ProfileDef,
     Ok(ProfileDef {
         steps,
         guest: guest(file.guest, chrony_defaults),
+        cloud_init: file.cloud_init,
     })
 }
 

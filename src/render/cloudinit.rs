@@ -15,6 +15,7 @@ use crate::image::Profile;
 use crate::model::{Lab, NetKind, Network, Nic, Node};
 use crate::names;
 use crate::provision::centos7;
+use crate::provision::profile::{self, Fqdn};
 
 /// The three files of a NoCloud seed. Its `Debug` shows `user-data` only by size: it holds
 /// the node's private host key.
@@ -87,13 +88,11 @@ pub fn meta_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     })
 }
 
-/// The `fqdn` key. cloud-init's rhel distro names the host by its fqdn when it has one, and
-/// 19.4 cannot be told otherwise; the guide's hosts are called `controller`, so on CentOS 7
-/// the key is the short name (`hostname -f` still gives the fqdn through /etc/hosts).
+/// The `fqdn` key, as the profile's cloud-init quirks say (`profiles/<profile>/profile.toml`).
 fn fqdn(lab: &Lab, node: &Node) -> String {
-    match lab.image.profile {
-        Profile::Centos7Ocata => node.name.clone(),
-        Profile::Debian12 => lab.fqdn(node),
+    match profile::of(lab.image.profile).cloud_init.fqdn {
+        Fqdn::Short => node.name.clone(),
+        Fqdn::Full => lab.fqdn(node),
     }
 }
 
@@ -112,7 +111,7 @@ struct CloudConfig {
     manage_etc_hosts: bool,
     write_files: Vec<WriteFile>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    runcmd: Vec<Q>,
+    runcmd: Vec<LitString>,
 }
 
 /// The lab user (no distribution default user).
@@ -153,7 +152,7 @@ pub fn user_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
     let config = CloudConfig {
         hostname: q(&node.name),
         fqdn: q(fqdn(lab, node)),
-        locale: q(locale(lab.image.profile)),
+        locale: q(&profile::of(lab.image.profile).cloud_init.locale),
         users: vec![User {
             name: q(&lab.user),
             sudo: q("ALL=(ALL) NOPASSWD:ALL"),
@@ -176,24 +175,9 @@ pub fn user_data(lab: &Lab, node: &Node, ctx: &RenderContext) -> String {
             permissions: q("0644"),
             content: LitString(etc_hosts(lab)),
         }],
-        runcmd: runcmd(lab.image.profile).into_iter().map(q).collect(),
+        runcmd: runcmd(lab.image.profile),
     };
     format!("#cloud-config\n{}", to_yaml(&config))
-}
-
-/// The locale each guest gets.
-///
-/// Debian 12 ships C.UTF-8 in libc-bin, and its cloud-init locale module fails without an
-/// explicit locale on our minimal images. CentOS 7's glibc 2.17 has no C.UTF-8: the locale
-/// only reached upstream glibc in 2.35 and Red Hat first shipped it (as C.utf8) in RHEL 8, so
-/// on CentOS 7 `LANG=C.UTF-8` makes every shell warn "setlocale: LC_CTYPE: cannot change
-/// locale". en_US.UTF-8 is in glibc-common's locale-archive on every CentOS 7 image.
-/// (Checked against glibc's NEWS and Red Hat's documentation, not against a booted guest.)
-pub fn locale(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Centos7Ocata => "en_US.UTF-8",
-        Profile::Debian12 => "C.UTF-8",
-    }
 }
 
 /// The static /etc/hosts of every node: localhost and every node on its internal address.
@@ -210,34 +194,20 @@ pub fn etc_hosts(lab: &Lab) -> String {
     hosts
 }
 
-/// CentOS 7 only: hand the interfaces to the legacy `network` service. The RHEL cloud-init
-/// package leaves NM_CONTROLLED out of the ifcfg files it writes, so it is appended here
-/// (to the files that exist: an unmatched glob stays a literal word in sh). NetworkManager
+/// What cloud-init runs once at first boot: where the profile asks (CentOS 7), the network
+/// step's own script, restarting the network service, which hands the interfaces to it
+/// (RHEL's cloud-init leaves NM_CONTROLLED out of the ifcfg files it writes). NetworkManager
 /// is disabled, not removed: cloud-final restarts it on builds older than el7_9.5 and fails
-/// when it is absent. The GenericCloud image may have no NetworkManager at all, so each
-/// command on it runs only when its unit file is installed (the provisioning step's guard,
-/// [`centos7::unit_installed`]), and NetworkManager-wait-online goes too, so no boot waits
-/// for a network NetworkManager no longer manages.
-fn runcmd(profile: Profile) -> Vec<String> {
-    if profile != Profile::Centos7Ocata {
-        return Vec::new();
+/// when it is absent.
+fn runcmd(profile: Profile) -> Vec<LitString> {
+    if profile::of(profile).cloud_init.network_at_first_boot {
+        vec![LitString(format!(
+            "{}\n",
+            centos7::network_script("restart")
+        ))]
+    } else {
+        Vec::new()
     }
-    let unit = centos7::unit_installed;
-    vec![
-        "for f in /etc/sysconfig/network-scripts/ifcfg-eth*; do [ -e \"$f\" ] || continue; \
-         grep -q '^NM_CONTROLLED=no' \"$f\" || echo NM_CONTROLLED=no >> \"$f\"; done"
-            .to_string(),
-        format!(
-            "if {}; then systemctl disable --now NetworkManager; fi",
-            unit("NetworkManager.service")
-        ),
-        format!(
-            "if {}; then systemctl disable NetworkManager-wait-online; fi",
-            unit("NetworkManager-wait-online.service")
-        ),
-        "systemctl enable network".to_string(),
-        "systemctl restart network".to_string(),
-    ]
 }
 
 /// `network-config` version 1.

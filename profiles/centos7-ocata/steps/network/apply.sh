@@ -15,4 +15,4 @@ if {{wait}}; then
   systemctl disable NetworkManager-wait-online
 fi
 systemctl enable network
-systemctl start network
+systemctl {{verb}} network
