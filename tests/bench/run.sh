@@ -12,7 +12,8 @@
 # brings the lab up with `lab`, times verify, a second provision, reset (then verify again),
 # stop and start (through verify) and down, then does the same by hand: both guests started
 # at once with virsh, and over ssh the controller's services and both nodes' chrony with the
-# plain commands of the guest templates (profiles/). Nothing of the lab is left in libvirt between runs.
+# guide's plain commands, with the config files `lab plan --out` wrote (its provision.sh).
+# Nothing of the lab is left in libvirt between runs.
 #
 # Prints, over RUNS runs (default 3), the median then min and max of each:
 #   RATIO up_over_hand          `lab up` (start -> verified lab) / (hand_boot + hand_services)
@@ -202,11 +203,11 @@ hand_boot() { # both guests started at once, then both waited for
   record hand_boot "$(secs "$t0" "$(now)")"
 }
 
-fill() { # fill TEMPLATE NAME=VALUE...: a guest template (a path from the repository root) filled in
-  local text pair
-  text=$(cat "$1")
-  shift
-  for pair in "$@"; do text=${text//"{{${pair%%=*}}}"/${pair#*=}}; done
+plan_file() { # plan_file NODE STEP NAME: the file lab uploads for STEP, read from the plan's provision.sh
+  local text
+  text=$(awk -v start="cat > /root/.lab/files/$2/$3 <<'EOF'" '$0 == start {on = 1; next} on && $0 == "EOF" {exit} on {print}' \
+    "$hand/plan/nodes/$1/provision.sh")
+  [ -n "$text" ] || { echo "bench: no $2/$3 in the plan of $1" >&2; return 1; }
   printf '%s\n' "$text"
 }
 
@@ -214,27 +215,23 @@ install_text() { # install_text PATH: a command writing stdin's text to PATH on 
   printf "cat > %s <<'CONF'\n%s\nCONF\n" "$1" "$(cat)"
 }
 
-defaults=$(cat profiles/debian12/chrony-defaults.conf)
-
 hand_chrony_controller() {
   {
-    fill profiles/common/steps/chrony/chrony-controller.conf ntp_server=pool.ntp.org cidr=10.0.0.0/24 defaults="$defaults" |
-      install_text /etc/chrony/chrony.conf
+    plan_file controller chrony chrony.conf | install_text /etc/chrony/chrony.conf
     printf 'systemctl enable chrony\nsystemctl restart chrony\n'
   } | on controller
 }
 
 hand_chrony_compute() {
   {
-    fill profiles/common/steps/chrony/chrony-compute.conf controller=controller defaults="$defaults" |
-      install_text /etc/chrony/chrony.conf
+    plan_file compute1 chrony chrony.conf | install_text /etc/chrony/chrony.conf
     printf 'systemctl enable chrony\nsystemctl restart chrony\n'
   } | on compute1
 }
 
 hand_sql() {
   {
-    fill profiles/common/steps/sql/openstack.cnf address=10.0.0.11 | install_text /etc/mysql/mariadb.conf.d/99-openstack.cnf
+    plan_file controller sql openstack.cnf | install_text /etc/mysql/mariadb.conf.d/99-openstack.cnf
     printf 'systemctl enable mariadb\nsystemctl restart mariadb\n'
   } | on controller
 }
