@@ -16,6 +16,24 @@ pub enum Profile {
     Debian12,
 }
 
+impl Profile {
+    /// Every profile and its folder under `profiles/` (its `image.toml`, `profile.toml`,
+    /// guide texts...): the one table a new profile joins, with its variant above.
+    pub const ALL: [(Profile, &'static str); 2] = [
+        (Profile::Centos7Ocata, "centos7-ocata"),
+        (Profile::Debian12, "debian12"),
+    ];
+
+    /// The profile's folder under `profiles/`, which is also its name.
+    pub fn dir(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map(|(_, dir)| *dir)
+            .expect("every profile has a line in Profile::ALL")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -48,17 +66,6 @@ pub struct Image {
     pub virtual_size: ByteSize,
 }
 
-const BUILTIN: [(&str, &str); 2] = [
-    (
-        "profiles/centos7-ocata/image.toml",
-        include_str!("../profiles/centos7-ocata/image.toml"),
-    ),
-    (
-        "profiles/debian12/image.toml",
-        include_str!("../profiles/debian12/image.toml"),
-    ),
-];
-
 /// All images `lab` knows.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
@@ -69,9 +76,13 @@ impl Catalogue {
     /// The catalogue compiled into this binary. Its files are checked by a unit test, so a
     /// broken entry fails the build's tests rather than a user's run.
     pub fn builtin() -> Catalogue {
-        let images = BUILTIN
+        let images = Profile::ALL
             .iter()
-            .map(|(path, text)| parse(text).unwrap_or_else(|e| panic!("{path}: {e}")))
+            .map(|(_, dir)| {
+                let path = format!("{dir}/image.toml");
+                let text = crate::profile_files::expect(&path);
+                parse(text).unwrap_or_else(|e| panic!("profiles/{path}: {e}"))
+            })
             .collect();
         Catalogue { images }
     }
@@ -126,6 +137,15 @@ mod tests {
             Some("284aab2b23d91318f169ff464bce4d53404a15a0618ceb34562838c59af4adea")
         );
         assert_eq!(c.get("debian12").unwrap().profile, Profile::Debian12);
+    }
+
+    #[test]
+    fn each_profile_folder_holds_an_image_of_that_profile() {
+        let c = Catalogue::builtin();
+        for (i, (profile, dir)) in Profile::ALL.iter().enumerate() {
+            assert_eq!(c.images[i].profile, *profile, "profiles/{dir}/image.toml");
+            assert_eq!(profile.dir(), *dir);
+        }
     }
 
     #[test]

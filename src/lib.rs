@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod names;
 pub mod plan;
+pub mod profile_files;
 pub mod progress;
 pub mod provision;
 pub mod render;

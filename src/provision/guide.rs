@@ -1,12 +1,12 @@
 //! `lab guide` and `lab up --stop-before`: the install guide's commands for each step, as a
 //! student types them, with this lab's names, addresses, passwords and files.
 //!
-//! The texts are `profiles/<profile>/guide/<step>.md`, one per step of the profile, embedded at build
-//! time and filled from one typed context ([`GuideContext`]); rendering is pure. Each text
-//! leads to the end state the step's own check accepts: every file the student writes is the
-//! very content lab uploads for that step (taken from the step itself), at the path lab
-//! installs it to, with the same packages and services, so a step done by hand reports `ok`
-//! when `lab up` goes on, and `lab verify STEP` passes.
+//! The texts are `profiles/<profile>/guide/<step>.md`, one per step of the profile, compiled
+//! in (`profile_files`) and filled from one typed context ([`GuideContext`]); rendering is
+//! pure. Each text leads to the end state the step's own check accepts: every file the
+//! student writes is the very content lab uploads for that step (taken from the step itself),
+//! at the path lab installs it to, with the same packages and services, so a step done by
+//! hand reports `ok` when `lab up` goes on, and `lab verify STEP` passes.
 //!
 //! A text is markdown-like plain text: a `## <step>: <what>` heading, the install guide's
 //! section, prose (it starts with a capital letter or `- `), a line naming the node(s) with
@@ -20,50 +20,10 @@ use crate::model::{Lab, Node, Role};
 use crate::provision::step::staged;
 use crate::secrets::LabSecrets;
 
-/// One step's text: its step id and the embedded template.
-struct Text {
-    step: &'static str,
-    template: &'static str,
-}
-
-/// Embeds `profiles/DIR/guide/STEP.md` for each step.
-macro_rules! texts {
-    ($dir:literal: $($step:literal),+ $(,)?) => {
-        &[$(Text {
-            step: $step,
-            template: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/profiles/",
-                $dir,
-                "/guide/",
-                $step,
-                ".md"
-            )),
-        }),+]
-    };
-}
-
-const DEBIAN12: &[Text] = texts!("debian12":
-    "chrony", "client", "sql", "sql-secure", "mq", "mq-user", "memcached");
-
-const CENTOS7: &[Text] = texts!("centos7-ocata":
-    "network", "vault-repos", "chrony", "openstack-repo", "upgrade", "client", "selinux",
-    "sql", "sql-secure", "mq", "mq-user", "memcached");
-
-/// The texts of a profile (the order that counts is [`steps`]'s, the profile's own).
-fn texts(profile: Profile) -> &'static [Text] {
-    match profile {
-        Profile::Centos7Ocata => CENTOS7,
-        Profile::Debian12 => DEBIAN12,
-    }
-}
-
-/// The template of `step`. Every step of a profile has one (a unit test holds it to that).
+/// The template of `step`: `profiles/<profile>/guide/<step>.md`, compiled in. Every step of a
+/// profile has one (a unit test holds it to that).
 fn template(profile: Profile, step: &str) -> &'static str {
-    texts(profile)
-        .iter()
-        .find(|t| t.step == step)
-        .map(|t| t.template)
+    crate::profile_files::get(&format!("{}/guide/{step}.md", profile.dir()))
         .unwrap_or_else(|| panic!("no guide text for step {step} of profile {profile:?}"))
 }
 
@@ -309,6 +269,23 @@ mod tests {
         assert!(shown.contains("<RABBIT_PASS>"), "{shown}");
     }
 
+    /// The guide texts in a profile's folder: `(step, template)`, by file name.
+    struct Text {
+        step: &'static str,
+        template: &'static str,
+    }
+
+    fn texts(profile: Profile) -> Vec<Text> {
+        let prefix = format!("{}/guide/", profile.dir());
+        crate::profile_files::FILES
+            .iter()
+            .filter_map(|(path, template)| {
+                let step = path.strip_prefix(&prefix)?.strip_suffix(".md")?;
+                Some(Text { step, template })
+            })
+            .collect()
+    }
+
     #[test]
     fn both_profiles_are_covered() {
         let profiles: Vec<Profile> = labs().iter().map(|(l, _)| l.image.profile).collect();
@@ -335,8 +312,11 @@ mod tests {
     fn every_step_has_a_text_and_every_text_a_step() {
         for (lab, _) in labs() {
             let order = crate::provision::order(&lab);
-            let ids: Vec<&str> = texts(lab.image.profile).iter().map(|t| t.step).collect();
-            assert_eq!(ids, order, "{:?}", lab.image.profile);
+            let mut ids: Vec<&str> = texts(lab.image.profile).iter().map(|t| t.step).collect();
+            let mut sorted = order.clone();
+            ids.sort();
+            sorted.sort();
+            assert_eq!(ids, sorted, "{:?}", lab.image.profile);
             assert_eq!(steps(&lab), order);
         }
     }

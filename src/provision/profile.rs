@@ -4,8 +4,8 @@
 //! every key required, no other allowed), then check the steps against those `lab` can
 //! build ([`KNOWN_STEPS`]); [`steps_of`] builds a node's steps from a loaded profile.
 //!
-//! The built-in profiles are one line each in `BUILTIN`; a unit test loads every one, so a
-//! broken file fails the build's tests, not a user's run.
+//! The built-in profiles are the folders of `Profile::ALL`, compiled in (`profile_files`); a
+//! unit test loads every one, so a broken file fails the build's tests, not a user's run.
 
 use std::sync::OnceLock;
 
@@ -15,6 +15,7 @@ use super::common::{self, Guest, LineSetting, Pm};
 use super::{Step, centos7};
 use crate::image::Profile;
 use crate::model::{Lab, Node};
+use crate::profile_files;
 
 /// `profile.toml`.
 #[derive(Debug, Deserialize)]
@@ -245,45 +246,27 @@ fn build(id: &str, lab: &Lab, node: &Node, guest: &Guest) -> Step {
     }
 }
 
-/// A built-in profile's files, compiled in.
-struct Builtin {
-    profile: Profile,
-    path: &'static str,
-    text: &'static str,
-    chrony_defaults: &'static str,
+/// Loads the profile of folder `profiles/<dir>/`, compiled in.
+fn load_builtin(dir: &str) -> Result<ProfileDef, ProfileError> {
+    let path = format!("profiles/{dir}/profile.toml");
+    let text = profile_files::expect(&format!("{dir}/profile.toml"));
+    load(
+        &path,
+        text,
+        profile_files::expect(&format!("{dir}/chrony-defaults.conf")),
+    )
 }
-
-/// One line per built-in profile: its `Profile` and folder under `profiles/`.
-macro_rules! builtin {
-    ($profile:expr, $dir:literal) => {
-        Builtin {
-            profile: $profile,
-            path: concat!("profiles/", $dir, "/profile.toml"),
-            text: include_str!(concat!("../../profiles/", $dir, "/profile.toml")),
-            chrony_defaults: include_str!(concat!(
-                "../../profiles/",
-                $dir,
-                "/chrony-defaults.conf"
-            )),
-        }
-    };
-}
-
-const BUILTIN: &[Builtin] = &[
-    builtin!(Profile::Centos7Ocata, "centos7-ocata"),
-    builtin!(Profile::Debian12, "debian12"),
-];
 
 /// The built-in profile `profile`, loaded once.
 pub fn of(profile: Profile) -> &'static ProfileDef {
     static LOADED: OnceLock<Vec<(Profile, ProfileDef)>> = OnceLock::new();
     let loaded = LOADED.get_or_init(|| {
-        BUILTIN
+        Profile::ALL
             .iter()
-            .map(|b| {
-                let def = load(b.path, b.text, b.chrony_defaults)
+            .map(|(profile, dir)| {
+                let def = load_builtin(dir)
                     .unwrap_or_else(|e| panic!("a built-in profile is broken: {e}"));
-                (b.profile, def)
+                (*profile, def)
             })
             .collect()
     });
@@ -291,7 +274,7 @@ pub fn of(profile: Profile) -> &'static ProfileDef {
         .iter()
         .find(|(p, _)| *p == profile)
         .map(|(_, def)| def)
-        .unwrap_or_else(|| panic!("profile {profile:?} has no line in BUILTIN"))
+        .expect("every profile has a line in Profile::ALL")
 }
 
 #[cfg(test)]
@@ -300,9 +283,9 @@ mod tests {
 
     #[test]
     fn every_builtin_profile_loads() {
-        for b in BUILTIN {
-            let def = load(b.path, b.text, b.chrony_defaults).unwrap();
-            assert!(def.steps.contains(&"chrony"), "{}", b.path);
+        for (_, dir) in Profile::ALL {
+            let def = load_builtin(dir).unwrap();
+            assert!(def.steps.contains(&"chrony"), "{dir}");
         }
         assert_eq!(of(Profile::Debian12).guest.pm, Pm::Apt);
         assert_eq!(of(Profile::Centos7Ocata).guest.pm, Pm::Yum);

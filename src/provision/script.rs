@@ -1,7 +1,6 @@
 //! A node's plan as a readable bash transcript: what the engine does, step by step.
 
 use super::step::{SECRETS_DIR, Step, Upload, quote};
-use crate::image::Profile;
 use crate::model::{Lab, Node, Role};
 
 /// Renders the steps of `node` as one bash script.
@@ -21,13 +20,6 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn profile_name(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Centos7Ocata => "centos7-ocata",
-        Profile::Debian12 => "debian12",
-    }
-}
-
 fn header(lab: &Lab, node: &Node) -> String {
     format!(
         "#!/bin/bash
@@ -42,7 +34,7 @@ set -euo pipefail
         node = node.name,
         role = role_name(node.role),
         lab = lab.name,
-        profile = profile_name(lab.image.profile),
+        profile = lab.image.profile.dir(),
     )
 }
 
