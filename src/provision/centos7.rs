@@ -2,7 +2,7 @@
 //! install guide's environment on CentOS 7 (EOL), with every repository pointed at the vault.
 
 use super::common::Guest;
-use super::step::{ALL, Step, quote, staged};
+use super::step::{ALL, Step, staged};
 use super::template::{context, guest, lines};
 use crate::model::Lab;
 
@@ -31,7 +31,12 @@ const IFCFG: &str = "/etc/sysconfig/network-scripts/ifcfg-*";
 /// file test rather than `systemctl cat`: that verb's exit status for a unit without files
 /// changed across systemd versions, and EL7's packages install units in /usr/lib/systemd/system.
 pub fn unit_installed(unit: &str) -> String {
-    format!("[ -f /usr/lib/systemd/system/{} ]", quote(unit))
+    UnitInstalled { unit }.render()
+}
+
+context! {
+    /// Condition: a unit's file is installed where EL7's packages put them.
+    struct UnitInstalled = "profiles/centos7-ocata/steps/network/unit-installed.sh" { unit: Word }
 }
 
 context! {

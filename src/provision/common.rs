@@ -16,16 +16,42 @@ pub enum Pm {
     Apt,
 }
 
+context! {
+    /// dpkg's condition: every package installed.
+    struct AptInstalled = "profiles/common/pm/apt/installed.sh" { packages: Text, count: Word }
+}
+
+context! {
+    /// apt's command: the packages installed, once the lists are fresh.
+    struct AptInstall = "profiles/common/pm/apt/install.sh" { packages: Text }
+}
+
+context! {
+    /// rpm's condition: every package (or what provides it) installed.
+    struct YumInstalled = "profiles/common/pm/yum/installed.sh" { packages: Text }
+}
+
+context! {
+    /// yum's command: the packages installed.
+    struct YumInstall = "profiles/common/pm/yum/install.sh" { packages: Text }
+}
+
+context! {
+    /// The install command, run only when the condition fails.
+    struct Ensure = "profiles/common/pm/ensure.sh" { installed: Text, install: Text }
+}
+
 impl Pm {
     /// Condition: every package is installed. Precise (rpm / dpkg status), needs no network.
     pub fn installed(self, packages: &[&str]) -> String {
+        let list = &quote_all(packages);
         match self {
-            Pm::Yum => format!("rpm -q --whatprovides {} >/dev/null", quote_all(packages)),
-            Pm::Apt => format!(
-                "[ \"$(dpkg-query -W -f='${{Status}}\\n' {} 2>/dev/null | grep -cx 'install ok installed')\" = {} ]",
-                quote_all(packages),
-                packages.len()
-            ),
+            Pm::Yum => YumInstalled { packages: list }.render(),
+            Pm::Apt => AptInstalled {
+                packages: list,
+                count: &packages.len().to_string(),
+            }
+            .render(),
         }
     }
 
@@ -33,19 +59,20 @@ impl Pm {
     /// itself): a run cut off from the node (a lost link) leaves its install running there,
     /// and the next run's must wait for it, not fail.
     pub fn install(self, packages: &[&str]) -> String {
+        let list = &quote_all(packages);
         match self {
-            Pm::Yum => format!("yum install -y {}", quote_all(packages)),
-            Pm::Apt => format!(
-                "apt-get -o DPkg::Lock::Timeout=600 update\nDEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y {}",
-                quote_all(packages)
-            ),
+            Pm::Yum => YumInstall { packages: list }.render(),
+            Pm::Apt => AptInstall { packages: list }.render(),
         }
     }
 
     /// Command: installs the packages unless they already are (an offline re-run stays offline).
     pub fn ensure(self, packages: &[&str]) -> String {
-        let install = self.install(packages).replace('\n', "\n  ");
-        format!("if ! {}; then\n  {install}\nfi", self.installed(packages))
+        Ensure {
+            installed: &self.installed(packages),
+            install: &self.install(packages).replace('\n', "\n  "),
+        }
+        .render()
     }
 }
 

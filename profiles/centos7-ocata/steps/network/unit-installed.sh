@@ -1,0 +1,1 @@
+[ -f /usr/lib/systemd/system/{{unit}} ]

@@ -1,0 +1,3 @@
+if ! {{installed}}; then
+  {{install}}
+fi
