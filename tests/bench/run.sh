@@ -20,6 +20,9 @@
 #   RATIO provision_over_hand   lab's provisioning (last node ready -> last step) / hand_services
 #   RATIO boot_over_hand        lab's boot (first domain start -> every node ready) / hand_boot
 #   FIGURE before_first_domain  `lab up` start -> first domain started, on a fresh libvirtd
+#   FIGURE before_first_domain_image   its part streaming the image into the pool
+#   FIGURE provision_again_ready, provision_again_checks   its parts: every node reached over
+#                               SSH, then the rest (uploads, each node's checks, all ok)
 #   FIGURE reset, provision_again, verify, down, up, lab_boot, lab_provision   seconds
 #   (a `lab verify` failing right after the reset, or any step failing, ends the bench: exit 1)
 #   FIGURE stop                 `lab stop` (every node's memory saved)
@@ -93,22 +96,32 @@ cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE
 
 # ---- lab ------------------------------------------------------------------------------
 
-lab_up() { # `lab --json up`, each event stamped with the seconds since its start; peak RSS
-  local t0 status
+# stamped OUT CMD...: runs CMD (a `lab --json` command), its events in OUT each stamped with
+# the seconds since CMD began, {"t": seconds, "e": event}; other lines go to the run's log.
+# Returns CMD's status; sets stamped_secs to its whole duration.
+stamped() {
+  local out=$1 t0 status
+  shift
   t0=$(now)
   set +e
-  /usr/bin/time -f %M -o "$work/up.rss" "${lab[@]}" --json up -l "$lab_file" 2>&1 >>"$work/log" |
+  "$@" 2>&1 >>"$work/log" |
     while IFS= read -r line; do
       case $line in
         '{'*) printf '{"t":%s,"e":%s}\n' "$(secs "$t0" "$(now)")" "$line" ;;
         *) printf '%s\n' "$line" >>"$work/log" ;; # not an event (GNU time's own words)
       esac
-    done >"$work/up.jsonl"
+    done >"$out"
   status=${PIPESTATUS[0]}
   set -e
-  cat "$work/up.jsonl" >>"$work/log"
-  [ "$status" = 0 ] || { echo "lab up failed ($status)" >&2; return 1; }
-  record up "$(secs "$t0" "$(now)")"
+  stamped_secs=$(secs "$t0" "$(now)")
+  cat "$out" >>"$work/log"
+  return "$status"
+}
+
+lab_up() { # `lab --json up`, each event stamped with the seconds since its start; peak RSS
+  stamped "$work/up.jsonl" /usr/bin/time -f %M -o "$work/up.rss" "${lab[@]}" --json up -l "$lab_file" \
+    || { echo "lab up failed ($?)" >&2; return 1; }
+  record up "$stamped_secs"
   record lab_rss_mib "$(calc "$(tail -1 "$work/up.rss") / 1024")"
   lab_up_figures "$work/up.jsonl"
 }
@@ -129,6 +142,10 @@ lab_up_figures() {
     [ -n "${!v}" ] || { echo "bench: no $v in the events of lab up ($up)" >&2; return 1; }
   done
   record before_first_domain "$first_started"
+  # Its largest part on a fresh pool: the image streamed into it (its volume's final event).
+  local image='select(.e.kind == "volume" and (.e.name | test("^image-[^.]+[.]qcow2$")))'
+  image=$(q "$image | select(.e.action == \"created\" or .e.action == \"copied\") | .e.elapsed" first)
+  [ -z "$image" ] || record before_first_domain_image "$image"
   record lab_boot "$(calc "$ready - $first_start")"
   record lab_provision "$(calc "$last_step - $ready")"
   jq -r 'select(.e.kind == "probe" and .e.action == "done") | "lab_qemu_probe \(.e.elapsed)"' "$up" >>"$figures"
@@ -137,7 +154,15 @@ lab_up_figures() {
 
 lab_after_up() { # verify, a second provision, a reset and the verify right after it
   timed verify "${lab[@]}" verify -l "$lab_file"
-  timed provision_again "${lab[@]}" provision -l "$lab_file"
+  stamped "$work/provision.jsonl" "${lab[@]}" --json provision -l "$lab_file" \
+    || { echo "bench: lab provision failed ($?)" >&2; exit 1; }
+  record provision_again "$stamped_secs"
+  # Its parts: every node reached over SSH, then each node's checks (all ok).
+  local ready
+  ready=$(jq -rn '[inputs | select(.e.kind == "node" and .e.action == "ready") | .t] | last // ""' "$work/provision.jsonl")
+  [ -n "$ready" ] || { echo "bench: no node ready in the events of lab provision" >&2; exit 1; }
+  record provision_again_ready "$ready"
+  record provision_again_checks "$(calc "$stamped_secs - $ready")"
   timed snapshot_save "${lab[@]}" snapshot save bench -l "$lab_file"
   timed reset "${lab[@]}" reset bench -l "$lab_file"
   # A verify failing right after the reset is the bench broken, not a figure.
