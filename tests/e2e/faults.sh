@@ -43,7 +43,7 @@
 #   state-readonly      a read-only state directory: the error names it, before any object
 #   state-full          a full state directory: the same
 #   race-instances      two `up --instance` started at once place two different subnets (then
-#                       SIGINT undoes both)
+#                       SIGINT undoes both, or `down` one that was up already)
 #   sigint-build        SIGINT during `image build` (disk phase): no mount, loop device or
 #                       work directory left
 #   reclaim-build       a killed build's mounts, loop device and work dir (made here as
@@ -494,11 +494,18 @@ race_instances() {
     net=$("${virsh[@]}" net-dumpxml "lab-$lab_name-$s-external" | grep -oE "ip address='[0-9.]+'")
     nets+=("$net")
   done
-  kill -INT "${pids[@]}"
-  local status=0
-  for bg_pid in "${pids[@]}"; do
+  # SIGINT undoes an up still running; one that finished first (no provisioning: seconds on a
+  # fast machine) is taken down.
+  local status=0 ended
+  kill -INT "${pids[@]}" 2>/dev/null || true
+  for i in 0 1; do
+    bg_pid=${pids[$i]} ended=0
     timeout 120 tail --pid="$bg_pid" -f /dev/null
-    wait "$bg_pid" || true
+    wait "$bg_pid" || ended=$?
+    if [ "$ended" -eq 0 ]; then
+      say "r$((i + 1)) was up before the signal: lab down"
+      target/debug/lab down -l "$lab_file" --instance "r$((i + 1))" >&2 || status=1
+    fi
   done
   cat "$work"/race-r[12].log >&2
   say "r1: ${nets[0]}, r2: ${nets[1]}"
