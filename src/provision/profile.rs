@@ -2,7 +2,7 @@
 //! order, the values the shared steps are filled with (package manager, packages, paths,
 //! services) and cloud-init's quirks on the guest, beside the profile's `chrony-defaults.conf`. Loading is pure: parse (serde,
 //! every key required, no other allowed), then check the steps against those `lab` can
-//! build ([`KNOWN_STEPS`]); [`steps_of`] builds a node's steps from a loaded profile.
+//! build ([`STEPS`]); [`steps_of`] builds a node's steps from a loaded profile.
 //!
 //! The built-in profiles are the folders of `Profile::ALL`, compiled in (`profile_files`); a
 //! unit test loads every one, so a broken file fails the build's tests, not a user's run.
@@ -125,20 +125,24 @@ pub enum ProfileError {
     Repeated { path: String, step: String },
 }
 
-/// The steps `lab` can build, by id: the shared ones (`profiles/common/steps/`) and CentOS 7's.
-pub const KNOWN_STEPS: &[&str] = &[
-    "network",
-    "vault-repos",
-    "chrony",
-    "openstack-repo",
-    "upgrade",
-    "client",
-    "selinux",
-    "sql",
-    "sql-secure",
-    "mq",
-    "mq-user",
-    "memcached",
+/// Builds a step for a node from the lab and the profile's guest values.
+type Builder = fn(&Lab, &Node, &Guest) -> Step;
+
+/// The steps `lab` can build, by id, in the guide's order: the shared ones
+/// (`profiles/common/steps/`) and CentOS 7's own.
+pub const STEPS: &[(&str, Builder)] = &[
+    ("network", |_, _, _| centos7::network()),
+    ("vault-repos", |lab, _, _| centos7::vault_repos(lab)),
+    ("chrony", common::chrony),
+    ("openstack-repo", |lab, _, _| centos7::openstack_repo(lab)),
+    ("upgrade", |_, _, _| centos7::upgrade()),
+    ("client", |_, _, guest| common::client(guest)),
+    ("selinux", |_, _, guest| centos7::selinux(guest)),
+    ("sql", |lab, _, guest| common::sql(lab, guest)),
+    ("sql-secure", |_, _, _| common::sql_secure()),
+    ("mq", |_, _, guest| common::mq(guest)),
+    ("mq-user", |_, _, guest| common::mq_user(guest)),
+    ("memcached", |lab, _, guest| common::memcached(lab, guest)),
 ];
 
 /// Loads a profile from the text of its `profile.toml` (`path` names it in errors) and of its
@@ -156,7 +160,7 @@ pub fn load(path: &str, text: &str, chrony_defaults: &str) -> Result<ProfileDef,
     })
 }
 
-/// The steps' ids as [`KNOWN_STEPS`] spells them, each once.
+/// The steps' ids as [`STEPS`] spells them, each once.
 fn known_steps(path: &str, ids: &[String]) -> Result<Vec<&'static str>, ProfileError> {
     if ids.is_empty() {
         return Err(ProfileError::NoSteps {
@@ -166,15 +170,14 @@ fn known_steps(path: &str, ids: &[String]) -> Result<Vec<&'static str>, ProfileE
     let mut out: Vec<&'static str> = Vec::with_capacity(ids.len());
     for id in ids {
         let known =
-            KNOWN_STEPS
-                .iter()
-                .find(|k| *k == id)
+            builder(id)
+                .map(|(known, _)| known)
                 .ok_or_else(|| ProfileError::UnknownStep {
                     path: path.to_string(),
                     step: id.clone(),
-                    known: KNOWN_STEPS.join(", "),
+                    known: STEPS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
                 })?;
-        if out.contains(known) {
+        if out.contains(&known) {
             return Err(ProfileError::Repeated {
                 path: path.to_string(),
                 step: id.clone(),
@@ -183,6 +186,11 @@ fn known_steps(path: &str, ids: &[String]) -> Result<Vec<&'static str>, ProfileE
         out.push(known);
     }
     Ok(out)
+}
+
+/// The entry of [`STEPS`] for `id`.
+fn builder(id: &str) -> Option<(&'static str, Builder)> {
+    STEPS.iter().find(|(k, _)| *k == id).copied()
 }
 
 fn leak(s: String) -> &'static str {
@@ -227,23 +235,11 @@ pub fn steps_of(profile: &ProfileDef, lab: &Lab, node: &Node) -> Vec<Step> {
         .collect()
 }
 
-/// The step `id` (one of [`KNOWN_STEPS`]) for `node`, filled with `guest`.
+/// The step `id` (one of [`STEPS`]) for `node`, filled with `guest`.
 fn build(id: &str, lab: &Lab, node: &Node, guest: &Guest) -> Step {
-    match id {
-        "network" => centos7::network(),
-        "vault-repos" => centos7::vault_repos(lab),
-        "chrony" => common::chrony(lab, node, guest),
-        "openstack-repo" => centos7::openstack_repo(lab),
-        "upgrade" => centos7::upgrade(),
-        "client" => common::client(guest),
-        "selinux" => centos7::selinux(guest),
-        "sql" => common::sql(lab, guest),
-        "sql-secure" => common::sql_secure(),
-        "mq" => common::mq(guest),
-        "mq-user" => common::mq_user(guest),
-        "memcached" => common::memcached(lab, guest),
-        _ => unreachable!("{id} was checked against KNOWN_STEPS when the profile loaded"),
-    }
+    let (_, build) =
+        builder(id).expect("a profile's steps were checked against STEPS when it loaded");
+    build(lab, node, guest)
 }
 
 /// Loads the profile of folder `profiles/<dir>/`, compiled in.
@@ -297,7 +293,7 @@ mod tests {
         let source = crate::model::Source::resolve("openstack-ocata").unwrap();
         let (lab, _) = source.load(&crate::image::Catalogue::builtin()).unwrap();
         for node in &lab.nodes {
-            for id in KNOWN_STEPS {
+            for (id, _) in STEPS {
                 assert_eq!(
                     build(id, &lab, node, &of(Profile::Centos7Ocata).guest).id,
                     *id
