@@ -12,6 +12,28 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// A file a script needs on the node, written (parents created) before the script runs
+/// ([`Guest::run_with_files`]). Its `Debug` shows the content's length, never the content
+/// (secrets travel so).
+#[derive(Clone, Copy)]
+pub struct FileWrite<'a> {
+    /// Absolute path on the node; no newline.
+    pub path: &'a str,
+    /// Permission bits, e.g. `0o600`.
+    pub mode: u32,
+    pub content: &'a [u8],
+}
+
+impl std::fmt::Debug for FileWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWrite")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("bytes", &self.content.len())
+            .finish()
+    }
+}
+
 impl Output {
     pub fn success(&self) -> bool {
         self.status == 0
@@ -133,6 +155,21 @@ pub trait Guest: Send + Sync {
         mode: u32,
         content: &[u8],
     ) -> impl Future<Output = Result<(), GuestError>> + Send;
+    /// Writes `files` as [`Guest::write_file`] does, then runs `script` as [`Guest::run`]
+    /// does; stops at the first write that fails. The real guest sends all of it on one
+    /// channel (one session's start instead of one per file).
+    fn run_with_files(
+        &self,
+        files: &[FileWrite<'_>],
+        script: &str,
+    ) -> impl Future<Output = Result<Output, GuestError>> + Send {
+        async move {
+            for f in files {
+                self.write_file(f.path, f.mode, f.content).await?;
+            }
+            self.run(script).await
+        }
+    }
     /// A TCP connection that the node itself opens to `host:port` (`host` resolved by the
     /// node, as its own programs would): an SSH direct-tcpip channel on the real guest.
     fn connect_tcp(

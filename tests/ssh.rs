@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lab::guest::{Guest, GuestError};
+use lab::guest::{FileWrite, Guest, GuestError};
 use lab::secrets::LabSecrets;
+use lab::shell::quote;
 use lab::ssh::{SshGuest, Target, Timeouts, wait_ready};
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -318,6 +319,106 @@ async fn a_failed_write_is_an_error_naming_the_path() {
         .unwrap_err();
     assert!(matches!(err, GuestError::Channel { .. }), "{err:?}");
     assert!(err.to_string().contains("/dev/null/cannot"), "{err}");
+}
+
+/// Files and script on one channel: each file arrives byte for byte (no newline added to a
+/// password, a line `-` inside a file, binary bytes) with its mode before the script runs,
+/// and the log names each file, never its content.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_sent_with_a_script_arrive_exact_before_it_runs() {
+    let sshd = Sshd::start(None);
+    let target = sshd.target();
+    let guest = SshGuest::connect(&target, &quick()).await.unwrap();
+    let binary: Vec<u8> = (0..=255u8).chain(b"-\n\n-\nend".iter().copied()).collect();
+    let (secret, conf, bin, empty) = (
+        sshd.path("secrets/PASS"),
+        sshd.path("files/sql/it's \"my\" conf"),
+        sshd.path("files/bin"),
+        sshd.path("files/empty"),
+    );
+    let files = [
+        FileWrite {
+            path: secret.to_str().unwrap(),
+            mode: 0o600,
+            content: b"s3cret-NO-NEWLINE",
+        },
+        FileWrite {
+            path: conf.to_str().unwrap(),
+            mode: 0o644,
+            content: b"[mysqld]\n-\n",
+        },
+        FileWrite {
+            path: bin.to_str().unwrap(),
+            mode: 0o640,
+            content: &binary,
+        },
+        FileWrite {
+            path: empty.to_str().unwrap(),
+            mode: 0o600,
+            content: b"",
+        },
+    ];
+    let script = format!("cat {}; wc -c < {}", shell_word(&secret), shell_word(&bin));
+    let out = guest.run_with_files(&files, &script).await.unwrap();
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "s3cret-NO-NEWLINE264\n"),
+        "{out:?}"
+    );
+    for (f, written) in files.iter().map(|f| (f, std::fs::read(f.path).unwrap())) {
+        assert!(written == f.content, "{}: {written:?}", f.path);
+        let mode = std::fs::metadata(f.path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, f.mode, "{}", f.path);
+    }
+    let log = std::fs::read_to_string(&target.log).unwrap();
+    assert_eq!(
+        log.matches("==> [").count(),
+        1,
+        "one channel, one entry: {log}"
+    );
+    assert!(log.contains("PASS (mode 0600, 17 bytes)"), "{log}");
+    assert!(
+        !log.contains("s3cret-NO-NEWLINE\n"),
+        "only the script printed it: {log}"
+    );
+}
+
+/// A file that cannot be written stops there: the script does not run, and the error names
+/// the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_cannot_be_written_stops_the_script_and_is_named() {
+    let sshd = Sshd::start(None);
+    let guest = SshGuest::connect(&sshd.target(), &quick()).await.unwrap();
+    let (ran, after) = (sshd.path("ran"), sshd.path("after"));
+    let files = [
+        FileWrite {
+            path: "/dev/null/cannot",
+            mode: 0o600,
+            content: b"x",
+        },
+        FileWrite {
+            path: after.to_str().unwrap(),
+            mode: 0o600,
+            content: b"y",
+        },
+    ];
+    let err = guest
+        .run_with_files(&files, &format!("touch {}", shell_word(&ran)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GuestError::Channel { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("writing /dev/null/cannot failed"),
+        "{err}"
+    );
+    assert!(
+        !ran.exists() && !after.exists(),
+        "went on after the failed write"
+    );
+}
+
+fn shell_word(path: &Path) -> String {
+    quote(path.to_str().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::step::{LabCheck, Step, secret_path};
 use super::step_run::{self, Ran};
-use crate::guest::{Guest, GuestError, Output};
+use crate::guest::{FileWrite, Guest, GuestError, Output};
 use crate::model::Lab;
 use crate::progress::{Outcome, Progress, StepEvent};
 use crate::secrets::LabSecrets;
@@ -255,16 +254,9 @@ async fn wait_for(
     }
 }
 
-/// How many uploads [`upload`] makes at once.
-const UPLOADS_AT_ONCE: usize = 4;
-
-/// Writes the secrets (each once) and files `steps` read, a few at a time, each on a channel
-/// of its own (sshd allows 10 sessions per connection by default).
-async fn upload<G: Guest>(
-    guest: &G,
-    steps: &[Step],
-    secrets: &LabSecrets,
-) -> Result<(), GuestError> {
+/// The secrets (each once) and files `steps` read, to be written before their scripts run
+/// ([`Guest::run_with_files`]: on the real guest, on the script's own channel).
+fn uploads<'a>(steps: &'a [Step], secrets: &'a LabSecrets) -> Vec<(String, u32, &'a [u8])> {
     let mut uploads: Vec<(String, u32, &[u8])> = Vec::new();
     for step in steps {
         for name in &step.secrets {
@@ -277,14 +269,26 @@ async fn upload<G: Guest>(
             uploads.push((f.path.clone(), f.mode, f.content.as_bytes()));
         }
     }
-    let writes = uploads
+    uploads
+}
+
+/// `script`, run after `steps`' secrets and files are written.
+async fn run_after_uploads<G: Guest>(
+    guest: &G,
+    steps: &[Step],
+    secrets: &LabSecrets,
+    script: &str,
+) -> Result<Output, GuestError> {
+    let uploads = uploads(steps, secrets);
+    let files: Vec<FileWrite> = uploads
         .iter()
-        .map(|(path, mode, content)| guest.write_file(path, *mode, content));
-    let written: Vec<Result<(), GuestError>> = futures::stream::iter(writes)
-        .buffer_unordered(UPLOADS_AT_ONCE)
-        .collect()
-        .await;
-    written.into_iter().collect()
+        .map(|(path, mode, content)| FileWrite {
+            path,
+            mode: *mode,
+            content,
+        })
+        .collect();
+    guest.run_with_files(&files, script).await
 }
 
 /// How many of `steps`, from the first, are done already: their files and secrets written,
@@ -304,7 +308,6 @@ async fn done_already<G: Guest>(
     if steps.is_empty() {
         return Ok(0);
     }
-    upload(guest, steps, secrets).await?;
     // A check `lab` makes itself holds its place in the batch with `true`.
     let scripts: Vec<&str> = steps
         .iter()
@@ -318,8 +321,9 @@ async fn done_already<G: Guest>(
         .iter()
         .filter(|s| s.lab_check.is_some())
         .map(|s| async move { Ok::<_, GuestError>((s.id, check(guest, s, secrets).await?.0)) });
+    let batch = super::batch::script(&scripts);
     let (out, own) = futures::future::join(
-        guest.run(&super::batch::script(&scripts)),
+        run_after_uploads(guest, steps, secrets, &batch),
         futures::future::try_join_all(own),
     )
     .await;
@@ -340,17 +344,17 @@ async fn done_already<G: Guest>(
     Ok(done)
 }
 
-/// Its uploads; check, apply when needed, then check again (in one session, unless `lab`
-/// makes the check itself); reboot when the step asks. Returns whether the step changed the
+/// Check, apply when needed, then check again (in one session with the step's uploads,
+/// unless `lab` makes the check itself: then the uploads go with the apply); reboot when the
+/// step asks. Returns whether the step changed the
 /// node.
 async fn run_step<G: Guest>(
     guest: &G,
     step: &Step,
     secrets: &LabSecrets,
 ) -> Result<bool, ProvisionError> {
-    upload(guest, std::slice::from_ref(step), secrets).await?;
     let changed = match step.lab_check {
-        None => in_one_session(guest, step).await?,
+        None => in_one_session(guest, step, secrets).await?,
         Some(_) => checked_by_lab(guest, step, secrets).await?,
     };
     if let Some(reboot_check) = &step.reboot_check
@@ -361,10 +365,15 @@ async fn run_step<G: Guest>(
     Ok(changed)
 }
 
-/// Runs the step's check, apply and check again as one script ([`step_run`]): whether it
-/// changed the node.
-async fn in_one_session<G: Guest>(guest: &G, step: &Step) -> Result<bool, ProvisionError> {
-    let out = guest.run(&step_run::script(step)).await?;
+/// Runs the step's check, apply and check again as one script ([`step_run`]), its uploads
+/// first: whether it changed the node.
+async fn in_one_session<G: Guest>(
+    guest: &G,
+    step: &Step,
+    secrets: &LabSecrets,
+) -> Result<bool, ProvisionError> {
+    let script = step_run::script(step);
+    let out = run_after_uploads(guest, std::slice::from_ref(step), secrets, &script).await?;
     let node = guest.node().to_string();
     match step_run::ran(&format!("{}{}", out.stdout, out.stderr)) {
         Some(Ran::Done) => Ok(false),
@@ -413,7 +422,8 @@ async fn checked_by_lab<G: Guest>(
     let changed = if check(guest, step, secrets).await?.0 {
         false
     } else {
-        let out = guest.run(&step.apply).await?;
+        let steps = std::slice::from_ref(step);
+        let out = run_after_uploads(guest, steps, secrets, &step.apply).await?;
         if !out.success() {
             return Err(failed("apply", &out));
         }

@@ -1,4 +1,4 @@
-//! Command framing: how a script travels ([`RUN_SCRIPT`]), starting a command on a channel,
+//! Command framing: how a script and its files travel ([`run_script`]), starting a command on a channel,
 //! feeding its stdin and collecting its [`Output`], each bounded in time.
 
 use std::future::Future;
@@ -8,12 +8,59 @@ use russh::client;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, Sig};
 
 use super::transport::Session;
-use crate::guest::{GuestError, Output};
+use crate::guest::{FileWrite, GuestError, Output};
+use crate::shell::quote;
 
-/// How a script runs: saved from stdin to a private temp file, then run with stdin from
-/// /dev/null. A plain `bash -s` would let any command that reads stdin (rabbitmqctl, apt)
-/// swallow the rest of the script, which then ends early with status 0.
-pub(super) const RUN_SCRIPT: &str = "bash -c 'f=$(mktemp) || exit 125; trap \"rm -f $f\" EXIT; cat > \"$f\"; bash \"$f\" < /dev/null'";
+/// The receiver every script travels through ([`run_script`]): the files it needs, then the
+/// script, on stdin.
+const RUN_SCRIPT: &str = include_str!("run-script.sh");
+
+/// The status and the stderr line the receiver ends with when a file cannot be written.
+const WRITE_FAILED: (u32, &str) = (125, "@@lab-write-failed@@ ");
+
+/// The command that runs a script sent with [`script_stdin`]: `bash -c` with the receiver.
+pub(super) fn run_script() -> String {
+    format!("bash -c {}", quote(RUN_SCRIPT))
+}
+
+/// The stdin of [`run_script`]: each file as a line `MODE LENGTH PATH` and its bytes, a line
+/// `-`, then the script. A path holding a newline would break the framing: refused.
+pub(super) fn script_stdin(
+    node: &str,
+    files: &[FileWrite<'_>],
+    script: &str,
+) -> Result<Vec<u8>, GuestError> {
+    let size: usize = files
+        .iter()
+        .map(|f| f.path.len() + f.content.len() + 24)
+        .sum();
+    let mut stdin = Vec::with_capacity(size + script.len() + 2);
+    for f in files {
+        if f.path.contains('\n') {
+            return Err(channel_error(
+                node,
+                format!("cannot write {:?}: a path with a newline", f.path),
+            ));
+        }
+        let line = format!("{:04o} {} {}\n", f.mode, f.content.len(), f.path);
+        stdin.extend_from_slice(line.as_bytes());
+        stdin.extend_from_slice(f.content);
+    }
+    stdin.extend_from_slice(b"-\n");
+    stdin.extend_from_slice(script.as_bytes());
+    Ok(stdin)
+}
+
+/// The file the receiver could not write, when that is how `out` ended.
+pub(super) fn write_failed(out: &Output) -> Option<&str> {
+    if out.status != WRITE_FAILED.0 {
+        return None;
+    }
+    out.stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(WRITE_FAILED.1))
+}
 
 pub(super) fn channel_error(node: &str, message: String) -> GuestError {
     GuestError::Channel {

@@ -28,10 +28,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::guest::{Guest, GuestError, Output};
+use crate::guest::{FileWrite, Guest, GuestError, Output};
 use crate::shell::quote;
 pub use clock::ClockLine;
-use exec::{RUN_SCRIPT, bounded, channel_error, drive, first_line, start};
+use exec::{
+    bounded, channel_error, drive, first_line, run_script, script_stdin, start, write_failed,
+};
 pub use jump::{Jump, JumpError, UserSsh};
 use log::{header, open_log};
 pub use ready::{BOOT_FINISHED, wait_ready};
@@ -189,13 +191,35 @@ impl Guest for SshGuest {
     }
 
     async fn run(&self, script: &str) -> Result<Output, GuestError> {
-        let what = format!("script `{}`", first_line(script));
-        let result = self
-            .exec(&what, &self.as_root(RUN_SCRIPT), script.as_bytes())
-            .await;
-        let lines = script.lines().count();
-        self.log_output(&format!("run {what} ({lines} lines)"), &result);
-        result
+        self.run_with_files(&[], script).await
+    }
+
+    async fn run_with_files(
+        &self,
+        files: &[FileWrite<'_>],
+        script: &str,
+    ) -> Result<Output, GuestError> {
+        let node = &self.target.node;
+        let mut what = format!("script `{}`", first_line(script));
+        let stdin = script_stdin(node, files, script)?;
+        let result = self.exec(&what, &self.as_root(&run_script()), &stdin).await;
+        what.push_str(&format!(" ({} lines)", script.lines().count()));
+        for f in files {
+            let bytes = f.content.len();
+            what.push_str(&format!(
+                ", writing {} (mode {:04o}, {bytes} bytes)",
+                f.path, f.mode
+            ));
+        }
+        self.log_output(&format!("run {what}"), &result);
+        let out = result?;
+        match write_failed(&out) {
+            None => Ok(out),
+            Some(path) => Err(channel_error(
+                node,
+                format!("writing {path} failed: {}", out.tail(5)),
+            )),
+        }
     }
 
     async fn write_file(&self, path: &str, mode: u32, content: &[u8]) -> Result<(), GuestError> {
