@@ -178,13 +178,23 @@ pub(super) async fn open_session(
     bounded(&t.node, &what, timeouts.connect, handshake(t, keys, stream)).await
 }
 
+/// Seconds between keepalives, and how many may go unanswered: a session whose peer went
+/// silent ends about 75 s later.
+const KEEPALIVE: (u64, usize) = (15, 4);
+
 /// The russh client settings of every session: no Nagle, a keepalive every 15 s, four missed
-/// ones end it.
+/// ones end it. The keepalives are counted between writes; a write the link never takes (the
+/// socket's buffer full on a cut link, or a jump's channel out of window) would stall the
+/// session before its next count, so a session with nothing received and nothing sent for
+/// 90 s ends too (russh's inactivity bound, which also bounds each write). A live peer
+/// answers every keepalive, so a quiet command keeps its session.
 pub(super) fn client_config() -> Arc<client::Config> {
+    let (every, max) = KEEPALIVE;
     Arc::new(client::Config {
         nodelay: true,
-        keepalive_interval: Some(Duration::from_secs(15)),
-        keepalive_max: 4,
+        keepalive_interval: Some(Duration::from_secs(every)),
+        keepalive_max: max,
+        inactivity_timeout: Some(Duration::from_secs(every * (max as u64 + 2))),
         ..Default::default()
     })
 }
