@@ -10,7 +10,8 @@
 #
 # Uses the caller's LAB_STATE_DIR, LAB_NETNS and LIBVIRT_DEFAULT_URI (a local lab: the guests
 # are reached from LAB_NETNS when set). Prints `FLOOR lab_provision_again <s>` and `FLOOR
-# hand_checks_both <s>` per round; the first `lab provision` (right after `up`) is not counted.
+# hand_checks_both <s>` per round, after `FLOOR lab_provision_first <s>`: the first `lab
+# provision` (on a lab just up, as the bench's provision_again), not part of the rounds.
 set -euo pipefail
 lab_file=${1:?usage: provision-floor.sh LABFILE}
 lab=${LAB:-target/release/lab}
@@ -27,7 +28,9 @@ cp "$work/plan/nodes/compute1/provision.sh" "$work/compute1.sh"
 in_ns=()
 [ -z "${LAB_NETNS:-}" ] || in_ns=(ip netns exec "$LAB_NETNS")
 on() { "${in_ns[@]}" ssh -F "$work/ssh_config" -o BatchMode=yes "$1" sudo -n bash -s <"$work/$1.sh"; }
+t=$(now)
 "$lab" provision -l "$lab_file" >/dev/null 2>&1
+echo "FLOOR lab_provision_first $(secs "$t" "$(now)")"
 for _ in $(seq 1 "$rounds"); do
   t=$(now)
   "$lab" provision -l "$lab_file" >"$work/lab.log" 2>&1 || { cat "$work/lab.log" >&2; exit 1; }
