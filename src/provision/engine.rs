@@ -346,8 +346,7 @@ async fn done_already<G: Guest>(
 
 /// Check, apply when needed, then check again (in one session with the step's uploads,
 /// unless `lab` makes the check itself: then the uploads go with the apply); reboot when the
-/// step asks. Returns whether the step changed the
-/// node.
+/// step asks. Returns whether the step changed the node.
 async fn run_step<G: Guest>(
     guest: &G,
     step: &Step,
