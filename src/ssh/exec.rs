@@ -1,5 +1,5 @@
-//! Command framing: how a script and its files travel ([`run_script`]), starting a command on a channel,
-//! feeding its stdin and collecting its [`Output`], each bounded in time.
+//! Command framing: how a script and its files travel ([`run_script`]), starting a command
+//! on a channel, feeding its stdin and collecting its [`Output`], each bounded in time.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -30,11 +30,7 @@ pub(super) fn script_stdin(
     files: &[FileWrite<'_>],
     script: &str,
 ) -> Result<Vec<u8>, GuestError> {
-    let size: usize = files
-        .iter()
-        .map(|f| f.path.len() + f.content.len() + 24)
-        .sum();
-    let mut stdin = Vec::with_capacity(size + script.len() + 2);
+    let mut stdin = Vec::new();
     for f in files {
         if f.path.contains('\n') {
             return Err(channel_error(
