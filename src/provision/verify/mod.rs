@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::wire::{self, AmqpLogin, MysqlHello};
-use crate::guest::{Guest, GuestError};
+use crate::guest::{FileWrite, Guest, GuestError};
 use crate::model::{Lab, Role};
 use crate::progress::{CheckEvent, Progress, Verdict};
 
@@ -215,8 +215,8 @@ pub fn select(lab: &Lab, steps: &[String]) -> Result<Vec<Check>, crate::provisio
 
 /// Runs `checks` on a node of each one's role (the first such node), all at once (each is a
 /// read on its own channel: none changes what another sees), retrying settling checks. The
-/// secrets they read are written first. Results in the order of `checks`; the first SSH
-/// failure is the error.
+/// secrets they read are written first (a batch's on its channel, before it runs). Results in the order
+/// of `checks`; the first SSH failure writing a secret alone is the error.
 pub async fn run<G: Guest>(
     lab: &Lab,
     checks: &[Check],
@@ -232,9 +232,9 @@ pub async fn run<G: Guest>(
             Some((check, guest))
         })
         .collect();
-    upload_secrets(&placed, secrets).await?;
-    // A node's quick reads run as one batch (one SSH session); the others (a conversation
-    // held by `lab`, a check that settles, the client's seconds-long start) each on its own.
+    // A node's quick reads run as one batch (one SSH session, the secrets they read sent
+    // with it); the others (a conversation held by `lab`, a check that settles, the
+    // client's seconds-long start) each on its own, their secrets written first.
     let batched = |c: &Check| {
         c.settle.is_zero()
             && match &c.probe {
@@ -243,6 +243,12 @@ pub async fn run<G: Guest>(
                 _ => false,
             }
     };
+    let alone: Vec<(&Check, &G)> = placed
+        .iter()
+        .filter(|(c, _)| !batched(c))
+        .copied()
+        .collect();
+    upload_secrets(&alone, secrets).await?;
     let mut runs = Vec::new();
     for guest in guests {
         let mine: Vec<(usize, &Check)> = placed
@@ -253,7 +259,7 @@ pub async fn run<G: Guest>(
             .collect();
         if !mine.is_empty() {
             runs.push(futures::future::Either::Left(run_batch(
-                mine, guest, progress,
+                mine, guest, secrets, progress,
             )));
         }
     }
@@ -293,11 +299,12 @@ async fn upload_secrets<G: Guest>(
     Ok(())
 }
 
-/// A node's quick reads in one session ([`batch`]): each reported running at the start and
-/// judged from its share of the output.
+/// A node's quick reads in one session ([`batch`]), the secrets they read written on its
+/// channel first: each reported running at the start and judged from its share of the output.
 async fn run_batch<G: Guest>(
     checks: Vec<(usize, &Check)>,
     guest: &G,
+    secrets: &crate::secrets::LabSecrets,
     progress: &dyn Progress,
 ) -> Vec<(usize, Result<CheckResult, GuestError>)> {
     let start = std::time::Instant::now();
@@ -311,7 +318,26 @@ async fn run_batch<G: Guest>(
             _ => unreachable!("only scripts are batched"),
         })
         .collect();
-    let out = guest.run(&batch::script(&scripts)).await;
+    let mut names: Vec<&str> = checks
+        .iter()
+        .flat_map(|(_, c)| c.secrets.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| crate::provision::step::secret_path(n))
+        .collect();
+    let files: Vec<FileWrite> = names
+        .iter()
+        .zip(&paths)
+        .map(|(name, path)| FileWrite {
+            path,
+            mode: 0o600,
+            content: secrets.password(name).as_bytes(),
+        })
+        .collect();
+    let out = guest.run_with_files(&files, &batch::script(&scripts)).await;
     let outputs = match &out {
         Ok(out) => batch::split(&format!("{}{}", out.stdout, out.stderr), scripts.len()),
         Err(_) => vec![None; scripts.len()],
