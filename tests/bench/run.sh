@@ -97,14 +97,15 @@ cached_image() { # the cached full debian12 image of this recipe (or BENCH_IMAGE
 # ---- lab ------------------------------------------------------------------------------
 
 # stamped OUT CMD...: runs CMD (a `lab --json` command), its events in OUT each stamped with
-# the seconds since CMD began, {"t": seconds, "e": event}; other lines go to the run's log.
+# the seconds since CMD began, {"t": seconds, "e": event}; other lines go to the run's log,
+# CMD's own output (its result, or its error) last, where a failure's tail shows it.
 # Returns CMD's status; sets stamped_secs to its whole duration.
 stamped() {
   local out=$1 t0 status
   shift
   t0=$(now)
   set +e
-  "$@" 2>&1 >>"$work/log" |
+  "$@" 2>&1 >"$out.stdout" |
     while IFS= read -r line; do
       case $line in
         '{'*) printf '{"t":%s,"e":%s}\n' "$(secs "$t0" "$(now)")" "$line" ;;
@@ -114,7 +115,7 @@ stamped() {
   status=${PIPESTATUS[0]}
   set -e
   stamped_secs=$(secs "$t0" "$(now)")
-  cat "$out" >>"$work/log"
+  cat "$out" "$out.stdout" >>"$work/log"
   return "$status"
 }
 
