@@ -377,6 +377,83 @@ fn memcached_listens_on_the_controller() {
     assert!(s.apply.contains("sed -i -e '/^-l /d' /etc/memcached.conf"));
 }
 
+/// Runs memcached's `script` (its check or apply, for Debian 12) in a local bash whose
+/// memcached.conf is a temp file, whose packages are installed and whose `systemctl restart`
+/// starts a listener on `port` one second later (its PID in `dir`/listener). The controller's
+/// name is 127.0.0.1 there.
+fn memcached_script(script: &str, dir: &std::path::Path, port: u16) -> i32 {
+    use std::os::unix::fs::PermissionsExt;
+    let conf = dir.join("memcached.conf");
+    if !conf.exists() {
+        std::fs::write(&conf, "-m 64\n-l 127.0.0.1\n").unwrap();
+    }
+    let stubs = [
+        (
+            "dpkg-query",
+            "for _ in \"${@:3}\"; do echo 'install ok installed'; done",
+        ),
+        (
+            "systemctl",
+            r#"[ "$1" = restart ] || exit 0
+python3 -c 'import socket, sys, time
+time.sleep(1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(60)' "$PORT" >/dev/null 2>&1 &
+echo $! > "$DIR/listener""#,
+        ),
+    ];
+    for (name, body) in stubs {
+        let p = common::write_temp(dir, name, &format!("#!/bin/bash\n{body}\n"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = script
+        .replace("/etc/memcached.conf", conf.to_str().unwrap())
+        .replace(
+            "/dev/tcp/controller/11211",
+            &format!("/dev/tcp/127.0.0.1/{port}"),
+        );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+        .env("PORT", port.to_string())
+        .env("DIR", dir)
+        .output()
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn memcached_is_done_once_it_takes_connections_not_once_started() {
+    let lab = common::lab("openstack-debian12");
+    let steps = node_steps(&lab, "controller");
+    let s = step(&steps, "memcached");
+    assert!(s.check.contains("/dev/tcp/controller/11211"), "{}", s.check);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_ne!(
+        memcached_script(&s.check, dir.path(), port),
+        0,
+        "not configured yet"
+    );
+    let applied = memcached_script(&s.apply, dir.path(), port);
+    // The apply returns once the listener (started a second after the restart) takes a
+    // connection: the other nodes' first one, right after, is taken.
+    let taken = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let checked = memcached_script(&s.check, dir.path(), port);
+    let pid = std::fs::read_to_string(dir.path().join("listener")).unwrap();
+    Command::new("kill").arg(pid.trim()).status().unwrap();
+    assert_eq!(applied, 0);
+    assert!(taken, "memcached took no connection right after its step");
+    assert_eq!(checked, 0, "the step's check after it");
+}
+
 #[test]
 fn selinux_is_conditional_and_upgrade_may_reboot() {
     let lab = common::lab("openstack-ocata");

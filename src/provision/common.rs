@@ -388,20 +388,24 @@ pub fn mq_user(guest: &Guest) -> Step {
 }
 
 context! {
-    /// memcached's check: the packages, the setting's line there once, memcached up.
-    struct MemcachedCheck = "profiles/common/steps/memcached/check.sh" { installed: Text, pattern: Word, path: Word, line: Word, service: Word }
+    /// memcached's check: the packages, the setting's line there once, memcached up and
+    /// taking connections on `host:port` (the controller's name).
+    struct MemcachedCheck = "profiles/common/steps/memcached/check.sh" { installed: Text, pattern: Word, path: Word, line: Word, service: Word, host: Word, port: Word }
 }
 
 context! {
-    /// Replaces the setting's lines by the lab's and restarts memcached.
-    struct Memcached = "profiles/common/steps/memcached/apply.sh" { ensure: Text, delete: Word, path: Word, line: Word, service: Word }
+    /// Replaces the setting's lines by the lab's, restarts memcached and waits until it takes
+    /// connections on `host:port`.
+    struct Memcached = "profiles/common/steps/memcached/apply.sh" { ensure: Text, delete: Word, path: Word, line: Word, service: Word, host: Word, port: Word }
 }
 
 /// memcached: the identity service's token cache, reachable on the management network.
 pub fn memcached(lab: &Lab, guest: &Guest) -> Step {
     let reason = "Install memcached, the identity service's token cache, listening on the controller's name.";
     let s = guest.memcached_setting;
-    let line = s.line.replace("{controller}", &lab.controller().name);
+    let host = &lab.controller().name;
+    let line = s.line.replace("{controller}", host);
+    let port = &crate::provision::verify::MEMCACHED_PORT.to_string();
     Step::new("memcached", reason, CONTROLLER)
         .check(
             MemcachedCheck {
@@ -410,6 +414,8 @@ pub fn memcached(lab: &Lab, guest: &Guest) -> Step {
                 path: s.path,
                 line: &line,
                 service: guest.memcached_service,
+                host,
+                port,
             }
             .render(),
         )
@@ -420,6 +426,8 @@ pub fn memcached(lab: &Lab, guest: &Guest) -> Step {
                 path: s.path,
                 line: &line,
                 service: guest.memcached_service,
+                host,
+                port,
             }
             .render(),
         )

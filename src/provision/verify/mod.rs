@@ -133,7 +133,7 @@ impl Amqp {
 /// The AMQP port.
 const AMQP_PORT: u16 = 5672;
 /// The memcached port.
-const MEMCACHED_PORT: u16 = 11211;
+pub const MEMCACHED_PORT: u16 = 11211;
 /// The MySQL port.
 const MYSQL_PORT: u16 = 3306;
 /// How long one network conversation may take: an AMQP session declares, publishes and gets,

@@ -165,7 +165,8 @@ if ! {
   [ "$(grep -c -e '^-l ' /etc/memcached.conf)" = 1 ] &&
   grep -qxF -- '-l 127.0.0.1,::1,controller' /etc/memcached.conf &&
   systemctl is-enabled --quiet memcached &&
-  systemctl is-active --quiet memcached
+  systemctl is-active --quiet memcached &&
+  (exec 3<>/dev/tcp/controller/11211) 2>/dev/null
 }; then
   if ! [ "$(dpkg-query -W -f='${Status}\n' memcached python3-memcache 2>/dev/null | grep -cx 'install ok installed')" = 2 ]; then
     apt-get -o DPkg::Lock::Timeout=600 update
@@ -175,4 +176,11 @@ if ! {
   printf '%s\n' '-l 127.0.0.1,::1,controller' >> /etc/memcached.conf
   systemctl enable memcached
   systemctl restart memcached
+  # memcached is a simple service: active as soon as it is started, listening a moment later.
+  # Wait (20 s at most) until it takes a connection by the controller's name, as the other
+  # nodes will reach it.
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/controller/11211) 2>/dev/null && break
+    sleep 0.2
+  done
 fi

@@ -307,7 +307,8 @@ if ! {
   [ "$(grep -c -e '^OPTIONS=' /etc/sysconfig/memcached)" = 1 ] &&
   grep -qxF -- 'OPTIONS="-l 127.0.0.1,::1,controller"' /etc/sysconfig/memcached &&
   systemctl is-enabled --quiet memcached &&
-  systemctl is-active --quiet memcached
+  systemctl is-active --quiet memcached &&
+  (exec 3<>/dev/tcp/controller/11211) 2>/dev/null
 }; then
   if ! rpm -q --whatprovides memcached python-memcached >/dev/null; then
     yum install -y memcached python-memcached
@@ -316,4 +317,11 @@ if ! {
   printf '%s\n' 'OPTIONS="-l 127.0.0.1,::1,controller"' >> /etc/sysconfig/memcached
   systemctl enable memcached
   systemctl restart memcached
+  # memcached is a simple service: active as soon as it is started, listening a moment later.
+  # Wait (20 s at most) until it takes a connection by the controller's name, as the other
+  # nodes will reach it.
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/controller/11211) 2>/dev/null && break
+    sleep 0.2
+  done
 fi
