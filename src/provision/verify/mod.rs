@@ -215,8 +215,8 @@ pub fn select(lab: &Lab, steps: &[String]) -> Result<Vec<Check>, crate::provisio
 
 /// Runs `checks` on a node of each one's role (the first such node), all at once (each is a
 /// read on its own channel: none changes what another sees), retrying settling checks. The
-/// secrets they read are written first (a batch's on its channel, before it runs). Results in the order
-/// of `checks`; the first SSH failure writing a secret alone is the error.
+/// secrets they read are written first (a batch's on its channel, before it runs). Results
+/// in the order of `checks`; the first SSH failure writing a secret alone is the error.
 pub async fn run<G: Guest>(
     lab: &Lab,
     checks: &[Check],
@@ -318,23 +318,13 @@ async fn run_batch<G: Guest>(
             _ => unreachable!("only scripts are batched"),
         })
         .collect();
-    let mut names: Vec<&str> = checks
+    let secret_files = secret_files(checks.iter().map(|(_, c)| *c), secrets);
+    let files: Vec<FileWrite> = secret_files
         .iter()
-        .flat_map(|(_, c)| c.secrets.iter().copied())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let paths: Vec<String> = names
-        .iter()
-        .map(|n| crate::provision::step::secret_path(n))
-        .collect();
-    let files: Vec<FileWrite> = names
-        .iter()
-        .zip(&paths)
-        .map(|(name, path)| FileWrite {
+        .map(|(path, content)| FileWrite {
             path,
             mode: 0o600,
-            content: secrets.password(name).as_bytes(),
+            content,
         })
         .collect();
     let out = guest.run_with_files(&files, &batch::script(&scripts)).await;
@@ -367,6 +357,23 @@ async fn run_batch<G: Guest>(
                 }),
             };
             (i, finish(check, guest, judged, start, progress))
+        })
+        .collect()
+}
+
+/// The secrets `checks` read, each once: its path on the node and its value.
+fn secret_files<'a>(
+    checks: impl Iterator<Item = &'a Check>,
+    secrets: &'a crate::secrets::LabSecrets,
+) -> Vec<(String, &'a [u8])> {
+    let mut names: Vec<&str> = checks.flat_map(|c| c.secrets.iter().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let path = crate::provision::step::secret_path(n);
+            (path, secrets.password(n).as_bytes())
         })
         .collect()
 }
