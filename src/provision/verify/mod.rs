@@ -248,7 +248,7 @@ pub async fn run<G: Guest>(
         .filter(|(c, _)| !batched(c))
         .copied()
         .collect();
-    upload_secrets(&alone, secrets).await?;
+    upload_secrets(&alone, guests, secrets).await?;
     let mut runs = Vec::new();
     for guest in guests {
         let mine: Vec<(usize, &Check)> = placed
@@ -283,17 +283,16 @@ pub async fn run<G: Guest>(
 /// Writes each secret the checks read to the secrets directory of their node, once.
 async fn upload_secrets<G: Guest>(
     placed: &[(&Check, &G)],
+    guests: &[G],
     secrets: &crate::secrets::LabSecrets,
 ) -> Result<(), GuestError> {
-    let mut uploaded: Vec<(&str, &str)> = Vec::new();
-    for (check, guest) in placed {
-        for name in &check.secrets {
-            if !uploaded.contains(&(guest.node(), name)) {
-                let path = crate::provision::step::secret_path(name);
-                let value = secrets.password(name).as_bytes();
-                guest.write_file(&path, 0o600, value).await?;
-                uploaded.push((guest.node(), name));
-            }
+    for guest in guests {
+        let mine = placed
+            .iter()
+            .filter(|(_, g)| g.node() == guest.node())
+            .map(|(c, _)| *c);
+        for (path, content) in secret_files(mine, secrets) {
+            guest.write_file(&path, 0o600, content).await?;
         }
     }
     Ok(())
